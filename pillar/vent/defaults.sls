@@ -1,0 +1,126 @@
+# Every Vent setting with its default. Override in pillar/site.sls (see
+# site.sls.example); never edit values here for one site. Derived values (DNS IP,
+# first service IP, etcd initial cluster) are computed by the `vent` execution
+# module from these keys, never written twice.
+vent:
+  cluster:
+    name: vent
+    domain: cluster.local
+    # Defaults outside Packet's 10.0.0.0/8 private range (kops' precedent).
+    cluster_cidr: 100.96.0.0/11
+    service_cidr: 100.64.0.0/13
+    # null: the 10th address of service_cidr.
+    dns_ip: null
+    node_cidr_mask: 24
+    # Permit cluster/service CIDRs inside 10.0.0.0/8 (collides with Packet's private
+    # addresses); only for sites whose nodes are not on Packet.
+    allow_10_8: false
+    api:
+      port: 6443
+      # Extra names or IPs for the API certificate (a load balancer, a DNS name).
+      extra_names: []
+      # The address kubeconfigs for operators point at; null: first controller's
+      # public IP from the mine.
+      endpoint: null
+
+  roles:
+    # Controllers also run the worker stack and accept pods.
+    controllers_schedulable: false
+
+  network:
+    # How a node finds its private address when grains carry none: the interface
+    # name or a regex over interface names. null: the grain vent:private_ip.
+    private_interface: null
+    private_interface_regex: null
+
+  pki:
+    # The minion that holds the CA key (given to it alone by pillar/secrets/ca.sls)
+    # and signs every certificate remotely.
+    ca_minion: controller-0
+    key:
+      # rsa or ec
+      algorithm: rsa
+      # 2048 or 4096 for rsa; 256 (P-256) for ec.
+      size: 4096
+    days_valid: 365
+    # A certificate this close to expiry is re-issued on the next apply.
+    days_remaining: 30
+    ca_days_valid: 3650
+    # Group of the `developer` user; system:masters mirrors the original project.
+    developer_group: system:masters
+    front_proxy: false
+    dir: /etc/vent/pki
+
+  encryption:
+    # aescbc or secretbox; the key (32 bytes, base64) comes from
+    # pillar/secrets/encryption.sls (salt-run vent.encryption_key_init).
+    provider: aescbc
+    key: null
+
+  etcd:
+    # package: Debian's etcd-server; release: the pinned upstream tarball.
+    install: release
+    client_port: 2379
+    peer_port: 2380
+    data_dir: /var/lib/etcd
+    health_timeout: 60
+    # clean.sls removes the data dir only when this is true.
+    purge_data: false
+
+  kubernetes:
+    # Extra or overriding flags per component: {flag: value}; value null drops it.
+    apiserver_flags: {}
+    controller_manager_flags: {}
+    scheduler_flags: {}
+    kubelet_config: {}
+    kube_proxy_mode: iptables
+    ready_timeout: 120
+    audit:
+      max_age_days: 7
+      max_backups: 5
+      max_size_mb: 100
+
+  containerd:
+    install: release
+    # systemd on real hosts; the lab's nested containers use cgroupfs.
+    cgroup_driver: systemd
+    sandbox_image: registry.k8s.io/pause:3.10
+    # {registry host: [mirror endpoint, ...]}
+    registry_mirrors: {}
+
+  runc:
+    install: release
+
+  cni:
+    install: release
+    bin_dir: /opt/cni/bin
+    conf_dir: /etc/cni/net.d
+
+  gvisor:
+    enabled: true
+
+  flannel:
+    backend: vxlan
+    vxlan_port: 8472
+    # null: choose the interface carrying the node's private IP.
+    iface: null
+    iface_regex: null
+
+  coredns:
+    replicas: 2
+
+  network_policy:
+    # none: flannel alone enforces no NetworkPolicy. See README.
+    provider: none
+
+  artifacts:
+    # Local directory holding release artifacts under their upstream file names;
+    # filled by `./vent artifacts fetch` on a machine with internet access.
+    mirror: /srv/vent/artifacts
+    # Fetch from upstream URLs when the mirror lacks an artifact.
+    allow_download: true
+
+  orchestrate:
+    worker_batch: 2
+    # Name of the last step to run (see salt/orch/vent.sls); null runs all.
+    stop_after: null

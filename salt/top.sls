@@ -1,0 +1,5 @@
+base:
+  'roles:controller':
+    - match: grain
+  'roles:worker':
+    - match: grain

@@ -1,0 +1,198 @@
+"""Every pillar validation rule, one bad pillar each, asserting the key it names."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO, load_salt_module
+
+vent_mod = load_salt_module("salt/_modules/vent.py", "vent_module_under_test")
+
+GOOD_KEY = "Z2Q0c0p5ZUtMZ1hVcXJ5TnFNVm5aUWJiV3B2b2RFQ2o="  # base64 of 32 ASCII bytes
+
+
+def _defaults():
+    merged = {}
+    for name in ("defaults.sls", "artifacts.sls"):
+        data = yaml.safe_load((REPO / "pillar" / "vent" / name).read_text())["vent"]
+        for key, value in data.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key].update(value)
+            else:
+                merged[key] = value
+    return merged
+
+
+SCHEMA = _defaults()
+NODES = {
+    "controller-0": {"hostname": "controller-0", "roles": ["controller"],
+                     "private_ip": "100.72.0.2", "public_ip": "198.18.0.2"},
+    "worker-0": {"hostname": "worker-0", "roles": ["worker"],
+                 "private_ip": "100.72.0.3", "public_ip": "198.18.0.3"},
+}
+
+
+@pytest.fixture
+def pillar():
+    p = copy.deepcopy(SCHEMA)
+    p["encryption"]["key"] = GOOD_KEY
+    return p
+
+
+def errors(pillar, nodes=NODES):
+    return vent_mod.check(pillar, copy.deepcopy(nodes), SCHEMA)["errors"]
+
+
+def assert_one_error_naming(pillar, key, fragment="", nodes=NODES):
+    errs = errors(pillar, nodes)
+    assert len(errs) == 1, errs
+    assert errs[0].startswith(key + ":"), errs
+    assert fragment in errs[0], errs
+
+
+def test_defaults_plus_key_are_valid(pillar):
+    result = vent_mod.check(pillar, NODES, SCHEMA)
+    assert result["errors"] == []
+    assert result["summary"]["dns_ip"] == "100.64.0.10"
+    assert result["summary"]["controllers"] == ["controller-0"]
+
+
+def test_dns_ip_is_derived_from_service_cidr(pillar):
+    pillar["cluster"]["service_cidr"] = "100.80.0.0/16"
+    assert vent_mod.dns_ip(pillar) == "100.80.0.10"
+    assert vent_mod.api_service_ip(pillar) == "100.80.0.1"
+    pillar["cluster"]["dns_ip"] = "100.80.0.53"
+    assert vent_mod.dns_ip(pillar) == "100.80.0.53"
+
+
+def test_overlapping_cluster_and_service_cidr(pillar):
+    # The original's defect: services inside the pod network.
+    pillar["cluster"]["cluster_cidr"] = "100.96.0.0/11"
+    pillar["cluster"]["service_cidr"] = "100.100.31.0/24"
+    assert_one_error_naming(pillar, "vent:cluster:service_cidr", "overlaps vent:cluster:cluster_cidr")
+
+
+@pytest.mark.parametrize("key", ["cluster_cidr", "service_cidr"])
+def test_cidr_in_packet_private_range(pillar, key):
+    pillar["cluster"][key] = "10.200.0.0/16"
+    assert_one_error_naming(pillar, f"vent:cluster:{key}", "10.0.0.0/8")
+
+
+def test_packet_range_allowed_explicitly(pillar):
+    pillar["cluster"]["cluster_cidr"] = "10.200.0.0/16"
+    pillar["cluster"]["allow_10_8"] = True
+    assert errors(pillar) == []
+
+
+@pytest.mark.parametrize("key", ["cluster_cidr", "service_cidr"])
+def test_malformed_cidr(pillar, key):
+    pillar["cluster"][key] = "100.64.0.0/33"
+    errs = errors(pillar)
+    assert any(e.startswith(f"vent:cluster:{key}:") and "not a valid CIDR" in e for e in errs), errs
+
+
+def test_cidr_with_host_bits(pillar):
+    pillar["cluster"]["service_cidr"] = "100.64.0.1/13"
+    assert any(e.startswith("vent:cluster:service_cidr:") for e in errors(pillar))
+
+
+def test_cidr_contains_a_node_address(pillar):
+    nodes = copy.deepcopy(NODES)
+    nodes["worker-0"]["private_ip"] = "100.97.0.3"
+    assert_one_error_naming(pillar, "vent:cluster:cluster_cidr", "worker-0's private_ip", nodes)
+
+
+def test_dns_ip_outside_service_cidr(pillar):
+    pillar["cluster"]["dns_ip"] = "100.96.0.10"
+    assert_one_error_naming(pillar, "vent:cluster:dns_ip", "outside")
+
+
+@pytest.mark.parametrize("addr", ["100.64.0.0", "100.64.0.1"])
+def test_dns_ip_is_first_address(pillar, addr):
+    pillar["cluster"]["dns_ip"] = addr
+    assert_one_error_naming(pillar, "vent:cluster:dns_ip", "first address")
+
+
+def test_dns_ip_malformed(pillar):
+    pillar["cluster"]["dns_ip"] = "100.64.0.300"
+    assert_one_error_naming(pillar, "vent:cluster:dns_ip", "not a valid IP")
+
+
+def test_node_cidr_mask_shorter_than_cluster(pillar):
+    pillar["cluster"]["node_cidr_mask"] = 8
+    assert_one_error_naming(pillar, "vent:cluster:node_cidr_mask")
+
+
+def test_encryption_key_missing(pillar):
+    pillar["encryption"]["key"] = None
+    assert_one_error_naming(pillar, "vent:encryption:key", "missing")
+
+
+def test_encryption_key_not_base64(pillar):
+    pillar["encryption"]["key"] = "not base64!!"
+    assert_one_error_naming(pillar, "vent:encryption:key", "base64")
+
+
+def test_encryption_key_wrong_length(pillar):
+    pillar["encryption"]["key"] = "c2hvcnQ="
+    assert_one_error_naming(pillar, "vent:encryption:key", "5 bytes")
+
+
+def test_encryption_provider_unknown(pillar):
+    pillar["encryption"]["provider"] = "aesgcm-typo"
+    assert_one_error_naming(pillar, "vent:encryption:provider")
+
+
+def test_version_without_checksum(pillar):
+    component = sorted(pillar["artifacts"]["releases"])[0]
+    files = pillar["artifacts"]["releases"][component]["files"]
+    first = sorted(files)[0]
+    files[first]["checksums"] = {}
+    assert_one_error_naming(
+        pillar, f"vent:artifacts:releases:{component}:files:{first}:checksums", "no checksum"
+    )
+
+
+def test_hostname_not_a_dns_label(pillar):
+    nodes = copy.deepcopy(NODES)
+    nodes["worker-0"]["hostname"] = "Worker_0"
+    assert_one_error_naming(pillar, "mine:vent_node:worker-0:hostname", nodes=nodes)
+
+
+def test_no_controller(pillar):
+    nodes = {k: v for k, v in copy.deepcopy(NODES).items() if k != "controller-0"}
+    errs = errors(pillar, nodes)
+    assert any(e.startswith("grains:roles:") and "controller" in e for e in errs), errs
+
+
+def test_even_etcd_member_count_is_a_warning(pillar):
+    nodes = copy.deepcopy(NODES)
+    nodes["controller-1"] = dict(nodes["controller-0"], hostname="controller-1",
+                                 private_ip="100.72.0.4")
+    result = vent_mod.check(pillar, nodes, SCHEMA)
+    assert result["errors"] == []
+    assert len(result["warnings"]) == 1 and result["warnings"][0].startswith("vent:etcd:")
+
+
+def test_misspelt_key_suggests_the_known_one(pillar):
+    pillar["cluster"]["servce_cidr"] = "100.64.0.0/13"
+    assert_one_error_naming(pillar, "vent:cluster:servce_cidr", "did you mean vent:cluster:service_cidr")
+
+
+def test_key_algorithm_unsupported(pillar):
+    pillar["pki"]["key"] = {"algorithm": "rsa", "size": 1024}
+    assert_one_error_naming(pillar, "vent:pki:key")
+
+
+def test_artifact_source_prefers_mirror(pillar):
+    component = sorted(pillar["artifacts"]["releases"])[0]
+    name = sorted(pillar["artifacts"]["releases"][component]["files"])[0]
+    art = vent_mod.artifact(component, name, "amd64", pillar)
+    assert art["sources"][0].startswith("file:///srv/vent/artifacts/")
+    assert art["sources"][1].startswith("https://")
+    assert "{" not in art["url"]
+    pillar["artifacts"]["allow_download"] = False
+    assert len(vent_mod.artifact(component, name, "amd64", pillar)["sources"]) == 1

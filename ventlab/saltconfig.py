@@ -1,0 +1,89 @@
+"""Render the checkout-specific part of Vent's Salt configuration.
+
+Salt resolves relative paths in its configs against whatever directory a daemon runs
+from, so the paths that point into this checkout are rendered once, absolute, into
+``etc/salt/{master,minion}.d/00-paths.conf``. Tests build their salt-factories
+configs from the same functions, so the tests and the operator use one layout.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PATHS_FILE = "00-paths.conf"
+
+
+def formula_roots(repo: Path = REPO) -> list[str]:
+    """Every ``formulas/<name>-formula`` directory, sorted so the order is stable."""
+    return [str(p) for p in sorted((repo / "formulas").glob("*-formula")) if p.is_dir()]
+
+
+def file_roots(repo: Path = REPO) -> list[str]:
+    return [str(repo / "salt"), *formula_roots(repo)]
+
+
+def extension_dirs(repo: Path = REPO) -> dict:
+    """Custom modules load straight from the tree: no sync step on the master."""
+    salt_dir = repo / "salt"
+    return {
+        "module_dirs": [str(salt_dir / "_modules")],
+        "runner_dirs": [str(salt_dir / "_runners")],
+        "cloud_dirs": [str(salt_dir / "_clouds")],
+        "states_dirs": [str(salt_dir / "_states")],
+        "utils_dirs": [str(salt_dir / "_utils")],
+        "outputter_dirs": [str(salt_dir / "_output")],
+    }
+
+
+def master_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
+    root = root_dir or repo / ".vent" / "salt"
+    return {
+        "root_dir": str(root),
+        "user": getpass.getuser(),
+        "file_roots": {"base": file_roots(repo)},
+        "pillar_roots": {"base": [str(repo / "pillar")]},
+        **extension_dirs(repo),
+    }
+
+
+def minion_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
+    root = root_dir or repo / ".vent" / "salt-local"
+    return {
+        "root_dir": str(root),
+        "user": getpass.getuser(),
+        "file_roots": {"base": file_roots(repo)},
+        "pillar_roots": {"base": [str(repo / "pillar")]},
+        **extension_dirs(repo),
+    }
+
+
+def render(repo: Path = REPO) -> list[Path]:
+    """Write the rendered path files; return what was written."""
+    written = []
+    for name, data in (("master", master_paths(repo)), ("minion", minion_paths(repo))):
+        target = repo / "etc" / "salt" / f"{name}.d" / PATHS_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = "# Rendered by `./vent setup` for this checkout; do not edit.\n"
+        text += yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
+        target.write_text(text)
+        written.append(target)
+    # salt-run and salt-call expect these before any daemon has created them.
+    for sub in (
+        "salt/var/cache/salt/master/proc",
+        "salt/var/cache/salt/master/jobs",
+        "salt/var/run/salt/master",
+        "salt/var/log/salt",
+        "salt-local/var/cache/salt/minion/proc",
+        "salt-local/var/log/salt",
+    ):
+        (repo / ".vent" / sub).mkdir(parents=True, exist_ok=True)
+    return written
+
+
+if __name__ == "__main__":
+    for path in render():
+        print(f"wrote {path.relative_to(REPO)}")
