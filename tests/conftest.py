@@ -17,19 +17,13 @@ from ventlab import saltconfig  # noqa: E402
 LOOPBACK = "127.0.0.1"
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_configure(config):
-    """salt-factories binds its log server to 0.0.0.0; rebind it to loopback."""
-    yield
-    from saltfactories.plugins.log_server import LogServer
-
-    pm = config.pluginmanager
-    old = pm.get_plugin("saltfactories-log-server")
-    if old is not None and old.log_host != LOOPBACK:
-        pm.unregister(old, "saltfactories-log-server")
-        pm.register(
-            LogServer(log_host=LOOPBACK, log_level=old.log_level), "saltfactories-log-server"
-        )
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    """salt-factories binds its log server to 0.0.0.0; point it at loopback before
+    its own sessionstart hook starts it (conftest hooks run first)."""
+    log_server = session.config.pluginmanager.get_plugin("saltfactories-log-server")
+    if log_server is not None:
+        log_server.log_host = LOOPBACK
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +85,28 @@ def pillar_dir(tmp_path: Path, site: str | None = None, secrets: dict | None = N
         for name, text in secrets.items():
             (root / "secrets" / f"{name}.sls").write_text(text)
     return root
+
+
+def cli_workspace(tmp_path: Path, pillar_root: Path, grains: dict | None = None) -> Path:
+    """A directory laid out like the repo root for the plain salt CLIs: a Saltfile
+    pointing at ``etc/salt`` whose rendered paths use ``pillar_root`` and a private
+    root_dir. Commands run with this as cwd need no -c, exactly as operators run them."""
+    ws = tmp_path / "ws"
+    conf = ws / "etc" / "salt"
+    (conf / "master.d").mkdir(parents=True)
+    (conf / "minion.d").mkdir()
+    (ws / "Saltfile").write_text((REPO / "Saltfile").read_text())
+    for name in ("master", "minion", "cloud"):
+        (conf / name).write_text((REPO / "etc" / "salt" / name).read_text())
+    master = saltconfig.master_paths(REPO, root_dir=ws / ".vent" / "salt")
+    minion = saltconfig.minion_paths(REPO, root_dir=ws / ".vent" / "salt-local")
+    for data in (master, minion):
+        data["pillar_roots"] = {"base": [str(pillar_root)]}
+    if grains:
+        minion["grains"] = grains
+    import yaml
+
+    (conf / "master.d" / saltconfig.PATHS_FILE).write_text(yaml.safe_dump(master))
+    (conf / "minion.d" / saltconfig.PATHS_FILE).write_text(yaml.safe_dump(minion))
+    saltconfig.make_runtime_dirs(ws / ".vent")
+    return ws

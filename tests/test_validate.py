@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import REPO, load_salt_module
 
 vent_mod = load_salt_module("salt/_modules/vent.py", "vent_module_under_test")

@@ -61,6 +61,19 @@ def minion_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
     }
 
 
+def make_runtime_dirs(state_dir: Path) -> None:
+    """salt-run and salt-call expect these before any daemon has created them."""
+    for sub in (
+        "salt/var/cache/salt/master/proc",
+        "salt/var/cache/salt/master/jobs",
+        "salt/var/run/salt/master",
+        "salt/var/log/salt",
+        "salt-local/var/cache/salt/minion/proc",
+        "salt-local/var/log/salt",
+    ):
+        (state_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
 def render(repo: Path = REPO) -> list[Path]:
     """Write the rendered path files; return what was written."""
     written = []
@@ -71,16 +84,7 @@ def render(repo: Path = REPO) -> list[Path]:
         text += yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
         target.write_text(text)
         written.append(target)
-    # salt-run and salt-call expect these before any daemon has created them.
-    for sub in (
-        "salt/var/cache/salt/master/proc",
-        "salt/var/cache/salt/master/jobs",
-        "salt/var/run/salt/master",
-        "salt/var/log/salt",
-        "salt-local/var/cache/salt/minion/proc",
-        "salt-local/var/log/salt",
-    ):
-        (repo / ".vent" / sub).mkdir(parents=True, exist_ok=True)
+    make_runtime_dirs(repo / ".vent")
     return written
 
 
