@@ -109,6 +109,11 @@ vent:
   coredns:
     replicas: 2
 
+  addons:
+    # The controller keeps the rendered cluster manifests (flannel, CoreDNS, the gVisor
+    # RuntimeClass) here, so an operator can read or diff what Salt applied.
+    manifest_dir: /etc/vent/addons
+
   network_policy:
     # none: flannel alone enforces no NetworkPolicy. See README.
     provider: none
