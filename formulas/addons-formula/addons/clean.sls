@@ -1,0 +1,3 @@
+include:
+  - addons.coredns.clean
+  - addons.runtimeclass.clean

@@ -1,0 +1,3 @@
+include:
+  - flannel.config.clean
+  - flannel.package.clean
