@@ -50,12 +50,16 @@ vent:
     developer_group: system:masters
     front_proxy: false
     dir: /etc/vent/pki
+    # Kubeconfigs of the node's components (kubelet, kube-proxy, control plane).
+    kubeconfig_dir: /etc/vent/kubeconfig
 
   encryption:
     # aescbc or secretbox; the key (32 bytes, base64) comes from
     # pillar/secrets/encryption.sls (salt-run vent.encryption_key_init).
     provider: aescbc
     key: null
+    # Read by kube-apiserver; holds the key, hence 0600.
+    config_file: /etc/vent/encryption-config.yaml
 
   etcd:
     # package: Debian's etcd-server; release: the pinned upstream tarball.
@@ -63,6 +67,8 @@ vent:
     client_port: 2379
     peer_port: 2380
     data_dir: /var/lib/etcd
+    # Holds etcd.conf.yml, the one file the unit passes to etcd.
+    config_dir: /etc/etcd
     health_timeout: 60
     # clean.sls removes the data dir only when this is true.
     purge_data: false
@@ -79,6 +85,12 @@ vent:
       max_age_days: 7
       max_backups: 5
       max_size_mb: 100
+    # Where the control plane's binaries, configs (audit policy, authentication,
+    # scheduler) and units go; tests point them at temporary directories.
+    dirs:
+      bin: /usr/local/bin
+      config: /etc/vent/kubernetes
+      systemd: /etc/systemd/system
 
   containerd:
     install: release
@@ -87,6 +99,10 @@ vent:
     sandbox_image: registry.k8s.io/pause:3.10
     # {registry host: [mirror endpoint, ...]}
     registry_mirrors: {}
+    # Paths are knobs so tests (and unusual hosts) can render elsewhere.
+    config_dir: /etc/containerd
+    root_dir: /var/lib/containerd
+    state_dir: /run/containerd
 
   runc:
     install: release
@@ -95,6 +111,34 @@ vent:
     install: release
     bin_dir: /opt/cni/bin
     conf_dir: /etc/cni/net.d
+    # Configs other packages drop into conf_dir that would win over flannel's (the
+    # lowest-sorting file is the one used); removed by name, so an operator's own
+    # CNI configs are never touched.
+    remove_configs:
+      - 10-containerd-net.conflist
+      - 87-podman-bridge.conflist
+      - 87-podman.conflist
+
+  node:
+    # Kernel modules every kubelet node needs; ipvs modules are added when
+    # vent:kubernetes:kube_proxy_mode is ipvs.
+    modules: [overlay, br_netfilter]
+    sysctl:
+      net.bridge.bridge-nf-call-iptables: 1
+      net.bridge.bridge-nf-call-ip6tables: 1
+      net.ipv4.ip_forward: 1
+    modules_load_dir: /etc/modules-load.d
+    sysctl_dir: /etc/sysctl.d
+    # kubelet refuses to start with swap on unless configured for it.
+    swap_off: true
+    # timesyncd or chrony; certificates and etcd need agreeing clocks.
+    time_sync: timesyncd
+
+  kubelet:
+    config_dir: /var/lib/kubelet
+
+  kube_proxy:
+    config_dir: /var/lib/kube-proxy
 
   gvisor:
     enabled: true

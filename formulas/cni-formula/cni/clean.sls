@@ -1,0 +1,2 @@
+include:
+  - cni.package.clean

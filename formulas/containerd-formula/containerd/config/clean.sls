@@ -1,0 +1,6 @@
+{%- from "containerd/map.jinja" import containerd with context %}
+containerd-config-clean-file-absent:
+  file.absent:
+    - names:
+      - {{ containerd.config_file }}
+      - {{ containerd.hosts_dir }}

@@ -1,0 +1,47 @@
+{%- from "containerd/map.jinja" import containerd with context %}
+{%- set known = ('systemd', 'cgroupfs') %}
+{%- if containerd.cgroup_driver not in known %}
+containerd-config-file-test-fail_without_changes:
+  test.fail_without_changes:
+    - name: >-
+        vent:containerd:cgroup_driver: {{ containerd.cgroup_driver }} is not one of
+        {{ known | join(', ') }}
+{%- else %}
+containerd-config-file-file-managed:
+  file.managed:
+    - name: {{ containerd.config_file }}
+    - source: salt://containerd/files/config.toml.jinja
+    - template: jinja
+    - makedirs: true
+    - mode: '0644'
+    - context:
+        containerd: {{ containerd | json }}
+
+{#- One hosts.toml per registry (containerd's config_path layout), the replacement of
+    the deprecated registry.mirrors table. #}
+{%-   for host, endpoints in containerd.registry_mirrors | dictsort %}
+
+containerd-config-file-{{ host }}-file-managed:
+  file.managed:
+    - name: {{ containerd.hosts_dir }}/{{ host }}/hosts.toml
+    - source: salt://containerd/files/hosts.toml.jinja
+    - template: jinja
+    - makedirs: true
+    - mode: '0644'
+    - context:
+        host: {{ host | json }}
+        endpoints: {{ endpoints | json }}
+{%-   endfor %}
+
+{#- A registry dropped from pillar stops being mirrored. #}
+containerd-config-file-hosts-file-directory:
+  file.directory:
+    - name: {{ containerd.hosts_dir }}
+    - clean: true
+    - require:
+{%-   for host in containerd.registry_mirrors | sort %}
+      - file: containerd-config-file-{{ host }}-file-managed
+{%-   else %}
+      - file: containerd-config-file-file-managed
+{%-   endfor %}
+{%- endif %}

@@ -1,0 +1,4 @@
+include:
+  - kubelet.service.clean
+  - kubelet.config.clean
+  - kubelet.package.clean

@@ -1,0 +1,51 @@
+{%- from "kubelet/map.jinja" import kubelet with context %}
+include:
+  - kubelet.package.install
+  - kubelet.config.file
+
+{#- The PKI formula writes these; without them kubelet would crash-loop. #}
+{%- set needed = [kubelet.kubeconfig, kubelet.pki_dir ~ '/ca.crt',
+                  kubelet.pki_dir ~ '/kubelet-serving.crt', kubelet.pki_dir ~ '/kubelet-serving.key'] %}
+{%- set missing = [] %}
+{%- for path in needed if not salt['file.file_exists'](path) %}
+{%-   do missing.append(path) %}
+{%- endfor %}
+{%- if missing %}
+kubelet-service-running-test-fail_without_changes:
+  test.fail_without_changes:
+    - name: >-
+        kubelet needs {{ missing | join(', ') }}, written by the PKI step; apply the
+        pki formula to {{ grains['id'] }} first
+{%- else %}
+kubelet-service-running-file-managed:
+  file.managed:
+    - name: {{ kubelet.unit_dir }}/kubelet.service
+    - source: salt://kubelet/files/kubelet.service.jinja
+    - template: jinja
+    - mode: '0644'
+    - context:
+        kubelet: {{ kubelet | json }}
+  module.run:
+    - service.systemctl_reload: []
+    - onchanges:
+      - file: kubelet-service-running-file-managed
+
+kubelet-service-running-service-running:
+  service.running:
+    - name: kubelet
+    - enable: true
+    - watch:
+      - file: kubelet-service-running-file-managed
+      - sls: kubelet.package.install
+      - sls: kubelet.config.file
+
+kubelet-service-running-http-wait_for_successful_query:
+  http.wait_for_successful_query:
+    - name: http://127.0.0.1:{{ kubelet.healthz_port }}/healthz
+    - match: ok
+    - status: 200
+    - wait_for: {{ kubelet.ready_timeout }}
+    - request_interval: 2
+    - require:
+      - service: kubelet-service-running-service-running
+{%- endif %}

@@ -1,0 +1,5 @@
+include:
+  - node.timesync.clean
+  - node.sysctl.clean
+  - node.modules.clean
+  - node.package.clean
