@@ -1,0 +1,155 @@
+#!/bin/bash
+# Vent's salt-cloud deploy script (profile option `script: vent-minion`).
+#
+# Installs the pinned Salt minion into a venv with pip -- from PyPI, from an index
+# mirror, or offline from a wheelhouse directory -- never from the salt-bootstrap
+# download. Takes the minion config, grains and pre-accepted keys that salt-cloud uploads
+# beside this script, and runs the minion under systemd.
+#
+# usage: vent-minion.sh [-c DIR] [-w WHEELHOUSE] [-i INDEX_URL] [-v VERSION]
+#                       [-p PREFIX] [-r ROOT] [-n] [-h]
+#   -c DIR        files from salt-cloud: minion, grains, minion.pem, minion.pub
+#                 (default: this script's directory, where salt-cloud puts them)
+#   -w DIR        offline: install from the wheels in DIR (pip --no-index), e.g. made
+#                 with `pip download -d DIR salt==3008.4` and copied to the machine
+#   -i URL        a PyPI mirror (pip --index-url)
+#   -v VERSION    Salt version (default 3008.4, Vent's pin)
+#   -p PREFIX     venv directory (default /opt/vent/salt)
+#   -r ROOT       write /etc files under ROOT (image building, tests)
+#   -n            install and configure, but do not start the minion
+# The same settings as environment (salt-cloud `script_env`): VENT_WHEELHOUSE,
+# VENT_INDEX_URL, VENT_SALT_VERSION, VENT_SALT_PREFIX, VENT_ROOT, VENT_NO_START=1.
+# Profile example for an offline site:  script_args: -w /srv/wheelhouse
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")" && pwd)
+WHEELHOUSE=${VENT_WHEELHOUSE:-}
+INDEX_URL=${VENT_INDEX_URL:-}
+VERSION=${VENT_SALT_VERSION:-3008.4}
+PREFIX=${VENT_SALT_PREFIX:-/opt/vent/salt}
+ROOT=${VENT_ROOT:-}
+START=1
+[ "${VENT_NO_START:-0}" = 1 ] && START=0
+
+die() { echo "vent-minion: $*" >&2; exit 1; }
+say() { echo "vent-minion: $*"; }
+usage() { sed -n '9,21p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while getopts "c:w:i:v:p:r:nh" opt; do
+  case "$opt" in
+    c) SRC=$OPTARG ;;
+    w) WHEELHOUSE=$OPTARG ;;
+    i) INDEX_URL=$OPTARG ;;
+    v) VERSION=$OPTARG ;;
+    p) PREFIX=$OPTARG ;;
+    r) ROOT=$OPTARG ;;
+    n) START=0 ;;
+    h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || die "unexpected arguments: $*"
+[ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "wheelhouse $WHEELHOUSE is not a directory"
+[[ "$VERSION" =~ ^[0-9][0-9.]*$ ]] || die "Salt version '$VERSION' is not a version number"
+case "$PREFIX" in /*) ;; *) die "prefix $PREFIX must be an absolute path" ;; esac
+
+python_with_venv() {
+  if python3 -c 'import ensurepip, venv' 2>/dev/null; then return 0; fi
+  # Debian splits venv/ensurepip out of python3; only fetch it when online.
+  if [ -z "$WHEELHOUSE" ] && command -v apt-get >/dev/null; then
+    say "installing python3-venv"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+  fi
+  python3 -c 'import ensurepip, venv' 2>/dev/null \
+    || die "python3 with the venv module is required (Debian: apt-get install python3-venv)"
+}
+
+installed_version() {
+  "$PREFIX/bin/python" -c 'import importlib.metadata as m; print(m.version("salt"))' 2>/dev/null || true
+}
+
+install_salt() {
+  if [ -x "$PREFIX/bin/python" ] && [ "$(installed_version)" = "$VERSION" ]; then
+    say "salt $VERSION already installed in $PREFIX"
+    return 0
+  fi
+  command -v python3 >/dev/null || die "python3 is required on the machine"
+  python_with_venv
+  [ -x "$PREFIX/bin/python" ] || python3 -m venv "$PREFIX"
+  local pip=("$PREFIX/bin/python" -m pip install -q --disable-pip-version-check)
+  if [ -n "$WHEELHOUSE" ]; then
+    pip+=(--no-index --find-links "$WHEELHOUSE")
+  elif [ -n "$INDEX_URL" ]; then
+    pip+=(--index-url "$INDEX_URL")
+  fi
+  say "installing salt $VERSION into $PREFIX${WHEELHOUSE:+ from $WHEELHOUSE}"
+  "${pip[@]}" "salt==$VERSION" || die "pip could not install salt==$VERSION"
+  [ "$(installed_version)" = "$VERSION" ] || die "salt $VERSION not importable after install"
+}
+
+install_config() {
+  local etc=$ROOT/etc/salt
+  install -d -m 0755 "$etc/minion.d"
+  install -d -m 0700 "$etc/pki/minion"
+  # Fast first contact with the master; the deploy waits for the minion's key.
+  cat >"$etc/minion.d/00-vent.conf" <<CONF
+# Written by vent-minion.sh; settings from salt-cloud are in 99-salt-cloud.conf.
+acceptance_wait_time: 1
+auth_timeout: 5
+CONF
+  if [ -f "$SRC/minion" ]; then
+    install -m 0644 "$SRC/minion" "$etc/minion.d/99-salt-cloud.conf"
+  fi
+  if [ -f "$SRC/grains" ]; then
+    install -m 0644 "$SRC/grains" "$etc/grains"
+  fi
+  if [ -f "$SRC/minion.pem" ] && [ -f "$SRC/minion.pub" ]; then
+    install -m 0600 "$SRC/minion.pem" "$etc/pki/minion/minion.pem"
+    install -m 0644 "$SRC/minion.pub" "$etc/pki/minion/minion.pub"
+  fi
+  install -d -m 0755 "$ROOT/usr/local/bin"
+  for tool in salt-call salt-minion; do
+    ln -sfn "$PREFIX/bin/$tool" "$ROOT/usr/local/bin/$tool"
+  done
+}
+
+install_unit() {
+  install -d -m 0755 "$ROOT/etc/systemd/system"
+  # KillMode=mixed + short stop timeout: the minion's children must not outlive a stop,
+  # and a hung minion must not hold up shutdown or a restart by minutes.
+  cat >"$ROOT/etc/systemd/system/salt-minion.service" <<UNIT
+[Unit]
+Description=Salt minion (Vent)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+ExecStart=$PREFIX/bin/salt-minion
+KillMode=mixed
+TimeoutStopSec=10
+Restart=on-failure
+RestartSec=3
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
+start_minion() {
+  [ "$START" = 1 ] || { say "not starting the minion (-n)"; return 0; }
+  command -v systemctl >/dev/null || die "systemctl not found: the minion runs under systemd"
+  systemctl daemon-reload
+  systemctl enable salt-minion.service >/dev/null 2>&1
+  # restart, not start: a re-deploy brings new config/keys.
+  systemctl restart salt-minion.service
+  say "salt-minion started"
+}
+
+install_salt
+install_config
+install_unit
+start_minion

@@ -1,0 +1,653 @@
+"""
+salt-cloud driver for Packet / Equinix Metal (API v1), loaded from Vent's ``cloud_dirs``.
+
+Why plain HTTP (``requests``) and not apache-libcloud's ``EquinixMetalNodeDriver``:
+libcloud's ``create_node`` has no spot market (``spot_instance``, ``spot_price_max``),
+``termination_time``, hardware reservations or iPXE fields, hides the API's ``errors``
+list behind generic exceptions and has no retry policy; the handful of endpoints used
+here are simpler to speak directly, with one retry/redaction policy for all of them.
+
+Provider (``cloud.providers.d/packet.conf``)::
+
+    packet:
+      driver: packet
+      project_id: <uuid>
+      token: <API token>            # or $METAL_AUTH_TOKEN / $PACKET_AUTH_TOKEN
+      api_url: https://api.equinix.com/metal/v1
+      ssh_keyfile: ~/.ssh/vent      # SSH deploy; <ssh_keyfile>.pub is registered
+
+Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (metro; or
+``metro``/``facility``), ``billing_cycle``, ``tags`` (roles among them become the
+``roles`` grain), ``userdata``/``userdata_file``, ``project_ssh_keys``,
+``user_ssh_keys``, ``ssh_public_key``, ``spot_instance``, ``spot_price_max``,
+``termination_time``, ``ipxe_script_url``, ``always_pxe``,
+``hardware_reservation_id``, ``public_ipv4`` (default true), ``wait_for_active``
+(seconds), ``poll_interval``, ``destroy_on_failure``, ``api_retries``,
+``api_timeout``, ``api_backoff``, ``api_backoff_max``.
+
+The token is sent only in the ``X-Auth-Token`` header; it is never logged, never put in
+returned data, and any text that would quote it is redacted.
+"""
+
+import logging
+import os
+import time
+
+import salt.config as config
+import salt.utils.files
+from salt.exceptions import SaltCloudConfigError, SaltCloudException, SaltCloudSystemExit
+
+try:
+    import requests
+
+    HAS_REQUESTS = True
+except ImportError:
+    HAS_REQUESTS = False
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "packet"
+
+DEFAULT_API_URL = "https://api.equinix.com/metal/v1"
+TOKEN_ENV = ("METAL_AUTH_TOKEN", "PACKET_AUTH_TOKEN")
+ROLES = ("controller", "worker", "etcd")
+RETRY_STATUS = (429, 500, 502, 503, 504)
+# States after which waiting longer cannot make a device active.
+DEAD_STATES = ("failed", "inactive", "deprovisioning", "deleted")
+
+
+def __virtual__():
+    if not HAS_REQUESTS:
+        return False, "the packet cloud driver needs python requests"
+    if get_configured_provider() is False:
+        return False
+    return __virtualname__
+
+
+def _get_active_provider_name():
+    try:
+        return __active_provider_name__.value()
+    except AttributeError:
+        return __active_provider_name__
+
+
+def get_configured_provider():
+    return config.is_provider_configured(
+        __opts__, _get_active_provider_name() or __virtualname__, ("project_id",)
+    )
+
+
+def get_dependencies():
+    return config.check_driver_dependencies(__virtualname__, {"requests": HAS_REQUESTS})
+
+
+# ---- settings ----------------------------------------------------------------------
+def _provider():
+    conf = get_configured_provider()
+    if not conf:
+        raise SaltCloudConfigError("no packet provider with a project_id is configured")
+    return conf
+
+
+def _setting(name, vm_=None, default=None):
+    """VM/map entry, then profile, then provider, then the global cloud config."""
+    if vm_ is not None:
+        return config.get_cloud_config_value(name, vm_, __opts__, default=default, search_global=True)
+    return _provider().get(name, __opts__.get(name, default))
+
+
+def _token(vm_=None):
+    token = _setting("token", vm_)
+    for env in TOKEN_ENV:
+        token = token or os.environ.get(env)
+    if not token:
+        raise SaltCloudConfigError(
+            "no Packet API token: set 'token' in the provider config or export " + " / ".join(TOKEN_ENV)
+        )
+    return str(token)
+
+
+def _redact(text, vm_=None):
+    try:
+        token = _token(vm_)
+    except SaltCloudConfigError:
+        return str(text)
+    return str(text).replace(token, "*" * 8)
+
+
+def _project_id(vm_=None):
+    return _setting("project_id", vm_)
+
+
+# ---- HTTP --------------------------------------------------------------------------
+class _Api:
+    """One retry/backoff/error policy for every request the driver makes."""
+
+    def __init__(self, vm_=None):
+        self.vm_ = vm_
+        self.url = str(_setting("api_url", vm_, DEFAULT_API_URL)).rstrip("/")
+        self.token = _token(vm_)
+        self.retries = int(_setting("api_retries", vm_, 5))
+        self.timeout = float(_setting("api_timeout", vm_, 30))
+        self.backoff = float(_setting("api_backoff", vm_, 1.0))
+        self.backoff_max = float(_setting("api_backoff_max", vm_, 30))
+        self.session = requests.Session()
+        self.session.headers.update(
+            {
+                "X-Auth-Token": self.token,
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": "vent-salt-cloud-packet",
+            }
+        )
+
+    def _wait(self, attempt, retry_after=None):
+        delay = min(self.backoff_max, self.backoff * (2**attempt))
+        if retry_after is not None:
+            try:
+                delay = min(self.backoff_max, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        return delay
+
+    def request(self, method, path, body=None, params=None, retry_unsafe=True):
+        """JSON of the answer (None for 204). ``retry_unsafe=False``: a timeout or 5xx
+        of a non-idempotent request is raised as _Transient instead of repeated, so the
+        caller can check whether it took effect."""
+        url = self.url + path
+        last = None
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.session.request(method, url, json=body, params=params, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = f"{type(exc).__name__}"
+                if not retry_unsafe:
+                    raise _Transient(last) from None
+                self._log_retry(method, path, last, attempt)
+                time.sleep(self._wait(attempt))
+                continue
+            if resp.status_code in RETRY_STATUS:
+                last = f"HTTP {resp.status_code} {_errors(resp)}"
+                if not retry_unsafe and resp.status_code != 429:
+                    raise _Transient(last)
+                if attempt < self.retries:
+                    delay = self._wait(attempt, resp.headers.get("Retry-After"))
+                    self._log_retry(method, path, last, attempt, delay)
+                    time.sleep(delay)
+                continue
+            if resp.status_code >= 400:
+                raise SaltCloudSystemExit(
+                    _redact(
+                        f"Packet API {method} {path} answered {resp.status_code} "
+                        f"{_reason(resp.status_code)}: {_errors(resp)}",
+                        self.vm_,
+                    )
+                )
+            if resp.status_code == 204 or not resp.content:
+                return None
+            return resp.json()
+        raise SaltCloudSystemExit(
+            _redact(
+                f"Packet API {method} {path} still failing after {self.retries + 1} attempts: {last}",
+                self.vm_,
+            )
+        )
+
+    def _log_retry(self, method, path, what, attempt, delay=None):
+        log.warning(
+            "Packet API %s %s: %s; retry %d/%d%s",
+            method,
+            path,
+            what,
+            attempt + 1,
+            self.retries,
+            f" in {delay:.1f}s" if delay is not None else "",
+        )
+
+    def pages(self, path, key, params=None):
+        """Every item of a paginated listing (bounded by the API's last_page)."""
+        params = dict(params or {}, per_page=100)
+        items = []
+        for page in range(1, 1001):
+            params["page"] = page
+            data = self.request("GET", path, params=params) or {}
+            items.extend(data.get(key, []))
+            meta = data.get("meta") or {}
+            if not meta.get("next") or page >= int(meta.get("last_page") or page):
+                break
+        return items
+
+
+class _Transient(SaltCloudException):
+    pass
+
+
+def _errors(resp):
+    try:
+        data = resp.json()
+    except ValueError:
+        return (resp.text or "").strip()[:200]
+    errors = data.get("errors") or data.get("error") if isinstance(data, dict) else None
+    if isinstance(errors, list):
+        return "; ".join(str(e) for e in errors)
+    return str(errors or data)
+
+
+def _reason(status):
+    return {
+        401: "(unauthorized: check the API token)",
+        403: "(forbidden: the token has no access to this project/resource)",
+        404: "(not found: check project_id and names)",
+        422: "(the API rejected the request)",
+    }.get(status, "")
+
+
+# ---- data shaping ------------------------------------------------------------------
+def _ips(device, public, family=4):
+    return [
+        ip["address"]
+        for ip in device.get("ip_addresses") or []
+        if ip.get("address_family") == family and bool(ip.get("public")) == public
+    ]
+
+
+def _location(device):
+    metro = (device.get("metro") or {}).get("code")
+    facility = (device.get("facility") or {}).get("code")
+    return metro, facility
+
+
+def _node(device):
+    metro, facility = _location(device)
+    return {
+        "id": device["id"],
+        "name": device["hostname"],
+        "image": (device.get("operating_system") or {}).get("slug"),
+        "size": (device.get("plan") or {}).get("slug"),
+        "state": device.get("state"),
+        "private_ips": _ips(device, False),
+        "public_ips": _ips(device, True) + _ips(device, True, 6),
+        "metro": metro,
+        "facility": facility,
+        "tags": device.get("tags") or [],
+        "spot_instance": bool(device.get("spot_instance")),
+        "spot_price_max": device.get("spot_price_max"),
+        "termination_time": device.get("termination_time"),
+        "billing_cycle": device.get("billing_cycle"),
+    }
+
+
+def _reclaimed(device):
+    return bool(device.get("spot_instance")) and device.get("state") in DEAD_STATES[1:]
+
+
+def _devices(api, vm_=None):
+    return api.pages(f"/projects/{_project_id(vm_)}/devices", "devices")
+
+
+def _find(api, hostname, vm_=None):
+    found = [d for d in _devices(api, vm_) if d.get("hostname") == hostname]
+    if len(found) > 1:
+        log.warning("%d devices named %s in the project; using the oldest", len(found), hostname)
+        found.sort(key=lambda d: d.get("created_at") or "")
+    return found[0] if found else None
+
+
+# ---- informational functions -------------------------------------------------------
+def _function_only(call, name):
+    if call == "action":
+        raise SaltCloudSystemExit(f"The {name} function must be called with -f or --function.")
+
+
+def avail_locations(call=None):
+    _function_only(call, "avail_locations")
+    api = _Api()
+    ret = {}
+    for metro in api.request("GET", "/locations/metros").get("metros", []):
+        ret[metro["code"]] = {
+            "type": "metro",
+            "id": metro["id"],
+            "name": metro["name"],
+            "country": metro.get("country"),
+        }
+    for fac in api.request("GET", "/facilities").get("facilities", []):
+        ret[fac["code"]] = {
+            "type": "facility",
+            "id": fac["id"],
+            "name": fac["name"],
+            "metro": (fac.get("metro") or {}).get("code"),
+            "features": fac.get("features", []),
+        }
+    return ret
+
+
+def avail_sizes(call=None):
+    _function_only(call, "avail_sizes")
+    return {
+        p["slug"]: {
+            "id": p["id"],
+            "name": p.get("name"),
+            "description": p.get("description"),
+            "pricing": p.get("pricing"),
+            "specs": p.get("specs"),
+            "deployment_types": p.get("deployment_types"),
+        }
+        for p in _Api().request("GET", "/plans").get("plans", [])
+    }
+
+
+def avail_images(call=None):
+    _function_only(call, "avail_images")
+    return {
+        o["slug"]: {
+            "name": o.get("name"),
+            "distro": o.get("distro"),
+            "version": o.get("version"),
+            "provisionable_on": o.get("provisionable_on", []),
+        }
+        for o in _Api().request("GET", "/operating-systems").get("operating_systems", [])
+    }
+
+
+def show_spot_prices(kwargs=None, call=None):
+    """Current spot prices: ``salt-cloud -f show_spot_prices packet [metro=am]
+    [facility=ams1] [plan=c2.medium.x86]`` (metros unless facility is given)."""
+    if call != "function":
+        raise SaltCloudSystemExit("show_spot_prices must be called with -f or --function.")
+    kwargs = kwargs or {}
+    params = {k: kwargs[k] for k in ("metro", "facility", "plan") if kwargs.get(k)}
+    path = "/market/spot/prices" if "facility" in params else "/market/spot/prices/metros"
+    return _Api().request("GET", path, params=params).get("spot_market_prices", {})
+
+
+def list_nodes(call=None):
+    _function_only(call, "list_nodes")
+    return {d["hostname"]: _node(d) for d in _devices(_Api())}
+
+
+def list_nodes_full(call=None):
+    _function_only(call, "list_nodes_full")
+    ret = {}
+    for device in _devices(_Api()):
+        node = _node(device)
+        node["extra"] = {
+            k: v
+            for k, v in device.items()
+            if k not in ("userdata", "customdata", "provisioning_events", "network_ports")
+        }
+        ret[device["hostname"]] = node
+    return ret
+
+
+def list_nodes_select(call=None):
+    return __utils__["cloud.list_nodes_select"](
+        list_nodes_full("function"), __opts__["query.selection"], call
+    )
+
+
+def show_instance(name, call=None):
+    if call != "action":
+        raise SaltCloudSystemExit("The show_instance action must be called with -a or --action.")
+    device = _find(_Api(), name)
+    if device is None:
+        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
+    node = _node(device)
+    node["extra"] = {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
+    __utils__["cloud.cache_node"](node, _get_active_provider_name(), __opts__)
+    return node
+
+
+# ---- create ------------------------------------------------------------------------
+def _event(vm_, what, tag, keys=("name", "profile", "provider", "driver")):
+    __utils__["cloud.fire_event"](
+        "event",
+        what,
+        f"salt/cloud/{vm_['name']}/{tag}",
+        args=__utils__["cloud.filter_event"](tag, vm_, list(keys)),
+        sock_dir=__opts__["sock_dir"],
+        transport=__opts__.get("transport", "zeromq"),
+    )
+
+
+def _location_body(vm_):
+    metro = _setting("metro", vm_)
+    facility = _setting("facility", vm_)
+    location = _setting("location", vm_)
+    if location and not (metro or facility):
+        # Metro codes are two letters (am, ny); facility codes carry a number (ams1).
+        if any(ch.isdigit() for ch in str(location)):
+            facility = location
+        else:
+            metro = location
+    if not (metro or facility):
+        raise SaltCloudConfigError(f"profile {vm_.get('profile')}: set 'location' (metro) or 'facility'")
+    body = {}
+    if metro:
+        body["metro"] = metro
+    if facility:
+        body["facility"] = [facility] if isinstance(facility, str) else list(facility)
+    return body
+
+
+def _ssh_key_ids(api, vm_):
+    project_keys = list(_setting("project_ssh_keys", vm_, []) or [])
+    user_keys = list(_setting("user_ssh_keys", vm_, []) or [])
+    pub_path = _setting("ssh_public_key", vm_)
+    keyfile = _setting("ssh_keyfile", vm_) or _setting("key_filename", vm_)
+    if not pub_path and keyfile and os.path.isfile(os.path.expanduser(f"{keyfile}.pub")):
+        pub_path = f"{keyfile}.pub"
+    if pub_path:
+        with salt.utils.files.fopen(os.path.expanduser(pub_path)) as fh:
+            public = fh.read().strip()
+        project_keys.append(_ensure_project_key(api, vm_, public))
+    return project_keys, user_keys
+
+
+def _ensure_project_key(api, vm_, public):
+    """The id of the project SSH key with this public key, registered if missing."""
+    path = f"/projects/{_project_id(vm_)}/ssh-keys"
+    wanted = public.split()[:2]
+    for key in api.request("GET", path).get("ssh_keys", []):
+        if key.get("key", "").split()[:2] == wanted:
+            return key["id"]
+    comment = public.split()[2] if len(public.split()) > 2 else "salt-cloud"
+    created = api.request("POST", path, body={"label": f"vent {comment}", "key": public})
+    log.info("registered SSH key %s in project %s", created["id"], _project_id(vm_))
+    return created["id"]
+
+
+def _userdata(vm_):
+    userdata = _setting("userdata", vm_)
+    path = _setting("userdata_file", vm_)
+    if path:
+        with salt.utils.files.fopen(path) as fh:
+            userdata = fh.read()
+    if userdata:
+        userdata = __utils__["cloud.userdata_template"](__opts__, vm_, userdata)
+    return userdata
+
+
+def _create_body(api, vm_):
+    tags = list(_setting("tags", vm_, []) or [])
+    body = {
+        "hostname": vm_["name"],
+        "plan": _setting("size", vm_) or _setting("plan", vm_),
+        "operating_system": _setting("image", vm_) or _setting("operating_system", vm_),
+        "billing_cycle": _setting("billing_cycle", vm_, "hourly"),
+        "tags": tags,
+        **_location_body(vm_),
+    }
+    project_keys, user_keys = _ssh_key_ids(api, vm_)
+    if project_keys:
+        body["project_ssh_keys"] = project_keys
+    if user_keys:
+        body["user_ssh_keys"] = user_keys
+    userdata = _userdata(vm_)
+    if userdata:
+        body["userdata"] = userdata
+    if _setting("spot_instance", vm_, False):
+        price = _setting("spot_price_max", vm_)
+        if price is None:
+            raise SaltCloudConfigError(f"profile {vm_.get('profile')}: spot_instance needs spot_price_max")
+        body["spot_instance"] = True
+        body["spot_price_max"] = float(price)
+    for key in ("termination_time", "ipxe_script_url", "hardware_reservation_id"):
+        value = _setting(key, vm_)
+        if value:
+            body[key] = str(value)
+    if _setting("always_pxe", vm_, False):
+        body["always_pxe"] = True
+    if not _setting("public_ipv4", vm_, True):
+        body["ip_addresses"] = [{"address_family": 4, "public": False}]
+    return body
+
+
+def _post_device(api, vm_, body):
+    """POST the device once; a timeout/5xx may still have created it, so look before
+    trying again rather than risk a twin."""
+    path = f"/projects/{_project_id(vm_)}/devices"
+    for attempt in range(api.retries + 1):
+        try:
+            return api.request("POST", path, body=body, retry_unsafe=False)
+        except _Transient as exc:
+            time.sleep(api._wait(attempt))
+            existing = _find(api, vm_["name"], vm_)
+            if existing is not None:
+                log.warning("create of %s answered %s but the device exists", vm_["name"], exc)
+                return existing
+            log.warning("create of %s: %s; retry %d/%d", vm_["name"], exc, attempt + 1, api.retries)
+    raise SaltCloudSystemExit(f"Packet API: could not create {vm_['name']} (transient errors)")
+
+
+def _dead(api, vm_, device, destroy_on_failure):
+    why = "its spot instance was reclaimed" if _reclaimed(device) else f"it is {device['state']}"
+    msg = f"device {vm_['name']} ({device['id']}) is not usable: {why}"
+    if destroy_on_failure:
+        api.request("DELETE", f"/devices/{device['id']}")
+        msg += "; destroyed it (destroy_on_failure), re-run to create it again"
+    else:
+        msg += f"; destroy it with `salt-cloud -d {vm_['name']}` and re-run"
+    _event(vm_, msg, "failed")
+    raise SaltCloudSystemExit(msg)
+
+
+def _wait_active(api, vm_, device, destroy_on_failure):
+    timeout = float(_setting("wait_for_active", vm_, 1800))
+    interval = float(_setting("poll_interval", vm_, 10))
+    deadline = time.monotonic() + timeout
+    while True:
+        state = device.get("state")
+        if state == "active":
+            return device
+        if state in DEAD_STATES or _reclaimed(device):
+            _dead(api, vm_, device, destroy_on_failure)
+        if time.monotonic() >= deadline:
+            raise SaltCloudSystemExit(
+                f"device {vm_['name']} ({device['id']}) not active after {timeout:.0f}s "
+                f"(state {state}); raise wait_for_active or check the device"
+            )
+        log.debug("device %s is %s, waiting", vm_["name"], state)
+        time.sleep(max(0.05, min(interval, deadline - time.monotonic())))
+        device = api.request("GET", f"/devices/{device['id']}")
+
+
+def _grains(vm_, device):
+    metro, facility = _location(device)
+    private = _ips(device, False)
+    public = _ips(device, True)
+    grains = dict(_setting("grains", vm_, {}) or {})
+    roles = [t for t in device.get("tags") or [] if t in ROLES]
+    grains["roles"] = sorted(set(grains.get("roles", [])) | set(roles))
+    vent = dict(grains.get("vent") or {})
+    vent.update(
+        {
+            "private_ip": private[0] if private else None,
+            "public_ip": public[0] if public else None,
+            "device_id": device["id"],
+            "metro": metro,
+            "facility": facility,
+            "plan": (device.get("plan") or {}).get("slug"),
+        }
+    )
+    grains["vent"] = vent
+    return grains
+
+
+def create(vm_):
+    try:
+        if (
+            vm_["profile"]
+            and config.is_profile_configured(
+                __opts__, _get_active_provider_name() or __virtualname__, vm_["profile"], vm_=vm_
+            )
+            is False
+        ):
+            return False
+    except AttributeError:
+        pass
+    _event(vm_, "starting create", "creating")
+    api = _Api(vm_)
+    destroy_on_failure = bool(_setting("destroy_on_failure", vm_, False))
+
+    device = _find(api, vm_["name"], vm_)
+    if device is not None and (device.get("state") in DEAD_STATES or _reclaimed(device)):
+        if not destroy_on_failure:
+            _dead(api, vm_, device, False)
+        log.warning("%s exists but is %s; replacing it", vm_["name"], device.get("state"))
+        api.request("DELETE", f"/devices/{device['id']}")
+        device = None
+    if device is not None:
+        log.info("device %s exists (%s): reusing it", vm_["name"], device["id"])
+    else:
+        body = _create_body(api, vm_)
+        _event(vm_, "requesting instance", "requesting")
+        device = _post_device(api, vm_, body)
+        log.info("created device %s (%s)", vm_["name"], device["id"])
+
+    device = _wait_active(api, vm_, device, destroy_on_failure)
+    node = _node(device)
+    grains = _grains(vm_, device)
+    vm_["grains"] = grains
+
+    use_private = _setting("ssh_interface", vm_, "public_ips") == "private_ips"
+    host = node["private_ips"] if use_private or not _ips(device, True) else _ips(device, True)
+    if not host:
+        raise SaltCloudSystemExit(f"device {vm_['name']} has no IPv4 address to deploy over")
+    vm_["ssh_host"] = host[0]
+    vm_.setdefault("ssh_username", device.get("user") or "root")
+
+    ret = __utils__["cloud.bootstrap"](vm_, __opts__)
+    ret.update(node)
+    ret["grains"] = grains
+    _event(vm_, "created instance", "created")
+    return ret
+
+
+# ---- destroy -----------------------------------------------------------------------
+def destroy(name, call=None):
+    if call == "function":
+        raise SaltCloudSystemExit("The destroy action must be called with -d, --destroy, -a or --action.")
+    __utils__["cloud.fire_event"](
+        "event",
+        "destroying instance",
+        f"salt/cloud/{name}/destroying",
+        args={"name": name},
+        sock_dir=__opts__["sock_dir"],
+        transport=__opts__.get("transport", "zeromq"),
+    )
+    api = _Api()
+    device = _find(api, name)
+    if device is None:
+        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
+    api.request("DELETE", f"/devices/{device['id']}")
+    __utils__["cloud.fire_event"](
+        "event",
+        "destroyed instance",
+        f"salt/cloud/{name}/destroyed",
+        args={"name": name},
+        sock_dir=__opts__["sock_dir"],
+        transport=__opts__.get("transport", "zeromq"),
+    )
+    if __opts__.get("update_cachedir", False) is True:
+        __utils__["cloud.delete_minion_cachedir"](name, _get_active_provider_name().split(":")[0], __opts__)
+    return {"id": device["id"], "state": "destroyed"}
