@@ -10,7 +10,7 @@
 
 flannel-package-install-artifact-missing:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         {{ key }}:files:{{ flannel.cni_plugin_file }} has no pinned checksum for
         {{ salt['vent.arch']() }}; add the release (version, url, checksums) to pillar
         before installing {{ target }}
@@ -22,7 +22,7 @@ flannel-package-install-artifact-missing:
 
 flannel-package-install-artifact-missing:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         {{ key }} {{ art.name }} {{ art.version }}: {{ art.mirror }} is missing and
         vent:artifacts:allow_download is false; run `./vent artifacts fetch` or copy the
         file there
@@ -41,7 +41,7 @@ flannel-package-install-cni-plugin-file-managed:
 
 flannel-package-install-artifact-failed:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         {{ key }} {{ art.name }} {{ art.version }}: neither {{ art.mirror }} nor
         {{ art.url }} gave a file with {{ art.source_hash }}
     - onfail:

@@ -1,0 +1,130 @@
+"""flannel's node side applied by real Salt on this host, into pillar-chosen
+directories: its CNI plugin installed only with the pinned checksum, the conflist
+flannel + portmap, zero changes on a second run, and clean taking both back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+from conftest import REPO
+from test_manifests import salt_call
+
+RELEASE = "vent:artifacts:releases:flannel_cni_plugin"
+VERSION = "1.7.1-flannel1"
+# Test data standing in for the release file's bytes: it is copied and hashed, never
+# executed, so the install path (mirror, checksum, mode, idempotence) is what is tested.
+BLOB = b"vent test blob: not the flannel CNI plugin\n"
+
+
+def _site(tmp_path: Path, checksum: str, allow_download: str = "false") -> str:
+    return f"""
+vent:
+  cni:
+    bin_dir: {tmp_path}/opt/cni/bin
+    conf_dir: {tmp_path}/etc/cni/net.d
+  artifacts:
+    mirror: {tmp_path}/mirror
+    allow_download: {allow_download}
+    releases:
+      flannel_cni_plugin:
+        version: "{VERSION}"
+        arch: {{amd64: amd64, arm64: arm64}}
+        files:
+          flannel:
+            url: https://github.com/flannel-io/cni-plugin/releases/download/v{{version}}/flannel-{{arch}}
+            hash_type: sha256
+            checksums:
+              amd64: "{checksum}"
+              arm64: "{checksum}"
+"""
+
+
+def _mirror_blob(tmp_path: Path, data: bytes = BLOB) -> Path:
+    arch = salt_call(tmp_path, "vent.arch")
+    path = tmp_path / "mirror" / "flannel_cni_plugin" / VERSION / arch / f"flannel-{arch}"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    return path
+
+
+def _failed(ret) -> dict:
+    """{state id: result} of the states that failed."""
+    assert isinstance(ret, dict), ret
+    return {key.split("_|-")[1]: r for key, r in ret.items() if r["result"] is False}
+
+
+def _changed(ret) -> dict:
+    return {key.split("_|-")[1]: r["changes"] for key, r in ret.items() if r["changes"]}
+
+
+def test_install_is_checksummed_idempotent_and_cleaned(tmp_path):
+    site = _site(tmp_path, hashlib.sha256(BLOB).hexdigest())
+    salt_call(tmp_path, "test.ping", site=site)
+    _mirror_blob(tmp_path)
+    plugin = tmp_path / "opt/cni/bin/flannel"
+    conflist = tmp_path / "etc/cni/net.d/10-flannel.conflist"
+
+    first = salt_call(tmp_path, "state.apply", "flannel", check=False)
+    assert not _failed(first), _failed(first)
+    assert plugin.read_bytes() == BLOB
+    assert os.stat(plugin).st_mode & 0o777 == 0o755
+    conf = json.loads(conflist.read_text())
+    assert [p["type"] for p in conf["plugins"]] == ["flannel", "portmap"]
+    assert conf["plugins"][0]["delegate"] == {"hairpinMode": True, "isDefaultGateway": True}
+    assert conf["plugins"][1]["capabilities"] == {"portMappings": True}
+    # flanneld writes FLANNEL_MTU (underlay MTU minus VXLAN's 50 bytes) to subnet.env
+    # and the plugin passes it on; an MTU pinned here would override that.
+    assert "mtu" not in conflist.read_text().lower()
+
+    second = salt_call(tmp_path, "state.apply", "flannel")
+    assert _changed(second) == {}
+
+    clean = salt_call(tmp_path, "state.apply", "flannel.clean")
+    assert not _failed(clean)
+    assert not plugin.exists() and not conflist.exists()
+    assert _changed(salt_call(tmp_path, "state.apply", "flannel.clean")) == {}
+
+
+def test_a_file_that_does_not_match_the_checksum_is_refused(tmp_path):
+    site = _site(tmp_path, hashlib.sha256(BLOB).hexdigest())
+    salt_call(tmp_path, "test.ping", site=site)
+    _mirror_blob(tmp_path, b"tampered\n")
+    ret = salt_call(tmp_path, "state.apply", "flannel.package.install", check=False)
+    failed = _failed(ret)
+    assert "flannel-package-install-artifact-failed" in failed, ret
+    assert RELEASE in failed["flannel-package-install-artifact-failed"]["comment"]
+    assert not (tmp_path / "opt/cni/bin/flannel").exists()
+
+
+def test_offline_without_the_file_fails_fast_naming_the_mirror_path(tmp_path):
+    site = _site(tmp_path, hashlib.sha256(BLOB).hexdigest())
+    ret = salt_call(tmp_path, "state.apply", "flannel.package.install", site=site, check=False)
+    (only,) = _failed(ret).values()
+    assert RELEASE in only["comment"]
+    assert f"{tmp_path}/mirror/flannel_cni_plugin/{VERSION}/" in only["comment"]
+    assert "allow_download is false" in only["comment"]
+
+
+def test_an_unpinned_release_fails_naming_the_pillar_key(tmp_path):
+    """The tracked pillar has no flannel_cni_plugin checksum yet: say so, do nothing."""
+    site = f"vent:\n  cni:\n    bin_dir: {tmp_path}/bin\n"
+    ret = salt_call(tmp_path, "state.apply", "flannel.package.install", site=site, check=False)
+    (only,) = _failed(ret).values()
+    assert f"{RELEASE}:files:flannel has no pinned checksum" in only["comment"]
+    assert not (tmp_path / "bin").exists()
+
+
+def test_no_formula_adds_routes_that_flannel_owns():
+    """The original needed a stray bond0 route removed by hand; flanneld alone routes
+    the pod network, so no state may add routes."""
+    pattern = re.compile(r"network\.routes|\bip\s+(-\d\s+)?route\s+(add|replace)|\broute\s+add\b")
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "formulas").rglob("*")
+        if p.is_file() and p.suffix in (".sls", ".jinja") and pattern.search(p.read_text())
+    ]
+    assert offenders == []
