@@ -21,5 +21,5 @@ cni-package-install-{{ plugin }}-file-symlink:
 {%- else %}
 cni-package-install-test-fail_without_changes:
   test.fail_without_changes:
-    - name: "vent:cni:install: {{ cni.install }} is neither package nor release"
+    - comment: "vent:cni:install: {{ cni.install }} is neither package nor release"
 {%- endif %}

@@ -3,7 +3,7 @@
 {%- if containerd.cgroup_driver not in known %}
 containerd-config-file-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         vent:containerd:cgroup_driver: {{ containerd.cgroup_driver }} is not one of
         {{ known | join(', ') }}
 {%- else %}

@@ -10,5 +10,5 @@ containerd-package-install-pkg-installed:
 {%- else %}
 containerd-package-install-test-fail_without_changes:
   test.fail_without_changes:
-    - name: "vent:containerd:install: {{ containerd.install }} is neither package nor release"
+    - comment: "vent:containerd:install: {{ containerd.install }} is neither package nor release"
 {%- endif %}

@@ -9,5 +9,5 @@ containerd-runc-install-pkg-installed:
 {%- else %}
 containerd-runc-install-test-fail_without_changes:
   test.fail_without_changes:
-    - name: "vent:runc:install: {{ containerd.runc.install }} is neither package nor release"
+    - comment: "vent:runc:install: {{ containerd.runc.install }} is neither package nor release"
 {%- endif %}

@@ -2,13 +2,13 @@
 {%- if kube_proxy.mode not in kube_proxy.modes %}
 kube-proxy-config-file-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         vent:kubernetes:kube_proxy_mode: {{ kube_proxy.mode }} is not one of
         {{ kube_proxy.modes | join(', ') }}
 {%- elif not kube_proxy.node_ip %}
 kube-proxy-config-file-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         no private IP for {{ grains['id'] }}: set grain vent:private_ip or pillar
         vent:network:private_interface / vent:network:private_interface_regex
 {%- else %}

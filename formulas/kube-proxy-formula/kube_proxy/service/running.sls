@@ -7,7 +7,7 @@ include:
 
 kube-proxy-service-running-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         kube-proxy needs {{ kube_proxy.kubeconfig }}, written by the PKI step; apply
         the pki formula to {{ grains['id'] }} first
 {%- else %}

@@ -2,7 +2,7 @@
 {%- if not kubelet.node_ip %}
 kubelet-config-file-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         no private IP for {{ grains['id'] }}: set grain vent:private_ip or pillar
         vent:network:private_interface / vent:network:private_interface_regex
 {%- else %}

@@ -13,7 +13,7 @@ include:
 {%- if missing %}
 kubelet-service-running-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         kubelet needs {{ missing | join(', ') }}, written by the PKI step; apply the
         pki formula to {{ grains['id'] }} first
 {%- else %}

@@ -19,19 +19,19 @@ node-modules-load-file-managed:
 
 node-modules-load-{{ mod }}-test-succeed_without_changes:
   test.succeed_without_changes:
-    - name: >-
+    - comment: >-
         WARNING: kernel module {{ mod }} is available (loaded or built in) but
         {{ node.no_modprobe }}: loading it at boot is the host's job
 {%-   elif present %}
 
 node-modules-load-{{ mod }}-test-succeed_without_changes:
   test.succeed_without_changes:
-    - name: kernel module {{ mod }} is loaded or built in
+    - comment: kernel module {{ mod }} is loaded or built in
 {%-   elif node.no_modprobe %}
 
 node-modules-load-{{ mod }}-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         kernel module {{ mod }} is not available and cannot be loaded here:
         {{ node.no_modprobe }}; run `modprobe {{ mod }}` on the host (and add it to
         the host's /etc/modules-load.d)

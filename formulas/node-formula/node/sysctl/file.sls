@@ -20,7 +20,7 @@ node-sysctl-file-file-managed:
 
 node-sysctl-file-{{ key }}-test-succeed_without_changes:
   test.succeed_without_changes:
-    - name: {{ key }} is {{ value }}
+    - comment: {{ key }} is {{ value }}
 {%-   else %}
 
 node-sysctl-file-{{ key }}-cmd-run:
@@ -33,7 +33,7 @@ node-sysctl-file-{{ key }}-cmd-run:
 
 node-sysctl-file-{{ key }}-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         {{ key }} could not be set to {{ value }} inside this {{ node.container_kind }}
         container (is {{ current or 'absent' }}); set it on the host
     - onfail:

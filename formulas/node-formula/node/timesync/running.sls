@@ -3,12 +3,12 @@
 # A container shares the host's clock and cannot set it.
 node-timesync-running-test-succeed_without_changes:
   test.succeed_without_changes:
-    - name: >-
+    - comment: >-
         time sync left to the host: this node is a {{ node.container_kind }} container
 {%- elif node.time_sync not in node.time_packages %}
 node-timesync-running-test-fail_without_changes:
   test.fail_without_changes:
-    - name: >-
+    - comment: >-
         vent:node:time_sync: {{ node.time_sync }} is not one of
         {{ node.time_packages | list | join(', ') }}
 {%- else %}

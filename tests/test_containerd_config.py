@@ -1,0 +1,110 @@
+"""containerd's config.toml and registry hosts files as the containerd formula renders
+them, parsed with tomllib; and gVisor's missing artifacts failing on their own."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from test_node_minion import LocalMinion, changed
+
+CRI = ("plugins", "io.containerd.grpc.v1.cri")
+
+
+@pytest.fixture
+def minion(salt_factories, tmp_path):
+    return LocalMinion(salt_factories, tmp_path)
+
+
+def dig(doc, *keys):
+    for key in keys:
+        doc = doc[key]
+    return doc
+
+
+def render(minion, tmp_path, check=True, sls="containerd.config.file", **vent):
+    conf = tmp_path / "containerd"
+    vent = {"containerd": {"config_dir": str(conf), **vent.pop("containerd", {})}, **vent}
+    states = minion.apply(sls, vent, check=check)
+    path = conf / "config.toml"
+    return states, (tomllib.loads(path.read_text()) if path.exists() else None)
+
+
+@pytest.mark.salt
+def test_defaults_systemd_runc_and_runsc(minion, tmp_path):
+    states, doc = render(minion, tmp_path)
+    assert changed(states)
+    cri = dig(doc, *CRI)
+    assert doc["version"] == 2
+    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10"
+    runtimes = cri["containerd"]["runtimes"]
+    assert cri["containerd"]["default_runtime_name"] == "runc"
+    assert runtimes["runc"]["runtime_type"] == "io.containerd.runc.v2"
+    assert runtimes["runc"]["options"]["SystemdCgroup"] is True
+    assert runtimes["runc"]["options"]["BinaryName"] == "/usr/local/sbin/runc"
+    assert runtimes["runsc"]["runtime_type"] == "io.containerd.runsc.v1"
+    assert cri["cni"] == {"bin_dir": "/opt/cni/bin", "conf_dir": "/etc/cni/net.d"}
+    assert cri["registry"]["config_path"] == str(tmp_path / "containerd" / "certs.d")
+    again, _ = render(minion, tmp_path)
+    assert changed(again) == {}
+
+
+@pytest.mark.salt
+def test_lab_pillar_cgroupfs_no_gvisor_mirrors(minion, tmp_path):
+    mirrors = {"docker.io": ["http://198.18.0.1:5000"], "registry.k8s.io": ["http://198.18.0.1:5001"]}
+    _, doc = render(
+        minion, tmp_path,
+        containerd={"cgroup_driver": "cgroupfs", "sandbox_image": "lab.local/pause:1",
+                    "registry_mirrors": mirrors},
+        runc={"install": "package"}, gvisor={"enabled": False},
+    )
+    cri = dig(doc, *CRI)
+    assert cri["sandbox_image"] == "lab.local/pause:1"
+    runtimes = cri["containerd"]["runtimes"]
+    assert set(runtimes) == {"runc"}
+    assert runtimes["runc"]["options"] == {"BinaryName": "/usr/sbin/runc", "SystemdCgroup": False}
+    hosts_dir = tmp_path / "containerd" / "certs.d"
+    docker = tomllib.loads((hosts_dir / "docker.io" / "hosts.toml").read_text())
+    assert docker["server"] == "https://registry-1.docker.io"
+    assert list(docker["host"]) == ["http://198.18.0.1:5000"]
+    k8s = tomllib.loads((hosts_dir / "registry.k8s.io" / "hosts.toml").read_text())
+    assert list(k8s["host"]) == ["http://198.18.0.1:5001"]
+
+    # A registry dropped from pillar is no longer mirrored.
+    render(minion, tmp_path, containerd={"registry_mirrors": {"docker.io": mirrors["docker.io"]}})
+    assert sorted(p.name for p in hosts_dir.iterdir()) == ["docker.io"]
+
+
+@pytest.mark.salt
+def test_bad_cgroup_driver_names_the_pillar_key(minion, tmp_path):
+    states, doc = render(minion, tmp_path, check=False, containerd={"cgroup_driver": "cgroupv2"})
+    (comment,) = [v["comment"] for v in states.values() if v["result"] is False]
+    assert comment.startswith("vent:containerd:cgroup_driver: cgroupv2")
+    assert doc is None
+
+
+@pytest.mark.salt
+def test_missing_runsc_fails_only_the_gvisor_part(minion, tmp_path):
+    """Debian's containerd and runc are there; gVisor's binaries are not in the mirror:
+    the two gVisor states fail naming their artifacts, everything else applies."""
+    bin_dir = tmp_path / "bin"
+    states, doc = render(
+        minion, tmp_path, check=False, sls="containerd.gvisor.install,containerd.config.file",
+        containerd={"install": "package", "bin_dir": str(bin_dir)}, runc={"install": "package"},
+    )
+    failed = sorted(v["comment"] for v in states.values() if v["result"] is False)
+    assert len(failed) == 2, failed
+    assert "vent:artifacts:releases:gvisor:files:containerd-shim-runsc-v1 (version 20260817.0)" in failed[0]
+    assert "vent:artifacts:releases:gvisor:files:runsc (version 20260817.0)" in failed[1]
+    assert "runsc" in dig(doc, *CRI)["containerd"]["runtimes"]
+    assert not bin_dir.exists()
+
+
+@pytest.mark.salt
+def test_missing_containerd_release_fails_fast(minion, tmp_path):
+    states, doc = render(minion, tmp_path, check=False, sls="containerd")
+    failed = [v["comment"] for v in states.values() if v["result"] is False]
+    assert len(failed) == 1, failed
+    assert "vent:artifacts:releases:containerd:files:containerd (version 2.1.9)" in failed[0]
+    assert doc is None
