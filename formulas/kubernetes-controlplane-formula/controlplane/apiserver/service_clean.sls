@@ -1,0 +1,4 @@
+controlplane-apiserver-service_clean-service-dead:
+  service.dead:
+    - name: kube-apiserver
+    - enable: false

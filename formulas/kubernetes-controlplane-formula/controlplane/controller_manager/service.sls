@@ -1,0 +1,15 @@
+{#- Runs as its own user (pki.users); restarted when its unit or config changes. #}
+include:
+  - controlplane.binaries.install
+  - controlplane.controller_manager.config
+  - pki.users
+
+controlplane-controller_manager-service-service-running:
+  service.running:
+    - name: kube-controller-manager
+    - enable: true
+    - require:
+      - sls: pki.users
+    - watch:
+      - sls: controlplane.binaries.install
+      - sls: controlplane.controller_manager.config

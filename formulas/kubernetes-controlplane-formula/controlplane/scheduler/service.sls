@@ -1,0 +1,15 @@
+{#- Runs as its own user (pki.users); restarted when its unit or config changes. #}
+include:
+  - controlplane.binaries.install
+  - controlplane.scheduler.config
+  - pki.users
+
+controlplane-scheduler-service-service-running:
+  service.running:
+    - name: kube-scheduler
+    - enable: true
+    - require:
+      - sls: pki.users
+    - watch:
+      - sls: controlplane.binaries.install
+      - sls: controlplane.scheduler.config

@@ -1,0 +1,4 @@
+controlplane-scheduler-service_clean-service-dead:
+  service.dead:
+    - name: kube-scheduler
+    - enable: false

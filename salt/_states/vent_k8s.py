@@ -1,0 +1,80 @@
+"""States over the Kubernetes API: objects applied idempotently, and the API's health.
+
+``vent_k8s.applied`` reports changes only for objects whose live state differed from
+the manifest (see ``vent_k8s.apply_manifest``), so a second run is quiet.
+"""
+
+from __future__ import annotations
+
+__virtualname__ = "vent_k8s"
+
+
+def __virtual__():
+    if "vent_k8s.apply_manifest" in __salt__:
+        return __virtualname__
+    return False, "the vent_k8s execution module is not loaded"
+
+
+def applied(name, manifest=None, source=None, kubeconfig="/etc/vent/kubeconfig/admin.kubeconfig",
+            kubectl=None, field_manager="vent"):
+    """Every object in ``manifest`` (YAML text, a dict or a list) or in the file at
+    ``source`` (a ``salt://`` URL or a local path) exists in the cluster as written.
+
+    name
+        A label for the set of objects (shown in the output).
+    kubectl
+        Path of kubectl; default: ``<vent:kubernetes:dirs:bin>/kubectl``.
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    if (manifest is None) == (source is None):
+        ret["comment"] = "give exactly one of manifest or source"
+        return ret
+    if source is not None:
+        if source.startswith("salt://"):
+            manifest = __salt__["cp.get_file_str"](source, saltenv=__env__)
+            if manifest is False or manifest is None:
+                ret["comment"] = f"{source} was not found on the master"
+                return ret
+        else:
+            manifest = source
+    kubectl = kubectl or __salt__["vent_k8s.dirs"]()["bin"] + "/kubectl"
+    test = bool(__opts__.get("test"))
+    try:
+        out = __salt__["vent_k8s.apply_manifest"](
+            manifest, kubeconfig, kubectl=kubectl, test=test, field_manager=field_manager
+        )
+    except Exception as exc:  # noqa: BLE001 (any failure of kubectl or parsing)
+        ret["comment"] = f"{name}: {exc}"
+        return ret
+    changed = out["changes"]
+    if not changed:
+        ret["result"] = True
+        ret["comment"] = f"{name}: {len(out['unchanged'])} object(s) already as desired"
+        return ret
+    summary = ", ".join(f"{oid} ({c['action']})" for oid, c in changed.items())
+    if test:
+        ret["result"] = None
+        ret["comment"] = f"{name}: would apply {summary}"
+    else:
+        ret["result"] = True
+        ret["comment"] = f"{name}: applied {summary}"
+    ret["changes"] = changed
+    return ret
+
+
+def api_healthy(name, ca_file, timeout=120, paths=("/livez", "/readyz")):
+    """The API server at ``name`` (a URL) answers ``ok`` on ``paths`` within
+    ``timeout`` seconds, verified against ``ca_file``. Makes no changes."""
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    if __opts__.get("test"):
+        ret["result"] = None
+        ret["comment"] = f"would wait up to {timeout}s for {name} {', '.join(paths)}"
+        return ret
+    out = __salt__["vent_k8s.wait_healthy"](name, ca_file, timeout=timeout, paths=list(paths))
+    detail = "; ".join(f"{p}: {s}" for p, s in out["status"].items())
+    if out["ok"]:
+        ret["result"] = True
+        ret["comment"] = f"{name} healthy after {out['elapsed']}s ({detail})"
+    else:
+        ret["comment"] = f"{name} not healthy within {timeout}s ({detail})"
+    return ret
