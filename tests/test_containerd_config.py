@@ -6,7 +6,6 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-
 from test_node_minion import LocalMinion, changed
 
 CRI = ("plugins", "io.containerd.grpc.v1.cri")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from test_kubelet_config import check_against
 from test_node_minion import LocalMinion, changed
 

@@ -8,7 +8,6 @@ import re
 
 import pytest
 import yaml
-
 from conftest import REPO
 from test_node_minion import LocalMinion, changed
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, minion_overrides, pillar_dir
+
 from ventlab import saltconfig
 
 PRIVATE_IP = "100.72.0.3"

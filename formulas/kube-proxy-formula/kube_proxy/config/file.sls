@@ -24,7 +24,7 @@ kube-proxy-config-file-test-fail_without_changes:
       } %}
 {%-   if kube_proxy.mode == 'ipvs' %}
 {#- kube-proxy's ipvs mode needs strict ARP for the addresses it binds to kube-ipvs0. #}
-{%-     do config.update({'ipvs': {'strictARP': true}}) %}
+{%-     do config.update({'ipvs': {'strictARP': true} }) %}
 {%-   endif %}
 kube-proxy-config-file-file-serialize:
   file.serialize:
