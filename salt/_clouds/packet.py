@@ -360,15 +360,32 @@ def show_spot_prices(kwargs=None, call=None):
     return _Api().request("GET", path, params=params).get("spot_market_prices", {})
 
 
+def _listed(api):
+    """Devices salt-cloud should see. A reclaimed spot device is left out: its machine is
+    gone (the real API deletes it soon after), and hiding it lets re-running the profile
+    or map replace it instead of stopping at "already exists"."""
+    listed = []
+    for device in _devices(api):
+        if _reclaimed(device):
+            log.warning(
+                "spot device %s (%s) was reclaimed; re-run its profile or map to replace it",
+                device["hostname"],
+                device["id"],
+            )
+            continue
+        listed.append(device)
+    return listed
+
+
 def list_nodes(call=None):
     _function_only(call, "list_nodes")
-    return {d["hostname"]: _node(d) for d in _devices(_Api())}
+    return {d["hostname"]: _node(d) for d in _listed(_Api())}
 
 
 def list_nodes_full(call=None):
     _function_only(call, "list_nodes_full")
     ret = {}
-    for device in _devices(_Api()):
+    for device in _listed(_Api()):
         node = _node(device)
         node["extra"] = {
             k: v
@@ -591,7 +608,8 @@ def create(vm_):
 
     device = _find(api, vm_["name"], vm_)
     if device is not None and (device.get("state") in DEAD_STATES or _reclaimed(device)):
-        if not destroy_on_failure:
+        # A reclaimed spot machine is gone already: replacing its record loses nothing.
+        if not destroy_on_failure and not _reclaimed(device):
             _dead(api, vm_, device, False)
         log.warning("%s exists but is %s; replacing it", vm_["name"], device.get("state"))
         api.request("DELETE", f"/devices/{device['id']}")

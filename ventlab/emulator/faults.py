@@ -19,6 +19,9 @@ class Fault:
     method: str | None = None
     retry_after: int | None = None  # seconds, sent with 429/503
     delay: float = 10.0  # how long a "timeout" keeps the client waiting
+    # True: the request takes effect, only its answer is lost (a create that happened
+    # although the client saw a 5xx/timeout).
+    after: bool = False
     hits: int = field(default=0)
 
     def matches(self, method: str, path: str) -> bool:
@@ -34,6 +37,7 @@ class Fault:
             "method": self.method,
             "retry_after": self.retry_after,
             "delay": self.delay,
+            "after": self.after,
             "hits": self.hits,
         }
 
@@ -56,6 +60,7 @@ class Faults:
             method=spec.get("method"),
             retry_after=spec.get("retry_after"),
             delay=float(spec.get("delay", 10.0)),
+            after=bool(spec.get("after", False)),
         )
         with self._lock:
             self._rules.append(fault)

@@ -258,22 +258,32 @@ class _Handler(BaseHTTPRequestHandler):
         entry = {"method": method, "path": path, "query": query, "body": body, "time": time.time()}
         emu.record(entry)
         fault = emu.faults.take(method, path)
-        if fault is not None:
-            entry["status"] = fault.status
-            entry["fault"] = True
-            if fault.status == "timeout":
-                time.sleep(fault.delay)
-                self.close_connection = True
-                return
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            self._send(fault.status, {"errors": [HTTPStatus(fault.status).phrase]}, headers)
+        if fault is not None and not fault.after:
+            self._fault(entry, fault)
             return
         token = self.headers.get("X-Auth-Token")
         if token not in emu.state.tokens:
             entry["status"] = 401
             self._send(401, {"errors": ["Invalid authentication token"]})
             return
+        if fault is not None:
+            try:
+                emu.api(method, path, query, body)
+            except ApiError:
+                pass
+            self._fault(entry, fault)
+            return
         entry["status"] = self._answer(lambda: emu.api(method, path, query, body))
+
+    def _fault(self, entry: dict, fault) -> None:
+        entry["status"] = fault.status
+        entry["fault"] = True
+        if fault.status == "timeout":
+            time.sleep(fault.delay)
+            self.close_connection = True
+            return
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        self._send(fault.status, {"errors": [HTTPStatus(fault.status).phrase]}, headers)
 
     def _answer(self, fn) -> int:
         try:

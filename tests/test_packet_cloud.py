@@ -1,0 +1,310 @@
+"""The real ``salt-cloud`` CLI with Vent's Packet driver, profiles and map, against the
+API emulator on loopback. Devices here are API records only (NullBackend), so the
+profiles run with ``deploy: false``; the SSH deploy is exercised by the lab tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from conftest import REPO
+
+from ventlab import saltconfig
+from ventlab.emulator import DEFAULT_PROJECT_ID, Emulator, State
+
+SALT_CLOUD = Path(sys.executable).parent / "salt-cloud"
+TOKEN = "vent-test-token-5f1d9c0e7a"  # noqa: S105 - a test secret the emulator accepts
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    emu = Emulator(State([TOKEN], queued_delay=0.1, provision_delay=0.2)).start()
+    yield emu
+    emu.stop()
+
+
+class Cloud:
+    """A salt-cloud config dir laid out like etc/salt (master + master.d paths from
+    ventlab.saltconfig, the repo's profiles, map and deploy scripts) for one emulator."""
+
+    def __init__(self, base: Path, emu: Emulator, **provider) -> None:
+        self.emu = emu
+        self.dir = base / "etc"
+        root = base / "root"
+        (self.dir / "master.d").mkdir(parents=True)
+        (self.dir / "cloud.providers.d").mkdir()
+        (self.dir / "master").write_text("")
+        (self.dir / "master.d" / "00-paths.conf").write_text(
+            yaml.safe_dump(saltconfig.master_paths(REPO, root_dir=root))
+        )
+        self.log_file = base / "cloud.log"
+        (self.dir / "cloud").write_text(
+            yaml.safe_dump(
+                {
+                    "log_file": str(self.log_file),
+                    "log_level_logfile": "debug",
+                    # NullBackend devices have no SSH; tests assert what would be deployed.
+                    "deploy": False,
+                    "poll_interval": 0.1,
+                }
+            )
+        )
+        (self.dir / "cloud.profiles.d").symlink_to(REPO / "cloud.profiles.d")
+        (self.dir / "cloud.deploy.d").symlink_to(REPO / "etc" / "salt" / "cloud.deploy.d")
+        common = {
+            "driver": "packet",
+            "project_id": DEFAULT_PROJECT_ID,
+            "api_url": emu.url,
+            "api_timeout": 1,
+            "api_backoff": 0.05,
+            "api_backoff_max": 0.5,
+            "minion": {"master": "127.0.0.1"},
+        }
+        # One provider per config dir: `--list-sizes packet` would query every provider
+        # whose driver is packet.
+        providers = {"packet": {**common, "token": TOKEN, **provider}}
+        providers["packet"] = {k: v for k, v in providers["packet"].items() if v is not None}
+        (self.dir / "cloud.providers.d" / "packet.conf").write_text(yaml.safe_dump(providers))
+        # Salt prepends root_dir to absolute log paths.
+        self.log_path = root / str(self.log_file).lstrip("/")
+
+    def run(self, *args, env=None, check=True):
+        environ = {k: v for k, v in os.environ.items() if "AUTH_TOKEN" not in k}
+        environ.update(env or {})
+        proc = subprocess.run(
+            [str(SALT_CLOUD), "-c", str(self.dir), "--out", "json", "--no-color", *args],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=180,
+        )
+        if check:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    def json(self, *args, **kw):
+        proc = self.run(*args, **kw)
+        start = proc.stdout.index("{")
+        return json.loads(proc.stdout[start:])
+
+    # ---- emulator admin --------------------------------------------------------------
+    def admin(self, method, path, body=None):
+        resp = requests.request(method, self.emu.admin_url + path, json=body, timeout=5)
+        resp.raise_for_status()
+        return resp.json() if resp.content else None
+
+    def calls(self, method=None, path=None):
+        return [
+            c
+            for c in self.admin("GET", "/calls")["calls"]
+            if (method is None or c["method"] == method) and (path is None or c["path"] == path)
+        ]
+
+    def devices(self, hostname):
+        return [d for d in self.emu.state.devices.values() if d["hostname"] == hostname]
+
+
+@pytest.fixture
+def cloud(tmp_path, emulator):
+    c = Cloud(tmp_path, emulator)
+    c.admin("DELETE", "/calls")
+    c.admin("DELETE", "/faults")
+    yield c
+    c.admin("DELETE", "/faults")
+
+
+def test_lists_locations_sizes_images_from_the_api(cloud):
+    locations = cloud.json("--list-locations", "packet")["packet"]["packet"]
+    assert locations["am"]["type"] == "metro"
+    assert locations["ams1"]["metro"] == "am"
+    sizes = cloud.json("--list-sizes", "packet")["packet"]["packet"]
+    assert "c2.medium.x86" in sizes
+    images = cloud.json("--list-images", "packet")["packet"]["packet"]
+    assert images["debian_12"]["distro"] == "debian"
+    paths = [c["path"] for c in cloud.calls("GET")]
+    assert paths == ["/locations/metros", "/facilities", "/plans", "/operating-systems"]
+
+
+def test_token_from_environment(tmp_path, emulator):
+    cloud = Cloud(tmp_path, emulator, token=None)
+    sizes = cloud.json("--list-sizes", "packet", env={"METAL_AUTH_TOKEN": TOKEN})
+    assert "c2.medium.x86" in sizes["packet"]["packet"]
+    proc = cloud.run("--list-sizes", "packet", check=False)
+    assert "METAL_AUTH_TOKEN" in proc.stdout + proc.stderr
+
+
+def test_profile_creates_one_device_with_role_and_address_grains(cloud):
+    out = cloud.json("-p", "vent-controller-spot", "controller-p0")["controller-p0"]
+    [post] = cloud.calls("POST", f"/projects/{DEFAULT_PROJECT_ID}/devices")
+    body = post["body"]
+    assert body["hostname"] == "controller-p0"
+    assert body["plan"] == "c2.medium.x86"
+    assert body["facility"] == ["ams1"]
+    assert body["operating_system"] == "debian_12"
+    assert body["spot_instance"] is True and body["spot_price_max"] == 0.3
+    assert body["tags"] == ["vent", "controller", "etcd"]
+
+    [device] = cloud.devices("controller-p0")
+    assert device["state"] == "active"
+    assert out["id"] == device["id"]
+    assert out["grains"]["roles"] == ["controller", "etcd"]
+    vent = out["grains"]["vent"]
+    assert vent["public_ip"].startswith("198.18.0.")
+    assert vent["private_ip"].startswith("100.72.0.")
+    assert vent["device_id"] == device["id"]
+    assert (vent["metro"], vent["facility"], vent["plan"]) == ("am", "ams1", "c2.medium.x86")
+
+    cloud.admin("DELETE", "/calls")
+    again = cloud.json("-p", "vent-controller-spot", "controller-p0")["controller-p0"]
+    assert "already exists" in again["Error"]
+    assert cloud.calls("POST") == []
+    assert len(cloud.devices("controller-p0")) == 1
+
+
+def test_create_answered_with_500_after_it_happened_makes_no_twin(cloud):
+    devices = f"/projects/{DEFAULT_PROJECT_ID}/devices"
+    fault = {"status": 500, "count": 1, "method": "POST", "path": "/devices$", "after": True}
+    cloud.admin("POST", "/faults", fault)
+    out = cloud.json("-p", "vent-worker", "twin-worker-0")["twin-worker-0"]
+    [device] = cloud.devices("twin-worker-0")
+    assert out["id"] == device["id"]
+    assert [c["status"] for c in cloud.calls("POST", devices)] == [500]
+
+
+def test_map_creates_controller_and_workers_in_parallel(cloud, tmp_path):
+    # The shipped map, with hostnames of its own so other tests' devices do not count.
+    shipped = yaml.safe_load((REPO / "cloud.maps.d" / "vent.map").read_text())
+    assert shipped == {
+        "vent-controller-spot": ["controller-0"],
+        "vent-worker-spot": ["worker-0", "worker-1"],
+    }
+    names = {"controller-0": "m-controller-0", "worker-0": "m-worker-0", "worker-1": "m-worker-1"}
+    map_file = tmp_path / "vent.map"
+    map_file.write_text(
+        yaml.safe_dump({p: [names[n] for n in hosts] for p, hosts in shipped.items()})
+    )
+    started = time.monotonic()
+    out = cloud.json("-m", str(map_file), "-P", "-y")
+    elapsed = time.monotonic() - started
+    posts = cloud.calls("POST", f"/projects/{DEFAULT_PROJECT_ID}/devices")
+    assert sorted(p["body"]["hostname"] for p in posts) == sorted(names.values())
+    publics = set()
+    for name in names.values():
+        [device] = cloud.devices(name)
+        assert device["state"] == "active"
+        publics.add(out[name]["grains"]["vent"]["public_ip"])
+    assert len(publics) == 3
+    assert out["m-worker-1"]["grains"]["roles"] == ["worker"]
+    assert elapsed < 60
+
+
+def test_429_and_500_are_retried(cloud):
+    cloud.admin("POST", "/faults", {"status": 429, "count": 2, "path": "^/plans$", "retry_after": 0})
+    cloud.admin("POST", "/faults", {"status": 500, "count": 1, "path": "^/plans$"})
+    sizes = cloud.json("--list-sizes", "packet")["packet"]["packet"]
+    assert "c3.small.x86" in sizes
+    assert [c["status"] for c in cloud.calls("GET", "/plans")] == [429, 429, 500, 200]
+
+
+def test_timeouts_are_retried(cloud):
+    cloud.admin("POST", "/faults", {"status": "timeout", "count": 1, "path": "^/plans$", "delay": 2})
+    sizes = cloud.json("--list-sizes", "packet")["packet"]["packet"]
+    assert "c3.small.x86" in sizes
+    assert [c["status"] for c in cloud.calls("GET", "/plans")] == ["timeout", 200]
+
+
+def test_bad_token_is_a_clear_error_without_the_token(tmp_path, emulator):
+    cloud = Cloud(tmp_path, emulator, token="not-the-token", api_retries=1)  # noqa: S106
+    cloud.admin("DELETE", "/calls")
+    proc = cloud.run("--list-sizes", "packet", check=False)
+    text = proc.stdout + proc.stderr
+    assert "401" in text
+    assert "Invalid authentication token" in text
+    assert "not-the-token" not in text
+    assert [c["status"] for c in cloud.calls("GET", "/plans")] == [401]
+
+
+def test_token_never_in_output_or_debug_log(cloud):
+    proc = cloud.run("-l", "debug", "-p", "vent-worker", "log-worker-0")
+    assert "log-worker-0" in proc.stdout
+    assert cloud.log_path.is_file()
+    log = cloud.log_path.read_text()
+    assert "/projects/" in log  # the debug log does record the API traffic
+    for text in (proc.stdout, proc.stderr, log):
+        assert TOKEN not in text
+
+
+def test_show_instance_spot_prices_and_destroy(cloud):
+    cloud.json("-p", "vent-worker", "life-worker-0")
+    [device] = cloud.devices("life-worker-0")
+
+    shown = cloud.json("-a", "show_instance", "life-worker-0", "-y")
+    node = shown["packet"]["packet"]["life-worker-0"]
+    assert node["id"] == device["id"]
+    assert node["state"] == "active"
+    assert node["extra"]["ip_addresses"][0]["address"] == node["public_ips"][0]
+
+    prices = cloud.json("-f", "show_spot_prices", "packet", "metro=am", "plan=c2.medium.x86")
+    assert prices["packet"]["packet"] == {"am": {"c2.medium.x86": {"price": 0.25}}}
+
+    cloud.admin("DELETE", "/calls")
+    gone = cloud.json("-d", "life-worker-0", "-y")
+    assert gone["packet"]["packet"]["life-worker-0"]["state"] == "destroyed"
+    assert [c["path"] for c in cloud.calls("DELETE")] == [f"/devices/{device['id']}"]
+    assert cloud.devices("life-worker-0") == []
+    deadline = time.monotonic() + 5
+    while ("destroy", device["id"]) not in cloud.emu.state.backend.calls:
+        assert time.monotonic() < deadline, "backend never asked to destroy the machine"
+        time.sleep(0.05)
+
+
+def test_failed_spot_device_is_destroyed_and_recreated_on_rerun(cloud):
+    cloud.admin("POST", "/fail-next-devices", {"count": 1})
+    proc = cloud.run("-p", "vent-worker-spot", "fail-worker-0", check=False)
+    text = proc.stdout + proc.stderr
+    assert "fail-worker-0" in text and "failed" in text
+    assert "destroyed it" in text
+    assert len(cloud.calls("DELETE")) == 1
+    assert cloud.devices("fail-worker-0") == []
+
+    out = cloud.json("-p", "vent-worker-spot", "fail-worker-0")["fail-worker-0"]
+    [device] = cloud.devices("fail-worker-0")
+    assert device["state"] == "active" and out["id"] == device["id"]
+
+
+def test_reclaimed_spot_device_is_replaced_on_rerun(cloud):
+    first = cloud.json("-p", "vent-worker-spot", "spot-worker-0")["spot-worker-0"]
+    cloud.admin("POST", f"/devices/{first['id']}/reclaim")
+    assert _eventually(lambda: ("power_off", first["id"]) in cloud.emu.state.backend.calls)
+
+    second = cloud.json("-p", "vent-worker-spot", "spot-worker-0")["spot-worker-0"]
+    assert second["id"] != first["id"]
+    assert [c["path"] for c in cloud.calls("DELETE")] == [f"/devices/{first['id']}"]
+    [device] = cloud.devices("spot-worker-0")
+    assert device["id"] == second["id"] and device["state"] == "active"
+
+
+def test_on_demand_failure_is_reported_and_kept(cloud):
+    cloud.admin("POST", "/fail-next-devices", {"count": 1})
+    proc = cloud.run("-p", "vent-worker", "keep-worker-0", check=False)
+    text = proc.stdout + proc.stderr
+    assert "salt-cloud -d keep-worker-0" in text
+    [device] = cloud.devices("keep-worker-0")
+    assert device["state"] == "failed"
+    assert cloud.calls("DELETE") == []
+
+
+def _eventually(fn, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
