@@ -187,9 +187,7 @@ def test_map_creates_controller_and_workers_in_parallel(cloud, tmp_path):
     }
     names = {"controller-0": "m-controller-0", "worker-0": "m-worker-0", "worker-1": "m-worker-1"}
     map_file = tmp_path / "vent.map"
-    map_file.write_text(
-        yaml.safe_dump({p: [names[n] for n in hosts] for p, hosts in shipped.items()})
-    )
+    map_file.write_text(yaml.safe_dump({p: [names[n] for n in hosts] for p, hosts in shipped.items()}))
     started = time.monotonic()
     out = cloud.json("-m", str(map_file), "-P", "-y")
     elapsed = time.monotonic() - started

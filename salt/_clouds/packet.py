@@ -415,7 +415,15 @@ def show_instance(name, call=None):
 
 
 # ---- create ------------------------------------------------------------------------
+def _master_listening():
+    """Events go to a local master's event bus; with none running each would wait ~1s
+    for a socket that never answers."""
+    return os.path.exists(os.path.join(__opts__["sock_dir"], "master_event_pull.ipc"))
+
+
 def _event(vm_, what, tag, keys=("name", "profile", "provider", "driver")):
+    if not _master_listening():
+        return
     __utils__["cloud.fire_event"](
         "event",
         what,
@@ -642,11 +650,15 @@ def create(vm_):
 
 
 # ---- destroy -----------------------------------------------------------------------
+def _fire(what, tag, args, sock_dir, transport):
+    if _master_listening():
+        __utils__["cloud.fire_event"]("event", what, tag, args=args, sock_dir=sock_dir, transport=transport)
+
+
 def destroy(name, call=None):
     if call == "function":
         raise SaltCloudSystemExit("The destroy action must be called with -d, --destroy, -a or --action.")
-    __utils__["cloud.fire_event"](
-        "event",
+    _fire(
         "destroying instance",
         f"salt/cloud/{name}/destroying",
         args={"name": name},
@@ -658,8 +670,7 @@ def destroy(name, call=None):
     if device is None:
         raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
     api.request("DELETE", f"/devices/{device['id']}")
-    __utils__["cloud.fire_event"](
-        "event",
+    _fire(
         "destroyed instance",
         f"salt/cloud/{name}/destroyed",
         args={"name": name},
