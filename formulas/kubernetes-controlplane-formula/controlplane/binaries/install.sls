@@ -19,7 +19,8 @@
 
 controlplane-binaries-install-artifacts-missing:
   test.fail_without_changes:
-    - name: >-
+    - name: {{ key }}
+    - comment: >-
         {{ key }} version {{ cp.version }}: {{ missing | length }} file(s) missing from
         the mirror and vent:artifacts:allow_download is false;
         {%- for art in missing %}
@@ -44,7 +45,8 @@ controlplane-binaries-install-{{ art.name }}-file-managed:
 
 controlplane-binaries-install-{{ art.name }}-artifact-failed:
   test.fail_without_changes:
-    - name: >-
+    - name: {{ key }}:files:{{ art.name }}
+    - comment: >-
         {{ key }}:files:{{ art.name }} version {{ art.version }}: neither {{ art.mirror }}
         nor {{ art.url }} gave a file with {{ art.source_hash }}
     - failhard: true

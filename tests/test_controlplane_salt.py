@@ -1,0 +1,106 @@
+"""The control-plane formula applied for real on a salt-factories minion (loopback):
+missing binaries stop the run with the artifact named and nothing written; configs and
+units render from pillar + mine, a second apply changes nothing, clean removes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import master_overrides, minion_overrides, pillar_dir
+
+pytestmark = pytest.mark.salt
+
+PRIVATE_IP = "100.72.0.10"
+CONFIG_SLS = ",".join(f"controlplane.{c}.config" for c in ("apiserver", "controller_manager", "scheduler"))
+CLEAN_SLS = ",".join(f"controlplane.{c}.config_clean" for c in ("apiserver", "controller_manager", "scheduler"))
+
+
+@pytest.fixture(scope="module")
+def env(salt_factories, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("controlplane")
+    dirs = {name: tmp / name for name in ("bin", "config", "systemd", "mirror")}
+    for path in dirs.values():
+        path.mkdir()
+    site = f"""
+vent:
+  kubernetes:
+    dirs:
+      bin: {dirs['bin']}
+      config: {dirs['config']}
+      systemd: {dirs['systemd']}
+  artifacts:
+    mirror: {dirs['mirror']}
+    allow_download: false
+"""
+    master = salt_factories.salt_master_daemon(
+        "cp-master", overrides=master_overrides(pillar_dir(tmp, site=site)))
+    with master.started():
+        minion = master.salt_minion_daemon(
+            "controller-0",
+            overrides=minion_overrides(["controller"], {"private_ip": PRIVATE_IP}))
+        with minion.started():
+            call = minion.salt_call_cli(timeout=120)
+            assert call.run("saltutil.sync_all").returncode == 0
+            assert call.run("mine.update").returncode == 0
+            yield call, dirs
+
+
+def _states(ret):
+    assert isinstance(ret.data, dict), ret.stdout + ret.stderr
+    return ret.data
+
+
+def _files(dirs):
+    return sorted(str(p) for d in ("bin", "config", "systemd") for p in dirs[d].rglob("*"))
+
+
+def test_missing_binaries_fail_fast_naming_the_artifact_and_touch_nothing(env):
+    call, dirs = env
+    ret = call.run("state.apply", "controlplane")
+    states = _states(ret)
+    assert ret.returncode != 0
+    assert list(states) == [next(k for k in states if "artifacts-missing" in k)], sorted(states)
+    result = next(iter(states.values()))
+    assert result["result"] is False
+    comment = result["comment"]
+    for fragment in ("vent:artifacts:releases:kubernetes", "1.32.13", "kube-apiserver",
+                     "kube-controller-manager", "kube-scheduler", "kubectl",
+                     f"{dirs['mirror']}/kubernetes/1.32.13/amd64/kube-apiserver",
+                     "https://dl.k8s.io/release/v1.32.13/bin/linux/amd64/kube-apiserver",
+                     "allow_download is false"):
+        assert fragment in comment, comment
+    assert _files(dirs) == []
+
+
+def test_configs_render_from_pillar_and_mine_and_reapply_changes_nothing(env):
+    call, dirs = env
+    first = _states(call.run("state.apply", CONFIG_SLS))
+    assert all(s["result"] is True for s in first.values()), first
+    assert sum(bool(s["changes"]) for s in first.values()) == len(first) == 6
+
+    api = (dirs["systemd"] / "kube-apiserver.service").read_text()
+    assert f"ExecStart={dirs['bin']}/kube-apiserver \\" in api
+    assert "User=kube-apiserver" in api and "Restart=on-failure" in api
+    for flag in (f"--advertise-address={PRIVATE_IP}", "--bind-address=0.0.0.0", "--secure-port=6443",
+                 f"--etcd-servers=https://{PRIVATE_IP}:2379", "--authorization-mode=Node,RBAC",
+                 f"--authentication-config={dirs['config']}/authentication-config.yaml",
+                 f"--audit-policy-file={dirs['config']}/audit-policy.yaml",
+                 "--service-cluster-ip-range=100.64.0.0/13"):
+        assert f"  {flag} \\\n" in api or api.rstrip().endswith(flag) or f"  {flag}\n" in api, flag
+
+    cm = (dirs["systemd"] / "kube-controller-manager.service").read_text()
+    assert "User=kube-controller-manager" in cm
+    assert "--bind-address=127.0.0.1" in cm and "--cluster-cidr=100.96.0.0/11" in cm
+    sched = (dirs["systemd"] / "kube-scheduler.service").read_text()
+    assert "User=kube-scheduler" in sched and "--bind-address=127.0.0.1" in sched
+    assert "leaderElect: true" in (dirs["config"] / "kube-scheduler.yaml").read_text()
+    auth = (dirs["config"] / "authentication-config.yaml").read_text()
+    assert "- path: /livez" in auth and "- path: /readyz" in auth and "enabled: true" in auth
+
+    second = _states(call.run("state.apply", CONFIG_SLS))
+    assert all(s["result"] is True for s in second.values()), second
+    assert [k for k, s in second.items() if s["changes"]] == []
+
+    cleaned = _states(call.run("state.apply", CLEAN_SLS))
+    assert all(s["result"] is True for s in cleaned.values()), cleaned
+    assert _files(dirs) == []
