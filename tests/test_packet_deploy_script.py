@@ -1,0 +1,120 @@
+"""The minion deploy script (etc/salt/cloud.deploy.d/vent-minion.sh) run the way
+salt-cloud runs it, offline from a wheelhouse, writing into a scratch root without
+starting systemd (the host has none; the lab tests start the real minion)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import stat
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+SCRIPT = REPO / "etc" / "salt" / "cloud.deploy.d" / "vent-minion.sh"
+
+
+def _stand_in_salt_wheel(wheelhouse: Path, version: str = "3008.4") -> None:
+    """Test double: a metadata-only wheel named salt, so the offline pip path runs
+    without the real 20 MB of Salt and its dependencies."""
+    dist = f"salt-{version}.dist-info"
+    files = {
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: salt\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: vent-test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{name},sha256={digest.decode()},{len(text)}")
+    record.append(f"{dist}/RECORD,,")
+    files[f"{dist}/RECORD"] = "\n".join(record) + "\n"
+    with zipfile.ZipFile(wheelhouse / f"salt-{version}-py3-none-any.whl", "w") as whl:
+        for name, text in files.items():
+            whl.writestr(name, text)
+
+
+def _run(*args, env=None):
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def upload(tmp_path):
+    """What salt-cloud uploads beside deploy.sh."""
+    src = tmp_path / "saltcloud"
+    src.mkdir()
+    (src / "minion").write_text(yaml.safe_dump({"master": "127.0.0.1", "id": "worker-0"}))
+    grains = {"roles": ["worker"], "vent": {"private_ip": "100.72.0.3"}}
+    (src / "grains").write_text(yaml.safe_dump(grains))
+    (src / "minion.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (src / "minion.pub").write_text("-----BEGIN PUBLIC KEY-----\n")
+    return src
+
+
+def test_offline_install_writes_config_grains_keys_and_unit(tmp_path, upload):
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    _stand_in_salt_wheel(wheelhouse)
+    root, prefix = tmp_path / "root", tmp_path / "venv"
+    args = ["-c", str(upload), "-w", str(wheelhouse), "-p", str(prefix), "-r", str(root), "-n"]
+    proc = _run(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"from {wheelhouse}" in proc.stdout
+
+    version = subprocess.run(
+        [str(prefix / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('salt'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert version == "3008.4"
+
+    etc = root / "etc" / "salt"
+    assert yaml.safe_load((etc / "minion.d" / "99-salt-cloud.conf").read_text())["id"] == "worker-0"
+    base = yaml.safe_load((etc / "minion.d" / "00-vent.conf").read_text())
+    assert base == {"acceptance_wait_time": 1, "auth_timeout": 5}
+    assert yaml.safe_load((etc / "grains").read_text())["roles"] == ["worker"]
+    assert stat.S_IMODE((etc / "pki" / "minion" / "minion.pem").stat().st_mode) == 0o600
+    unit = (root / "etc" / "systemd" / "system" / "salt-minion.service").read_text()
+    assert f"ExecStart={prefix}/bin/salt-minion" in unit
+    assert "KillMode=mixed" in unit and "TimeoutStopSec=10" in unit
+    assert (root / "usr" / "local" / "bin" / "salt-call").readlink() == prefix / "bin" / "salt-call"
+
+    again = _run(*args)
+    assert again.returncode == 0, again.stderr
+    assert "salt 3008.4 already installed" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-w", "/nonexistent/wheels"], "is not a directory"),
+        (["-v", "latest"], "is not a version number"),
+        (["-p", "relative/venv"], "must be an absolute path"),
+        (["stray"], "unexpected arguments"),
+    ],
+)
+def test_bad_arguments_are_refused_before_touching_the_machine(tmp_path, args, message):
+    proc = _run(*args, "-r", str(tmp_path / "root"), "-n")
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert not (tmp_path / "root").exists()
+
+
+def test_script_survives_salt_clouds_jinja_rendering():
+    """salt-cloud renders deploy scripts with Jinja before upload."""
+    from jinja2 import Template
+
+    text = SCRIPT.read_text()
+    assert Template(text).render(opts={}, vm={}, minion="").strip() == text.strip()
