@@ -5,14 +5,14 @@ units render from pillar + mine, a second apply changes nothing, clean removes t
 from __future__ import annotations
 
 import pytest
-
 from conftest import master_overrides, minion_overrides, pillar_dir
 
 pytestmark = pytest.mark.salt
 
 PRIVATE_IP = "100.72.0.10"
-CONFIG_SLS = ",".join(f"controlplane.{c}.config" for c in ("apiserver", "controller_manager", "scheduler"))
-CLEAN_SLS = ",".join(f"controlplane.{c}.config_clean" for c in ("apiserver", "controller_manager", "scheduler"))
+COMPONENTS = ("apiserver", "controller_manager", "scheduler")
+CONFIG_SLS = ",".join(f"controlplane.{c}.config" for c in COMPONENTS)
+CLEAN_SLS = ",".join(f"controlplane.{c}.config_clean" for c in COMPONENTS)
 
 
 @pytest.fixture(scope="module")
