@@ -1,0 +1,198 @@
+"""Host-side plumbing of the lab: the bridge, the guard rules, per-machine cgroups.
+
+Each piece is created only if absent and recorded in the lab state, so `down` undoes
+what the lab made and leaves alone what was there before.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+RULE_COMMENT = "vent-lab"
+
+
+@dataclass(frozen=True)
+class Network:
+    """The lab's L2 segment: one bridge carrying the public and the private subnet,
+    as Packet's bond0 carries both."""
+
+    bridge: str = "vent-lab0"
+    public: str = "198.18.0.0/24"
+    private: str = "100.72.0.0/24"
+
+    def gateway(self, cidr: str) -> str:
+        return str(ipaddress.ip_network(cidr).network_address + 1)
+
+    def host_addresses(self) -> list[str]:
+        return [f"{self.gateway(net)}/{ipaddress.ip_network(net).prefixlen}"
+                for net in (self.public, self.private)]
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+def link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def bridge_up(net: Network, state: dict) -> None:
+    if not link_exists(net.bridge):
+        _ip("link", "add", net.bridge, "type", "bridge")
+        state["bridge"] = {"name": net.bridge, "addresses": []}
+    if state["bridge"] is None:
+        # There before the lab: use it, never delete it.
+        state["bridge"] = {"name": net.bridge, "addresses": [], "foreign": True}
+    have = _ip("-o", "addr", "show", "dev", net.bridge).stdout
+    for addr in net.host_addresses():
+        if f" {addr} " not in have:
+            _ip("addr", "add", addr, "dev", net.bridge)
+            state["bridge"]["addresses"].append(addr)
+    _ip("link", "set", net.bridge, "up")
+    guard_rules(net, state)
+
+
+def bridge_down(state: dict) -> None:
+    bridge = state.get("bridge")
+    if not bridge:
+        return
+    if bridge.get("foreign"):
+        for addr in bridge["addresses"]:
+            _ip("addr", "del", addr, "dev", bridge["name"], check=False)
+    elif link_exists(bridge["name"]):
+        _ip("link", "del", bridge["name"], check=False)
+    state["bridge"] = None
+
+
+def _rule_specs(net: Network) -> list[list[str]]:
+    # Nothing in the lab may reach beyond the bridge, even if the host forwards.
+    tag = ["-m", "comment", "--comment", RULE_COMMENT]
+    return [
+        ["FORWARD", "-i", net.bridge, "!", "-o", net.bridge, *tag, "-j", "DROP"],
+        ["FORWARD", "-o", net.bridge, "!", "-i", net.bridge, *tag, "-j", "DROP"],
+    ]
+
+
+def guard_rules(net: Network, state: dict) -> None:
+    for spec in _rule_specs(net):
+        present = subprocess.run(["iptables", "-w", "-C", *spec], capture_output=True)
+        if present.returncode != 0:
+            subprocess.run(["iptables", "-w", "-I", *spec], check=True, capture_output=True)
+        if spec not in state["rules"]:
+            state["rules"].append(spec)
+
+
+def rules_down(state: dict) -> None:
+    for spec in state["rules"]:
+        for _ in range(8):  # one -D per copy; bounded
+            if subprocess.run(["iptables", "-w", "-D", *spec], capture_output=True).returncode:
+                break
+    state["rules"] = []
+
+
+# ---- cgroups ----------------------------------------------------------------------
+
+def _hierarchies() -> list[tuple[Path, str]]:
+    """(mount point, this process's path in it) for every hierarchy, the unified one
+    included: a machine must own a cgroup in each, or nested runc lands outside it."""
+    mounts: dict[str, Path] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        fstype, opts = fields[sep + 1], fields[sep + 3].split(",")
+        if fstype == "cgroup2":
+            mounts.setdefault("", Path(fields[4]))
+        elif fstype == "cgroup":
+            names = sorted(o for o in opts if o not in ("rw", "ro") and (
+                o.startswith("name=") or "=" not in o) and o not in (
+                "nosuid", "nodev", "noexec", "relatime", "xattr", "clone_children"))
+            mounts.setdefault(",".join(names), Path(fields[4]))
+    result = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        key = ",".join(sorted(controllers.split(","))) if controllers else ""
+        if key in mounts:
+            result.append((mounts[key], path))
+    return result
+
+
+def cgroups_create(name: str) -> list[str]:
+    dirs = []
+    for mount, path in _hierarchies():
+        d = mount / path.lstrip("/") / "vent-lab" / name
+        d.mkdir(parents=True, exist_ok=True)
+        if (d / "cpuset.cpus").exists() and not (d / "cpuset.cpus").read_text().strip():
+            # v1 cpuset children start empty and refuse tasks until filled.
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                for up in (d.parent, d):
+                    if not (up / knob).read_text().strip():
+                        (up / knob).write_text((up.parent / knob).read_text())
+        dirs.append(str(d))
+    return dirs
+
+
+def cgroup_pids(dirs: list[str]) -> set[int]:
+    pids: set[int] = set()
+    for top in dirs:
+        for root, _, files in os.walk(top):
+            if "cgroup.procs" in files:
+                try:
+                    text = Path(root, "cgroup.procs").read_text()
+                except OSError:
+                    continue
+                pids.update(int(p) for p in text.split())
+    return pids
+
+
+def cgroups_remove(dirs: list[str], timeout: float = 10.0) -> list[str]:
+    """Kill whatever is left in the machine's cgroups, then remove them bottom-up.
+    Returns the directories that could not be removed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = cgroup_pids(dirs)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+    left = []
+    for top in dirs:
+        if not os.path.isdir(top):
+            continue
+        for root, _, _ in os.walk(top, topdown=False):
+            for _ in range(20):
+                try:
+                    os.rmdir(root)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                left.append(root)
+        parent = Path(top).parent  # the shared vent-lab dir goes when empty
+        try:
+            parent.rmdir()
+        except OSError:
+            pass
+    return left
+
+
+def memory_usage(dirs: list[str]) -> int | None:
+    for d in dirs:
+        f = Path(d, "memory.usage_in_bytes")
+        if f.exists():
+            return int(f.read_text())
+        f = Path(d, "memory.current")
+        if f.exists():
+            return int(f.read_text())
+    return None
