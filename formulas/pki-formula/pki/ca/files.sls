@@ -1,0 +1,49 @@
+{#- The CA minion's own copy of the CA, from pillar (given to it alone). Policies sign
+    with the PEM in pillar; the files are for the operator's inspection and backup. #}
+{%- from "pki/map.jinja" import pki with context %}
+{%- set ca = salt["pillar.get"]("vent:pki:ca", {}) %}
+{%- if not salt["vent_pki.is_ca"]() %}
+pki-ca-files-not-ca-minion-test-fail-without-changes:
+  test.fail_without_changes:
+    - name: >-
+        {{ opts.id }} is not vent:pki:ca_minion ({{ pki.ca_minion }}); apply pki.ca
+        on the CA minion only.
+{%- elif not ca.get("key") or not ca.get("cert") %}
+pki-ca-files-missing-test-fail-without-changes:
+  test.fail_without_changes:
+    - name: >-
+        vent:pki:ca is missing from {{ opts.id }}'s pillar. Run `salt-run vent.ca_init
+        ca_minion={{ opts.id }}` on the master, then `salt {{ opts.id }}
+        saltutil.refresh_pillar`.
+{%- else %}
+pki-ca-files-dir-file-directory:
+  file.directory:
+    - name: {{ pki.dir }}/ca
+    - user: root
+    - group: root
+    - mode: "0700"
+    - makedirs: true
+{%- for name, field, mode in [("ca.key", "key", pki.key_mode), ("ca.crt", "cert", pki.cert_mode),
+                              ("front-proxy-ca.key", "front_proxy_key", pki.key_mode),
+                              ("front-proxy-ca.crt", "front_proxy_cert", pki.cert_mode)] %}
+
+pki-ca-files-{{ name }}-file-managed:
+  file.managed:
+    - name: {{ pki.dir }}/ca/{{ name }}
+    - contents_pillar: vent:pki:ca:{{ field }}
+    - user: root
+    - group: root
+    - mode: "{{ mode }}"
+    - show_changes: false
+    - require:
+      - file: pki-ca-files-dir-file-directory
+{%- endfor %}
+
+# Publish the certificate (never the key) as soon as it changes.
+pki-ca-files-mine-module-run:
+  module.run:
+    - mine.update: []
+    - onchanges:
+      - file: pki-ca-files-ca.crt-file-managed
+      - file: pki-ca-files-front-proxy-ca.crt-file-managed
+{%- endif %}

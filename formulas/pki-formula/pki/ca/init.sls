@@ -1,0 +1,2 @@
+include:
+  - pki.ca.files

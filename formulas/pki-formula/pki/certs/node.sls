@@ -1,0 +1,9 @@
+{#- The node certificates of this node (vent_pki.certs decides which). #}
+{%- from "pki/map.jinja" import pki with context %}
+{%- from "pki/macros.jinja" import issue with context %}
+include:
+  - pki.users
+  - pki.certs.ca
+{%- for spec in salt["vent_pki.certs"]("node") %}
+{{ issue("pki-certs-node", spec, pki) }}
+{%- endfor %}

@@ -1,0 +1,371 @@
+"""Vent's PKI plan: which certificates a node needs, with which names, and how the CA
+signs them.
+
+The PKI states, the CA's pillar (signing policies) and the kubeconfig runner all ask
+this module, so a SAN list, an owner or a subject is written down once. Cluster members
+come from the mine (``vent_node``), settings from pillar ``vent``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+__virtualname__ = "vent_pki"
+
+CA_MINE = "vent_ca_cert"
+FRONT_PROXY_CA_MINE = "vent_front_proxy_ca_cert"
+LOCAL_API = "127.0.0.1"
+
+# Extensions shared by every leaf certificate; the policies add usage and subject.
+_LEAF = {
+    "basicConstraints": "critical, CA:false",
+    "keyUsage": "critical, digitalSignature, keyEncipherment",
+    "subjectKeyIdentifier": "hash",
+    "authorityKeyIdentifier": "keyid:always",
+}
+SERVER = "serverAuth"
+CLIENT = "clientAuth"
+
+# name -> (CN or None: from the request, O or None, extended key usages, CA)
+# A fixed CN/O in the policy cannot be overridden by the requesting node.
+POLICIES = {
+    "apiserver": ("kube-apiserver", None, [SERVER], "ca"),
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters", [CLIENT], "ca"),
+    "apiserver-etcd-client": ("kube-apiserver-etcd-client", None, [CLIENT], "ca"),
+    "etcd-server": (None, None, [SERVER, CLIENT], "ca"),
+    "etcd-peer": (None, None, [SERVER, CLIENT], "ca"),
+    "kubelet": (None, "system:nodes", [CLIENT], "ca"),
+    "kubelet-serving": (None, "system:nodes", [SERVER], "ca"),
+    "kube-proxy": ("system:kube-proxy", "system:node-proxier", [CLIENT], "ca"),
+    "kube-controller-manager": (
+        "system:kube-controller-manager", "system:kube-controller-manager", [CLIENT], "ca"),
+    "kube-scheduler": ("system:kube-scheduler", "system:kube-scheduler", [CLIENT], "ca"),
+    "admin": ("admin", "system:masters", [CLIENT], "ca"),
+    # O comes from vent:pki:developer_group, which the CA's pillar cannot see; the
+    # policy is therefore usable only by the CA minion itself (the kubeconfig runner
+    # signs on the CA minion directly, never through peer publish).
+    "developer": ("developer", None, [CLIENT], "ca"),
+    "front-proxy-client": ("front-proxy-client", None, [CLIENT], "front_proxy"),
+}
+OPERATOR_USERS = ("admin", "developer")
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def policy_name(kind):
+    return f"vent-{kind}"
+
+
+# --- the CA side ------------------------------------------------------------------
+
+
+def signing_policies(ca, ca_minion=None):
+    """``x509_signing_policies`` for the CA minion's pillar.
+
+    ``ca`` is pillar ``vent:pki:ca`` (``key``, ``cert``, ``front_proxy_key``,
+    ``front_proxy_cert``, PEM). Policies sign with the PEM from pillar, so the key is
+    never looked up on disk; validity comes from the requesting node's
+    ``vent:pki:days_valid`` (the CA's pillar file cannot see the other pillar files).
+    """
+    signers = {
+        "ca": {"key": ca.get("key"), "cert": ca.get("cert")},
+        "front_proxy": {"key": ca.get("front_proxy_key"), "cert": ca.get("front_proxy_cert")},
+    }
+    out = {}
+    for kind, (cn, org, ekus, which) in POLICIES.items():
+        signer = signers[which]
+        if not signer["key"] or not signer["cert"]:
+            continue
+        policy = [
+            {"signing_private_key": signer["key"]},
+            {"signing_cert": signer["cert"]},
+            *({k: v} for k, v in _LEAF.items()),
+            {"extendedKeyUsage": ", ".join(ekus)},
+        ]
+        if cn:
+            policy.append({"CN": cn})
+        if org:
+            policy.append({"O": org})
+        if kind == "developer":
+            policy.append({"minions": ca_minion or "vent-nobody"})
+        out[policy_name(kind)] = policy
+    return out
+
+
+def ca_cert():
+    """Mine function of the CA minion: the CA certificate (PEM), never the key."""
+    return _pki().get("ca", {}).get("cert") or ""
+
+
+def front_proxy_ca_cert():
+    """Mine function of the CA minion: the front-proxy CA certificate (PEM)."""
+    return _pki().get("ca", {}).get("front_proxy_cert") or ""
+
+
+# --- settings -----------------------------------------------------------------------
+
+
+def _vent():
+    return __pillar__.get("vent", {})
+
+
+def _pki():
+    return _vent().get("pki", {})
+
+
+def ca_minion():
+    return _pki().get("ca_minion")
+
+
+def is_ca():
+    return __opts__.get("id") == ca_minion()
+
+
+def settings():
+    """The PKI settings states need, with derived paths filled in."""
+    pki = _pki()
+    enc = _vent().get("encryption", {})
+    return {
+        "dir": pki.get("dir", "/etc/vent/pki"),
+        "kubeconfig_dir": pki.get("kubeconfig_dir", "/etc/vent/kubeconfig"),
+        "encryption_config": enc.get("config_file", "/etc/vent/encryption-config.yaml"),
+        "key": pki.get("key", {"algorithm": "rsa", "size": 4096}),
+        "days_valid": int(pki.get("days_valid", 365)),
+        "days_remaining": int(pki.get("days_remaining", 30)),
+        "ca_minion": pki.get("ca_minion"),
+        "front_proxy": bool(pki.get("front_proxy")),
+    }
+
+
+def _mine_cert(function):
+    if is_ca():
+        # The CA reads its own pillar: its first run must not wait for the mine.
+        return front_proxy_ca_cert() if function == FRONT_PROXY_CA_MINE else ca_cert()
+    ca = ca_minion()
+    if not ca:
+        return ""
+    got = __salt__["mine.get"](ca, function) or {}
+    return got.get(ca) or ""
+
+
+def ca_pem():
+    """The cluster CA certificate as the CA minion published it ('' when absent)."""
+    return _mine_cert(CA_MINE)
+
+
+def front_proxy_ca_pem():
+    return _mine_cert(FRONT_PROXY_CA_MINE)
+
+
+def missing_ca_message(front_proxy=False):
+    ca = ca_minion() or "<ca minion>"
+    what, fun = ("front-proxy CA", FRONT_PROXY_CA_MINE) if front_proxy else ("CA", CA_MINE)
+    return (
+        f"No {what} certificate: the mine has no `{fun}` from vent:pki:ca_minion "
+        f"{ca!r}. Create the CA with `salt-run vent.ca_init ca_minion={ca}`, then run "
+        f"`salt {ca} saltutil.refresh_pillar`, `salt {ca} state.apply pki.ca` and "
+        f"`salt {ca} mine.update`."
+    )
+
+
+# --- the cluster from the mine --------------------------------------------------
+
+
+def nodes():
+    """mine ``vent_node``: minion id -> node info."""
+    return __salt__["mine.get"]("*", "vent_node") or {}
+
+
+def me():
+    return __salt__["vent.node_info"]()
+
+
+def _with_role(nodes_, role):
+    return sorted(m for m, n in nodes_.items() if role in ((n or {}).get("roles") or []))
+
+
+def roles_of(nodes_=None, minion=None):
+    """What this node does in the PKI plan: controller, etcd member, kubelet node."""
+    nodes_ = nodes() if nodes_ is None else nodes_
+    node = me() if minion is None else nodes_.get(minion, {})
+    minion = node.get("id") if minion is None else minion
+    roles = set(node.get("roles") or [])
+    etcd = _with_role(nodes_, "etcd")
+    controller = "controller" in roles
+    worker = "worker" in roles or (
+        controller and _vent().get("roles", {}).get("controllers_schedulable", False)
+    )
+    return {
+        "controller": controller,
+        # Without dedicated etcd nodes, etcd runs on the controllers.
+        "etcd": "etcd" in roles or (not etcd and controller),
+        "kubelet": worker,
+        "id": minion,
+    }
+
+
+def _ip_or_dns(name):
+    try:
+        ipaddress.ip_address(str(name))
+    except ValueError:
+        return f"DNS:{name}"
+    return f"IP:{name}"
+
+
+def _san(names):
+    seen, out = set(), []
+    for n in names:
+        if n and n not in seen:
+            seen.add(n)
+            out.append(_ip_or_dns(n))
+    return ", ".join(out)
+
+
+def api_sans(nodes_=None):
+    """The kube-apiserver serving certificate's SANs: every controller's addresses and
+    hostname, loopback, the API's ClusterIP, the kubernetes service names and
+    ``vent:cluster:api:extra_names``."""
+    nodes_ = nodes() if nodes_ is None else nodes_
+    node = me()
+    controllers = {m: nodes_[m] for m in _with_role(nodes_, "controller")}
+    # This controller is in the list even before its first mine.update.
+    controllers.setdefault(node.get("id"), node)
+    cluster = _vent().get("cluster", {})
+    names = []
+    for m in sorted(controllers):
+        c = controllers[m] or {}
+        names += [c.get("private_ip"), c.get("public_ip")]
+    names += [LOCAL_API, __salt__["vent.api_service_ip"]()]
+    domain = cluster.get("domain", "cluster.local")
+    names += ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
+              f"kubernetes.default.svc.{domain}"]
+    names += [(controllers[m] or {}).get("hostname") or m for m in sorted(controllers)]
+    names += list(cluster.get("api", {}).get("extra_names") or [])
+    return _san(names)
+
+
+def node_sans(node=None):
+    node = node or me()
+    return _san([node.get("hostname"), node.get("private_ip"), node.get("public_ip")])
+
+
+def etcd_sans(node=None):
+    node = node or me()
+    return _san([node.get("hostname"), node.get("private_ip"), LOCAL_API])
+
+
+def _spec(kind, owner, cn=None, sans=None, group=None, file=None):
+    pol_cn, org, ekus, which = POLICIES[kind]
+    return {
+        "name": file or kind,
+        "policy": policy_name(kind),
+        "CN": pol_cn or cn,
+        "O": org,
+        "sans": sans,
+        "owner": owner,
+        "group": group or owner,
+        "ca": which,
+    }
+
+
+def certs(concern, nodes_=None):
+    """The certificates this node needs for one concern (``etcd``, ``controller``,
+    ``node``): file name, policy, subject, SANs and owner."""
+    nodes_ = nodes() if nodes_ is None else nodes_
+    r = roles_of(nodes_)
+    node = me()
+    host = node.get("hostname") or node.get("id")
+    out = []
+    if concern == "etcd" and r["etcd"]:
+        out += [_spec("etcd-server", "etcd", cn=host, sans=etcd_sans(node)),
+                _spec("etcd-peer", "etcd", cn=host, sans=etcd_sans(node))]
+    if concern == "controller" and r["controller"]:
+        out += [
+            _spec("apiserver", "kube-apiserver", sans=api_sans(nodes_)),
+            _spec("apiserver-etcd-client", "kube-apiserver"),
+            _spec("apiserver-kubelet-client", "kube-apiserver"),
+            _spec("kube-controller-manager", "kube-controller-manager"),
+            _spec("kube-scheduler", "kube-scheduler"),
+            _spec("admin", "root"),
+        ]
+        if _pki().get("front_proxy"):
+            out.append(_spec("front-proxy-client", "kube-apiserver"))
+    if concern == "node" and r["kubelet"]:
+        name = f"system:node:{host}"
+        out += [
+            _spec("kubelet", "root", cn=name, sans=node_sans(node)),
+            _spec("kubelet-serving", "root", cn=name, sans=node_sans(node)),
+            _spec("kube-proxy", "root"),
+        ]
+    return out
+
+
+def api_endpoint(nodes_=None, local=False):
+    """Where a kubeconfig points: the local apiserver for control-plane components,
+    else the first controller's private IP."""
+    port = _vent().get("cluster", {}).get("api", {}).get("port", 6443)
+    if local:
+        return f"https://{LOCAL_API}:{port}"
+    nodes_ = nodes() if nodes_ is None else nodes_
+    controllers = _with_role(nodes_, "controller")
+    if not controllers:
+        return None
+    return f"https://{nodes_[controllers[0]]['private_ip']}:{port}"
+
+
+def operator_endpoint(nodes_, vent=None):
+    """The API address for operators: ``vent:cluster:api:endpoint`` or the first
+    controller's public IP (used by the kubeconfig runner on the master)."""
+    vent = vent if vent is not None else _vent()
+    api = vent.get("cluster", {}).get("api", {})
+    port = api.get("port", 6443)
+    host = api.get("endpoint")
+    if not host:
+        controllers = _with_role(nodes_, "controller")
+        if not controllers:
+            return None
+        host = nodes_[controllers[0]].get("public_ip") or nodes_[controllers[0]].get("private_ip")
+    if host.startswith("https://"):
+        return host
+    if ":" in host and not host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+            host = f"[{host}]"
+        except ValueError:
+            return f"https://{host}"
+    return f"https://{host}:{port}"
+
+
+def kubeconfigs(nodes_=None):
+    """The kubeconfigs this node needs: ``{name, user, cert, endpoint, owner}``."""
+    nodes_ = nodes() if nodes_ is None else nodes_
+    r = roles_of(nodes_)
+    node = me()
+    host = node.get("hostname") or node.get("id")
+    out = []
+    if r["controller"]:
+        local = api_endpoint(nodes_, local=True)
+        for comp, user in (("kube-controller-manager", "system:kube-controller-manager"),
+                           ("kube-scheduler", "system:kube-scheduler"),
+                           ("admin", "admin")):
+            out.append({"name": comp, "user": user, "cert": comp, "endpoint": local,
+                        "owner": "root" if comp == "admin" else comp})
+    if r["kubelet"]:
+        endpoint = api_endpoint(nodes_, local=r["controller"])
+        out.append({"name": "kubelet", "user": f"system:node:{host}", "cert": "kubelet",
+                    "endpoint": endpoint, "owner": "root"})
+        out.append({"name": "kube-proxy", "user": "system:kube-proxy", "cert": "kube-proxy",
+                    "endpoint": endpoint, "owner": "root"})
+    return out
+
+
+def plan():
+    """Everything this node gets, for the operator: ``salt <node> vent_pki.plan``."""
+    n = nodes()
+    return {
+        "roles": roles_of(n),
+        "certs": [c for k in ("etcd", "controller", "node") for c in certs(k, n)],
+        "kubeconfigs": kubeconfigs(n),
+    }

@@ -1,0 +1,386 @@
+"""The PKI formula end to end: a master, a CA minion, a controller and a worker on
+loopback; every certificate remotely signed, then checked with ``cryptography``."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import master_overrides, minion_overrides, pillar_dir
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+pytestmark = [pytest.mark.salt]
+
+ENC_KEY = "Z2Q0c0p5ZUtMZ1hVcXJ5TnFNVm5aUWJiV3B2b2RFQ2o="
+CA_ID, CTL_ID, WRK_ID = "pki-ca", "controller-0", "worker-0"
+ADDR = {
+    CA_ID: {"private_ip": "100.72.0.9", "public_ip": "198.18.0.9"},
+    CTL_ID: {"private_ip": "100.72.0.2", "public_ip": "198.18.0.2"},
+    WRK_ID: {"private_ip": "100.72.0.3", "public_ip": "198.18.0.3"},
+}
+ROLES = {CA_ID: [], CTL_ID: ["controller"], WRK_ID: ["worker"]}
+
+# Per-minion paths (the minions share this host's filesystem). The worker keeps the
+# default key size (rsa 4096) so the default is exercised once; the rest use 2048.
+SITE = """\
+vent:
+  pki:
+    dir: {base}/{{{{ opts.id }}}}/pki
+    kubeconfig_dir: {base}/{{{{ opts.id }}}}/kubeconfig
+{{%- if opts.id == "{wrk}" %}}
+    days_remaining: {wrk_days_remaining}
+{{%- else %}}
+    key: {{algorithm: rsa, size: 2048}}
+{{%- endif %}}
+  encryption:
+    config_file: {base}/{{{{ opts.id }}}}/encryption-config.yaml
+"""
+
+
+def _site(base, wrk_days_remaining=30):
+    return SITE.format(base=base, wrk=WRK_ID, wrk_days_remaining=wrk_days_remaining)
+
+
+class Lab:
+    def __init__(self, base, pillar, master, minions):
+        self.base, self.pillar, self.master, self.minions = base, pillar, master, minions
+
+    def pki_dir(self, mid):
+        return self.base / mid / "pki"
+
+    def call(self, mid, *args, **kw):
+        return self.minions[mid].salt_call_cli(timeout=240).run(*args, **kw)
+
+    def apply(self, mid, sls="pki", **kw):
+        ret = self.call(mid, "state.apply", sls, **kw)
+        return ret
+
+    def set_site(self, **kw):
+        (self.pillar / "site.sls").write_text(_site(self.base, **kw))
+        for mid in self.minions:
+            assert self.call(mid, "saltutil.refresh_pillar", wait=True).returncode == 0
+
+
+def _changed(ret):
+    return sorted(k for k, v in ret.data.items() if v.get("changes"))
+
+
+def _failed(ret):
+    return {k: v["comment"] for k, v in ret.data.items() if not v.get("result")}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, salt_factories):
+    base = tmp_path_factory.mktemp("pki")
+    pillar = pillar_dir(
+        base, site=_site(base),
+        secrets={"encryption": f"vent:\n  encryption:\n    key: {ENC_KEY}\n"},
+    )
+    master = salt_factories.salt_master_daemon("pki-master", overrides=master_overrides(pillar))
+    with master.started(start_timeout=120):
+        minions = {}
+        for mid in (CA_ID, CTL_ID, WRK_ID):
+            over = minion_overrides(roles=ROLES[mid], vent_grains=ADDR[mid])
+            over["grains"]["host"] = mid  # node_info's hostname; all share this host
+            minions[mid] = master.salt_minion_daemon(mid, overrides=over)
+        started = [m.started(start_timeout=120) for m in minions.values()]
+        for cm in started:
+            cm.__enter__()
+        try:
+            lab = Lab(base, pillar, master, minions)
+            ret = master.salt_run_cli(timeout=120).run("vent.ca_init", f"ca_minion={CA_ID}")
+            assert ret.returncode == 0, ret
+            for mid in minions:
+                assert lab.call(mid, "saltutil.sync_all").returncode == 0
+                assert lab.call(mid, "saltutil.refresh_pillar", wait=True).returncode == 0
+                assert lab.call(mid, "mine.update").returncode == 0
+            lab.first = {}
+            for mid in (CA_ID, CTL_ID, WRK_ID):
+                ret = lab.apply(mid)
+                assert ret.returncode == 0, _failed(ret)
+                lab.first[mid] = ret
+            yield lab
+        finally:
+            for cm in reversed(started):
+                cm.__exit__(None, None, None)
+
+
+def _cert(path):
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+def _ca(lab):
+    return _cert(lab.pki_dir(WRK_ID) / "ca.crt")
+
+
+def _names(cert, oid):
+    return [a.value for a in cert.subject.get_attributes_for_oid(oid)]
+
+
+def _sans(cert):
+    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {str(v) for v in ext.get_values_for_type(x509.IPAddress)} | set(
+        ext.get_values_for_type(x509.DNSName)
+    )
+
+
+def _ekus(cert):
+    return set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+
+
+SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
+
+# node -> file -> (CN, O, EKUs, SANs or None, owner)
+EXPECTED = {
+    CTL_ID: {
+        "etcd-server": (CTL_ID, None, {SERVER, CLIENT},
+                        {CTL_ID, "100.72.0.2", "127.0.0.1"}, "etcd"),
+        "etcd-peer": (CTL_ID, None, {SERVER, CLIENT}, {CTL_ID, "100.72.0.2", "127.0.0.1"}, "etcd"),
+        "apiserver": ("kube-apiserver", None, {SERVER}, {
+            "100.72.0.2", "198.18.0.2", "127.0.0.1", "100.64.0.1", "kubernetes",
+            "kubernetes.default", "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local", CTL_ID}, "kube-apiserver"),
+        "apiserver-etcd-client": ("kube-apiserver-etcd-client", None, {CLIENT}, None,
+                                  "kube-apiserver"),
+        "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters",
+                                     {CLIENT}, None, "kube-apiserver"),
+        "kube-controller-manager": ("system:kube-controller-manager",
+                                    "system:kube-controller-manager", {CLIENT}, None,
+                                    "kube-controller-manager"),
+        "kube-scheduler": ("system:kube-scheduler", "system:kube-scheduler", {CLIENT}, None,
+                           "kube-scheduler"),
+        "admin": ("admin", "system:masters", {CLIENT}, None, "root"),
+    },
+    WRK_ID: {
+        "kubelet": (f"system:node:{WRK_ID}", "system:nodes", {CLIENT},
+                    {WRK_ID, "100.72.0.3", "198.18.0.3"}, "root"),
+        "kubelet-serving": (f"system:node:{WRK_ID}", "system:nodes", {SERVER},
+                            {WRK_ID, "100.72.0.3", "198.18.0.3"}, "root"),
+        "kube-proxy": ("system:kube-proxy", "system:node-proxier", {CLIENT}, None, "root"),
+    },
+}
+CASES = [(node, name) for node, certs in EXPECTED.items() for name in certs]
+
+
+@pytest.mark.parametrize(("node", "name"), CASES)
+def test_certificate_is_signed_by_the_ca_with_its_subject_and_usage(lab, node, name):
+    cn, org, ekus, sans, owner = EXPECTED[node][name]
+    pki = lab.pki_dir(node)
+    cert, ca = _cert(pki / f"{name}.crt"), _ca(lab)
+    cert.verify_directly_issued_by(ca)
+    assert _names(cert, NameOID.COMMON_NAME) == [cn]
+    assert _names(cert, NameOID.ORGANIZATION_NAME) == ([org] if org else [])
+    assert _ekus(cert) == ekus
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical and ku.value.digital_signature and not ku.value.key_cert_sign
+    assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    if sans is not None:
+        assert _sans(cert) == sans
+    days = (cert.not_valid_after_utc - cert.not_valid_before_utc).days
+    assert 364 <= days <= 366
+    assert cert.not_valid_before_utc <= datetime.datetime.now(datetime.UTC)
+    key = serialization.load_pem_private_key((pki / f"{name}.key").read_bytes(), None)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
+    st = os.stat(pki / f"{name}.key")
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    import pwd
+
+    assert pwd.getpwuid(st.st_uid).pw_name == owner
+
+
+def test_key_size_follows_pillar_default_4096_on_worker(lab):
+    for node, size in ((WRK_ID, 4096), (CTL_ID, 2048)):
+        key = _cert(lab.pki_dir(node) / ("kubelet.crt" if node == WRK_ID else "apiserver.crt"))
+        assert isinstance(key.public_key(), rsa.RSAPublicKey)
+        assert key.public_key().key_size == size
+
+
+def test_role_decides_which_certificates_a_node_gets(lab):
+    assert not (lab.pki_dir(WRK_ID) / "apiserver.key").exists()
+    assert not (lab.pki_dir(WRK_ID) / "service-account.key").exists()
+    assert not (lab.pki_dir(CTL_ID) / "kubelet.key").exists()  # not schedulable
+    assert sorted(p.name for p in lab.pki_dir(CA_ID).iterdir()) == ["ca", "ca.crt"]
+
+
+def test_ca_key_only_in_the_ca_minions_pillar(lab):
+    for mid in (CTL_ID, WRK_ID):
+        pillar = lab.call(mid, "pillar.items").data
+        assert "ca" not in pillar["vent"]["pki"]
+        assert "x509_signing_policies" not in pillar
+        assert "PRIVATE KEY" not in repr(pillar.get("vent", {}).get("pki", {}).get("ca"))
+        assert pillar["vent"]["pki"]["ca_minion"] == CA_ID
+    ca_pillar = lab.call(CA_ID, "pillar.items").data
+    assert "BEGIN PRIVATE KEY" in ca_pillar["vent"]["pki"]["ca"]["key"]
+    assert "vent-apiserver" in ca_pillar["x509_signing_policies"]
+    ca_dir = lab.pki_dir(CA_ID) / "ca"
+    assert stat.S_IMODE(os.stat(ca_dir / "ca.key").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(ca_dir / "ca.crt").st_mode) == 0o644
+
+
+def test_service_account_key_only_on_controllers(lab):
+    assert "service_account" not in lab.call(WRK_ID, "pillar.items").data["vent"]["pki"]
+    pki = lab.pki_dir(CTL_ID)
+    key = serialization.load_pem_private_key((pki / "service-account.key").read_bytes(), None)
+    pub = serialization.load_pem_public_key((pki / "service-account.pub").read_bytes())
+    assert key.public_key().public_numbers() == pub.public_numbers()
+    assert stat.S_IMODE(os.stat(pki / "service-account.key").st_mode) == 0o640
+
+
+def test_ca_init_refuses_to_replace_the_ca(lab):
+    target = lab.pillar / "secrets" / "ca.sls"
+    before = target.read_bytes()
+    ret = lab.master.salt_run_cli(timeout=120).run("vent.ca_init", f"ca_minion={CA_ID}")
+    assert "exists already" in ret.stdout + ret.stderr
+    assert target.read_bytes() == before
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def _key_bodies(lab):
+    bodies = {}
+    for node in (CTL_ID, WRK_ID):
+        for key in lab.pki_dir(node).glob("*.key"):
+            pem = key.read_text().splitlines()
+            bodies[f"{node}/{key.name}"] = pem[1]  # first base64 line: unique per key
+    return bodies
+
+
+def _files_containing(root, needles):
+    hits = set()
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            try:
+                data = Path(dirpath, f).read_bytes()
+            except OSError:
+                continue
+            hits |= {n for n in needles if n.encode() in data}
+    return hits
+
+
+def test_private_keys_stay_on_their_node(lab):
+    bodies = _key_bodies(lab)
+    assert len(bodies) >= 10
+    master_root = Path(lab.master.config["root_dir"])
+    ca_root = Path(lab.minions[CA_ID].config["root_dir"])
+    for root in (master_root, ca_root, lab.base / CA_ID):
+        hit = _files_containing(root, set(bodies.values()))
+        assert not hit, f"{root} holds private keys of {[k for k, v in bodies.items() if v in hit]}"
+    mine = lab.master.salt_run_cli().run("mine.get", "*", "*", "glob").stdout
+    assert "PRIVATE KEY" not in mine
+    assert "BEGIN CERTIFICATE" in mine
+
+
+def test_kubeconfigs_point_at_the_right_api(lab):
+    ctl = lab.base / CTL_ID / "kubeconfig"
+    wrk = lab.base / WRK_ID / "kubeconfig"
+    assert sorted(p.name for p in ctl.iterdir()) == [
+        "admin.kubeconfig", "kube-controller-manager.kubeconfig", "kube-scheduler.kubeconfig"]
+    assert sorted(p.name for p in wrk.iterdir()) == ["kube-proxy.kubeconfig", "kubelet.kubeconfig"]
+    for path, server, cert in ((ctl / "kube-scheduler.kubeconfig", "https://127.0.0.1:6443",
+                                "kube-scheduler"),
+                               (wrk / "kubelet.kubeconfig", "https://100.72.0.2:6443", "kubelet")):
+        doc = yaml.safe_load(path.read_text())
+        assert doc["clusters"][0]["cluster"]["server"] == server
+        user = doc["users"][0]["user"]
+        assert Path(user["client-certificate"]) == path.parent.parent / "pki" / f"{cert}.crt"
+        assert Path(doc["clusters"][0]["cluster"]["certificate-authority"]).exists()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_encryption_config_only_on_controller(lab):
+    path = lab.base / CTL_ID / "encryption-config.yaml"
+    doc = yaml.safe_load(path.read_text())
+    provider = doc["resources"][0]["providers"][0]
+    assert provider["aescbc"]["keys"][0]["secret"] == ENC_KEY
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not (lab.base / WRK_ID / "encryption-config.yaml").exists()
+
+
+def test_second_apply_changes_nothing(lab):
+    for mid in (CA_ID, CTL_ID, WRK_ID):
+        ret = lab.apply(mid)
+        assert ret.returncode == 0, _failed(ret)
+        assert _changed(ret) == [], mid
+
+
+def _serial(lab, node, name):
+    return _cert(lab.pki_dir(node) / f"{name}.crt").serial_number
+
+
+def test_certificates_inside_renewal_window_are_renewed(lab):
+    names = list(EXPECTED[WRK_ID])
+    before = {n: _serial(lab, WRK_ID, n) for n in names}
+    keys = {n: (lab.pki_dir(WRK_ID) / f"{n}.key").read_bytes() for n in names}
+    ctl_before = _serial(lab, CTL_ID, "apiserver")
+    lab.set_site(wrk_days_remaining=400)  # every 365-day certificate is "near expiry"
+    try:
+        ret = lab.apply(WRK_ID)
+        assert ret.returncode == 0, _failed(ret)
+        assert all(_serial(lab, WRK_ID, n) != before[n] for n in names)
+        assert all((lab.pki_dir(WRK_ID) / f"{n}.key").read_bytes() == keys[n] for n in names)
+        assert len(_changed(ret)) == len(names)
+    finally:
+        lab.set_site()
+    assert _changed(lab.apply(WRK_ID)) == []
+    assert _serial(lab, CTL_ID, "apiserver") == ctl_before
+
+
+def test_new_address_reissues_only_the_affected_certificates(lab):
+    grains = {**ADDR[WRK_ID], "public_ip": "198.18.0.33"}
+    assert lab.call(WRK_ID, "grains.setval", "vent", grains).returncode == 0
+    try:
+        ret = lab.apply(WRK_ID)
+        assert ret.returncode == 0, _failed(ret)
+        changed = _changed(ret)
+        assert len(changed) == 2 and all("kubelet" in c for c in changed), changed
+        assert "198.18.0.33" in _sans(_cert(lab.pki_dir(WRK_ID) / "kubelet-serving.crt"))
+    finally:
+        lab.call(WRK_ID, "grains.setval", "vent", ADDR[WRK_ID])
+    lab.apply(WRK_ID)
+
+
+def test_node_without_ca_in_the_mine_fails_saying_what_to_run(lab):
+    ret = lab.apply(WRK_ID, "pki.certs.node", pillar={"vent": {"pki": {"ca_minion": "no-ca"}}})
+    assert ret.returncode != 0
+    comments = " ".join(_failed(ret).values())
+    assert "No CA certificate" in comments
+    assert "salt-run vent.ca_init ca_minion=no-ca" in comments
+
+
+def test_operator_kubeconfig_key_made_on_the_master(lab):
+    path = lab.base / "operator" / "developer.kubeconfig"
+    ret = lab.master.salt_run_cli(timeout=120).run(
+        "vent.kubeconfig", "user=developer", f"path={path}")
+    assert ret.returncode == 0, ret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = yaml.safe_load(path.read_text())
+    import base64
+
+    assert doc["clusters"][0]["cluster"]["server"] == "https://198.18.0.2:6443"
+    user = doc["users"][0]["user"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    key = serialization.load_pem_private_key(base64.b64decode(user["client-key-data"]), None)
+    cert.verify_directly_issued_by(_ca(lab))
+    assert _names(cert, NameOID.COMMON_NAME) == ["developer"]
+    assert _names(cert, NameOID.ORGANIZATION_NAME) == ["system:masters"]
+    assert _ekus(cert) == {CLIENT}
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
+    body = base64.b64decode(user["client-key-data"]).decode().splitlines()[1]
+    assert not _files_containing(Path(lab.minions[CA_ID].config["root_dir"]), {body})
+    # Peers may not use the developer policy: only the CA minion itself.
+    ret = lab.call(WRK_ID, "x509.create_certificate", ca_server=CA_ID,
+                   signing_policy="vent-developer", CN="developer", O="system:masters")
+    assert ret.returncode != 0 or "BEGIN CERTIFICATE" not in str(ret.data)
+
+
+def test_clean_removes_what_the_formula_made(lab):
+    ret = lab.apply(WRK_ID, "pki.clean")
+    assert ret.returncode == 0, _failed(ret)
+    assert not (lab.base / WRK_ID / "pki").exists()
+    assert not (lab.base / WRK_ID / "kubeconfig").exists()
