@@ -92,6 +92,15 @@ def artifact(component, name, osarch=None, vent=None):
     }
 
 
+def image(component, vent=None):
+    """The pinned container image of a release, by digest when one is recorded:
+    ``registry/name:v<version>@sha256:...``."""
+    release = _settings(vent)["artifacts"]["releases"][component]
+    ref = release["image"].format(version=release["version"])
+    digest = release.get("digest")
+    return f"{ref}@{digest}" if digest else ref
+
+
 # --- the node's identity, published to the mine -----------------------------------
 
 
