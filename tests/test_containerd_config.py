@@ -47,6 +47,8 @@ def test_defaults_systemd_runc_and_runsc(minion, tmp_path):
     assert cri["registry"]["config_path"] == str(tmp_path / "containerd" / "certs.d")
     again, _ = render(minion, tmp_path)
     assert changed(again) == {}
+    minion.apply("containerd.config.clean", {"containerd": {"config_dir": str(tmp_path / "containerd")}})
+    assert list((tmp_path / "containerd").iterdir()) == []
 
 
 @pytest.mark.salt

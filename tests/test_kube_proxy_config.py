@@ -34,6 +34,8 @@ def test_defaults_iptables_localhost_metrics(minion, tmp_path):
     assert doc["clientConnection"]["kubeconfig"] == "/etc/vent/kubeconfig/kube-proxy.kubeconfig"
     again, _ = render(minion, tmp_path)
     assert changed(again) == {}
+    minion.apply("kube_proxy.config.clean", {"kube_proxy": {"config_dir": str(tmp_path / "kube-proxy")}})
+    assert not (tmp_path / "kube-proxy" / "config.yaml").exists()
 
 
 @pytest.mark.salt

@@ -104,6 +104,8 @@ def test_kubelet_config_matches_api_and_pillar(minion, tmp_path):
 
     again = minion.apply("kubelet.config.file", kubelet_pillar(tmp_path))
     assert changed(again) == {}
+    minion.apply("kubelet.config.clean", kubelet_pillar(tmp_path))
+    assert not (tmp_path / "kubelet" / "config.yaml").exists()
 
 
 @pytest.mark.salt
