@@ -136,6 +136,10 @@ def test_rendered_config_runs_a_local_oci_image_under_runc(containerd, tmp_path)
     socket = containerd
     version = ctr(socket, "version")
     assert "Server:" in version.stdout, version.stderr
+    # The CRI plugin is the part kubelet talks to: it loaded the rendered runtimes.
+    plugins = ctr(socket, "plugins", "ls").stdout.splitlines()
+    cri = [line.split() for line in plugins if line.split()[:2] == ["io.containerd.grpc.v1", "cri"]]
+    assert cri and cri[0][-1] == "ok", plugins
 
     image = tmp_path / "busybox-oci.tar"
     build_oci_image(image)
