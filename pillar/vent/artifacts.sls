@@ -152,8 +152,22 @@ vent:
         # The same release as a container image, pinned by digest from [homelab].
         image: ghcr.io/flannel-io/flannel:v{version}
         digest: "sha256:2ff3c5cb44d0e27b09f27816372084c98fa12486518ca95cb4a970f4a1a464c4"
-      # flannel_cni_plugin (flannel-{arch} from flannel-io/cni-plugin, v1.7.1-flannel1 per
-      # kubespray) is left out: no published checksum for it was found in any source read.
+      flannel_cni_plugin:
+        # The newest release with a published per-binary checksum: kubespray pinned
+        # v1.0.0 before switching to the plugin's image. It still delegates to the
+        # bridge plugin as flannel 0.27 expects; override version and checksums in
+        # pillar when your mirror carries a newer release.
+        # Source: kubernetes-sigs/kubespray roles/download/defaults/main.yml
+        # (flannel_cni_binary_checksums) at 3261d26181307533fd7c0f7c86ee3fa4202b4189.
+        version: "1.0.0"
+        arch: {amd64: amd64, arm64: arm64}
+        files:
+          flannel:
+            url: https://github.com/flannel-io/cni-plugin/releases/download/v{version}/flannel-{arch}
+            hash_type: sha256
+            checksums:
+              amd64: "22dc9152571167f30d59d1e512bb7f4b4978175ddd46a30b24ad247c8c843dd7"
+              arm64: "eb7183498b5d1ae4034dde6184e4396270e29ed88482b295f81b93eb3120c61c"
       gvisor:
         # Release name as used in the bucket path (release/<yyyymmdd>.<n>/<arch>/).
         version: "20260817.0"
