@@ -7,7 +7,7 @@ cni-package-clean-{{ plugin }}-file-absent:
 
 cni-package-clean-unpacked-file-absent:
   file.absent:
-    - name: /opt/vent/cni_plugins
+    - name: {{ cni.unpack_root }}/cni_plugins
 {%- if cni.install == 'package' %}
 
 cni-package-clean-pkg-removed:

@@ -17,7 +17,7 @@ cni-package-install-{{ plugin }}-file-symlink:
 {%- elif cni.install == 'release' %}
 {%-   from "node/macros.jinja" import release_binaries %}
 {{ release_binaries('cni-package-install-plugins', 'cni_plugins', 'cni-plugins', cni.bin_dir,
-                    cni.plugins) }}
+                    cni.plugins, unpack_root=cni.unpack_root) }}
 {%- else %}
 cni-package-install-test-fail_without_changes:
   test.fail_without_changes:
