@@ -1,0 +1,275 @@
+"""The local lab: Vent end to end on one Linux machine.
+
+    ./vent lab up [--controllers N] [--workers N]
+    ./vent lab status
+    ./vent lab down
+
+`up` builds (or reuses) the node image, brings up the lab bridge, starts the Packet API
+emulator with the lab backend (each device a real nspawn machine) and a salt-master on
+198.18.0.1, creates the devices with ``salt-cloud -m <map> -P``, then runs the
+orchestration and ``vent.status`` when they exist. Running it again on a running lab
+only adds what is missing. `down` removes exactly what the lab state says the lab
+created: machines, bridge, mounts, cgroups, rules, processes and the files it wrote.
+The node image cache stays (it is a cache; ``rm -r .vent/lab/image`` drops it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from ventlab.machines import host, image, machine, state
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+NET = host.Network()
+MASTER_IP = NET.gateway(NET.public)
+MARKER = "# vent-lab: generated"
+PROVIDER_FILE = REPO / "cloud.providers.d" / "lab.conf"
+MASTER_CONF = REPO / "etc" / "salt" / "master.d" / "50-lab.conf"
+SITE = REPO / "pillar" / "site.sls"
+START_TIMEOUT = 30.0
+
+
+def log(msg: str) -> None:
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+def _lab() -> Path:
+    return state.lab_dir()
+
+
+def _salt(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    """A salt CLI from this venv, run from the repo root so the Saltfile applies."""
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+    proc = subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=REPO, env=env, text=True)
+    if check and proc.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed (exit {proc.returncode})")
+    return proc
+
+
+def _alive(record: dict | None) -> bool:
+    if not record:
+        return False
+    try:
+        cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return record["match"].encode() in cmdline
+
+
+def _daemon(name: str, argv: list[str], match: str, env: dict | None = None) -> dict:
+    """Start a long-running process detached from this command, logging to a file."""
+    logs = _lab() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **(env or {})})
+    record = {"pid": proc.pid, "match": match, "log": str(logs / f"{name}.log")}
+    with state.locked() as st:
+        st["processes"][name] = record
+    return record
+
+
+def _record_file(path: Path) -> None:
+    with state.locked() as st:
+        if str(path) not in st["files"]:
+            st["files"].append(str(path))
+
+
+def ssh_key() -> Path:
+    key = _lab() / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vent-lab",
+                        "-f", str(key)], check=True)
+    return key
+
+
+def token() -> str:
+    path = _lab() / "token"
+    if not path.exists():
+        path.write_text(secrets.token_hex(20))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def start_emulator() -> str:
+    st = state.read()
+    rec = st["processes"].get("emulator")
+    url_file = _lab() / "emulator.url"
+    if _alive(rec) and url_file.exists():
+        return url_file.read_text().strip()
+    log("starting the Packet API emulator with the lab backend")
+    url_file.unlink(missing_ok=True)
+    rec = _daemon("emulator", [
+        sys.executable, "-m", "ventlab.emulator", "--listen", "127.0.0.1:0",
+        "--backend", "ventlab.machines.backend:LabBackend",
+        "--state", str(_lab() / "emulator.json"), "--provision-delay", "0",
+        "--queued-delay", "0.2",
+    ], match="ventlab.emulator", env={"METAL_AUTH_TOKEN": token(),
+                                       "VENT_LAB_DIR": str(_lab()),
+                                       "VENT_LAB_BRIDGE": NET.bridge,
+                                       "PYTHONPATH": str(REPO)})
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        for line in Path(rec["log"]).read_text().splitlines():
+            if line.startswith("http://127.0.0.1:"):
+                url_file.write_text(line.strip())
+                return line.strip()
+        if not _alive(rec):
+            break
+        time.sleep(0.1)
+    raise SystemExit(f"the emulator did not start; see {rec['log']}")
+
+
+def write_provider(url: str, key: Path) -> None:
+    """salt-cloud's `packet` provider, pointed at the emulator. The tracked profiles
+    (cloud.profiles.d/vent.conf) then create lab machines unchanged."""
+    real = REPO / "cloud.providers.d" / "packet.conf"
+    if real.exists():
+        raise SystemExit(f"{real} exists: the lab defines the `packet` provider itself; "
+                         "move that file away while the lab runs")
+    from ventlab.emulator.state import DEFAULT_PROJECT_ID
+
+    config = {"packet": {
+        "driver": "packet", "api_url": url, "token": token(),
+        "project_id": DEFAULT_PROJECT_ID, "ssh_keyfile": str(key), "ssh_username": "root",
+        "minion": {"master": MASTER_IP, "acceptance_wait_time": 1, "auth_timeout": 5},
+        # The image carries the pinned Salt's wheels: the deploy needs no network.
+        "script_env": {"VENT_WHEELHOUSE": image.WHEELHOUSE},
+        "wait_for_active": 300, "api_retries": 2, "api_timeout": 30,
+    }}
+    PROVIDER_FILE.write_text(f"{MARKER}\n{yaml.safe_dump(config, sort_keys=False)}")
+    PROVIDER_FILE.chmod(0o600)
+    _record_file(PROVIDER_FILE)
+
+
+def write_site() -> None:
+    if SITE.exists():
+        if MARKER not in SITE.read_text():
+            log(f"keeping the operator's {SITE.relative_to(REPO)} (no lab overrides added)")
+        return
+    SITE.write_text((REPO / "lab" / "pillar" / "lab.sls").read_text())
+    _record_file(SITE)
+
+
+def start_master() -> None:
+    MASTER_CONF.parent.mkdir(parents=True, exist_ok=True)
+    MASTER_CONF.write_text(f"{MARKER}\n# The lab's master listens on the lab bridge only.\n"
+                           f"interface: {MASTER_IP}\n")
+    _record_file(MASTER_CONF)
+    if _alive(state.read()["processes"].get("salt-master")):
+        return
+    log(f"starting salt-master on {MASTER_IP}")
+    _daemon("salt-master", [str(BIN / "salt-master"), "-c", str(REPO / "etc" / "salt"),
+                            "-l", "warning"], match="salt-master")
+
+
+def write_map(controllers: int, workers: int) -> Path:
+    path = _lab() / "lab.map"
+    entries = {
+        "vent-controller": [f"controller-{i}" for i in range(controllers)],
+        "vent-worker": [f"worker-{i}" for i in range(workers)],
+    }
+    path.write_text(yaml.safe_dump({k: v for k, v in entries.items() if v}))
+    return path
+
+
+def up(args) -> int:
+    started = time.monotonic()
+    log("node image")
+    image.build(log=lambda m: log(f"  {m}"))
+    with state.locked() as st:
+        host.bridge_up(NET, st)
+    key = ssh_key()
+    url = start_emulator()
+    write_provider(url, key)
+    write_site()
+    if not (REPO / "pillar" / "secrets" / "encryption.sls").exists():
+        _salt("salt-run", "vent.encryption_key_init", check=False)
+    start_master()
+    lab_map = write_map(args.controllers, args.workers)
+    log(f"salt-cloud -m {lab_map} -P")
+    t = time.monotonic()
+    _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
+    log(f"devices up in {time.monotonic() - t:.1f}s")
+    if (REPO / "salt" / "orch" / "vent.sls").exists():
+        t = time.monotonic()
+        _salt("salt-run", "state.orchestrate", "vent", check=False)
+        log(f"orchestration {time.monotonic() - t:.1f}s")
+    _salt("salt-run", "vent.status", check=False)
+    log(f"lab up in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def _stop(record: dict, timeout: float = 15.0) -> None:
+    if not _alive(record):
+        return
+    os.killpg(record["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(record) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(record):
+        os.killpg(record["pid"], signal.SIGKILL)
+
+
+def down(args) -> int:
+    st = state.read()
+    for name in ("salt-master", "emulator"):
+        if name in st["processes"]:
+            log(f"stopping {name}")
+            _stop(st["processes"][name])
+    log("removing machines, bridge and rules")
+    machine.down_all()
+    with state.locked() as st:
+        for path in map(Path, st["files"]):
+            if path.exists() and MARKER in path.read_text():
+                path.unlink()
+        st["files"] = []
+        st["processes"] = {}
+    for leftover in ("emulator.json", "emulator.url", "lab.map", "token", "ssh", "logs",
+                     "machines"):
+        p = _lab() / leftover
+        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    log("lab down")
+    return 0
+
+
+def status(args) -> int:
+    st = state.read()
+    for name, rec in sorted(st["processes"].items()):
+        print(f"{name:12} pid {rec['pid']:<8} {'running' if _alive(rec) else 'gone'}")
+    for m in machine.status():
+        mem = f"{m['memory'] / 2**20:.0f} MiB" if m["memory"] else "-"
+        print(f"{m['hostname']:14} {m['public_ip']:15} {m['private_ip']:15} "
+              f"{'running' if m['running'] else 'stopped':8} {mem}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="./vent lab", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up", help="build/start the lab and converge it")
+    u.add_argument("--controllers", type=int, default=1)
+    u.add_argument("--workers", type=int, default=2)
+    sub.add_parser("down", help="remove everything the lab created")
+    sub.add_parser("status", help="machines and processes of the lab")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        p.error("the lab needs root (nspawn, mounts, bridges)")
+    return {"up": up, "down": down, "status": status}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
