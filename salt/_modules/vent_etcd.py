@@ -1,0 +1,288 @@
+"""etcd membership, configuration values and health for the etcd formula.
+
+The member list comes from the mine (``vent_node``), never from a written list:
+nodes with the ``etcd`` role are the members, or the controllers when no node has
+that role. States, the runners and the orchestration all call these functions, so
+they agree on names, URLs and certificate paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+
+import salt.exceptions
+import salt.utils.json
+import salt.utils.yaml
+
+__virtualname__ = "vent_etcd"
+
+CONFIG_NAME = "etcd.conf.yml"
+# Grain the ``vent.etcd_member_add`` runner sets on a node it added to a running
+# cluster: the node must start with initial-cluster-state ``existing``.
+JOIN_GRAIN = "vent_etcd_initial_cluster_state"
+# The first of these certificate pairs found in the PKI dir authenticates health
+# checks and snapshots: controllers have the apiserver's client cert, every member
+# has its peer cert (which carries clientAuth).
+CLIENT_CERTS = ("apiserver-etcd-client", "etcd-peer")
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _etcd_pillar(etcd=None):
+    if etcd is not None:
+        return etcd
+    return __pillar__.get("vent", {}).get("etcd", {})
+
+
+def _pki_dir():
+    return __pillar__.get("vent", {}).get("pki", {}).get("dir", "/etc/vent/pki")
+
+
+def bin_dir(etcd=None):
+    """Where the etcd binaries are: Debian's package puts them in /usr/bin, the
+    release tarball's are linked into /usr/local/bin."""
+    etcd = _etcd_pillar(etcd)
+    if etcd.get("bin_dir"):
+        return etcd["bin_dir"]
+    return "/usr/bin" if etcd.get("install") == "package" else "/usr/local/bin"
+
+
+def select_members(nodes, etcd=None):
+    """Members from mine data ``{minion: node_info}``: ``etcd``-role nodes, else the
+    controllers; sorted by minion id, each with its peer and client URL."""
+    etcd = _etcd_pillar(etcd)
+    nodes = {m: (n or {}) for m, n in (nodes or {}).items()}
+    chosen = sorted(m for m, n in nodes.items() if "etcd" in (n.get("roles") or []))
+    if not chosen:
+        chosen = sorted(m for m, n in nodes.items() if "controller" in (n.get("roles") or []))
+    members = []
+    for minion in chosen:
+        ip = nodes[minion].get("private_ip")
+        if not ip:
+            raise salt.exceptions.CommandExecutionError(
+                f"mine:vent_node:{minion}:private_ip: missing; etcd member {minion} has no "
+                "private address (grain vent:private_ip or vent:network:private_interface)"
+            )
+        members.append(
+            {
+                "name": minion,
+                "private_ip": ip,
+                "peer_url": f"https://{ip}:{etcd.get('peer_port', 2380)}",
+                "client_url": f"https://{ip}:{etcd.get('client_port', 2379)}",
+            }
+        )
+    return members
+
+
+def members(nodes=None):
+    """The cluster's members as this minion sees them through the mine."""
+    if nodes is None:
+        nodes = __salt__["mine.get"]("*", "vent_node")
+    result = select_members(nodes)
+    if not result:
+        raise salt.exceptions.CommandExecutionError(
+            "mine:vent_node: no node has the etcd or controller role; run "
+            "`salt '*' mine.update` after the roles grains are set"
+        )
+    return result
+
+
+def tls_files(pki_dir=None):
+    pki = pki_dir or _pki_dir()
+    return {
+        "ca": os.path.join(pki, "ca.crt"),
+        "server_cert": os.path.join(pki, "etcd-server.crt"),
+        "server_key": os.path.join(pki, "etcd-server.key"),
+        "peer_cert": os.path.join(pki, "etcd-peer.crt"),
+        "peer_key": os.path.join(pki, "etcd-peer.key"),
+    }
+
+
+def _frozen_bootstrap(config_file, data_dir, name):
+    """The initial-cluster values etcd already bootstrapped with, if it has.
+
+    etcd reads initial-* settings only when its data dir is empty; keeping the ones
+    it started with stops a membership change from rewriting (and restarting) every
+    member's configuration."""
+    if not os.path.isdir(os.path.join(data_dir, "member")) or not os.path.isfile(config_file):
+        return None
+    with open(config_file, encoding="utf-8") as fh:
+        old = salt.utils.yaml.safe_load(fh) or {}
+    if old.get("name") != name or not old.get("initial-cluster"):
+        return None
+    return {
+        "initial_cluster": old["initial-cluster"],
+        "initial_cluster_state": old.get("initial-cluster-state", "new"),
+    }
+
+
+def settings(nodes=None):
+    """Everything etcd.conf.yml needs for this minion, derived from pillar and mine."""
+    etcd = _etcd_pillar()
+    name = __grains__["id"]
+    all_members = members(nodes)
+    me = next((m for m in all_members if m["name"] == name), None)
+    if me is None:
+        raise salt.exceptions.CommandExecutionError(
+            f"{name} is not an etcd member: the mine lists "
+            f"{', '.join(m['name'] for m in all_members)} (roles etcd, else controller)"
+        )
+    config_file = os.path.join(etcd.get("config_dir", "/etc/etcd"), CONFIG_NAME)
+    data_dir = etcd.get("data_dir", "/var/lib/etcd")
+    bootstrap = _frozen_bootstrap(config_file, data_dir, name) or {
+        "initial_cluster": ",".join(f"{m['name']}={m['peer_url']}" for m in all_members),
+        "initial_cluster_state": __grains__.get(JOIN_GRAIN) or "new",
+    }
+    cluster_name = __pillar__.get("vent", {}).get("cluster", {}).get("name", "vent")
+    return {
+        "name": name,
+        "data_dir": data_dir,
+        "config_file": config_file,
+        "listen_client_urls": f"{me['client_url']},https://127.0.0.1:{etcd.get('client_port', 2379)}",
+        "listen_peer_urls": me["peer_url"],
+        "advertise_client_urls": me["client_url"],
+        "initial_advertise_peer_urls": me["peer_url"],
+        "initial_cluster_token": f"vent-{cluster_name}",
+        **bootstrap,
+        "tls": tls_files(),
+    }
+
+
+def _client_tls(pki_dir=None):
+    pki = pki_dir or _pki_dir()
+    for base in CLIENT_CERTS:
+        crt, key = os.path.join(pki, f"{base}.crt"), os.path.join(pki, f"{base}.key")
+        if os.path.isfile(crt) and os.path.isfile(key):
+            return {"ca": os.path.join(pki, "ca.crt"), "cert": crt, "key": key}
+    raise salt.exceptions.CommandExecutionError(
+        f"vent:pki:dir: {pki} has no etcd client certificate "
+        f"({' or '.join(b + '.{crt,key}' for b in CLIENT_CERTS)}); apply the pki formula first"
+    )
+
+
+def etcdctl(args, endpoints, timeout=5, pki_dir=None):
+    """Run etcdctl over TLS with this node's client certificate; return the
+    CompletedProcess (never raises on a non-zero exit)."""
+    tls = _client_tls(pki_dir)
+    argv = [
+        os.path.join(bin_dir(), "etcdctl"),
+        f"--endpoints={','.join(endpoints)}",
+        f"--cacert={tls['ca']}",
+        f"--cert={tls['cert']}",
+        f"--key={tls['key']}",
+        f"--dial-timeout={max(1, int(timeout))}s",
+        f"--command-timeout={max(1, int(timeout))}s",
+        *args,
+    ]
+    env = dict(os.environ, ETCDCTL_API="3")
+    try:
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout + 5, env=env, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(argv, 124, "", f"timed out after {exc.timeout}s")
+
+
+def _last_line(text):
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def wait_healthy(timeout=None, nodes=None, pki_dir=None, interval=1):
+    """Wait until ``etcdctl endpoint health`` passes for every member.
+
+    Bounded by ``timeout`` seconds (default ``vent:etcd:health_timeout``); on timeout
+    raises an error naming each member still failing and etcdctl's reason."""
+    if timeout is None:
+        timeout = _etcd_pillar().get("health_timeout", 60)
+    timeout = float(timeout)
+    all_members = members(nodes)
+    deadline = time.monotonic() + timeout
+    failing = {}
+    while True:
+        failing = {}
+        for member in all_members:
+            left = max(1.0, min(5.0, deadline - time.monotonic()))
+            proc = etcdctl(["endpoint", "health"], [member["client_url"]], left, pki_dir)
+            if proc.returncode != 0:
+                failing[member["name"]] = (
+                    member["client_url"],
+                    _last_line(proc.stderr) or _last_line(proc.stdout),
+                )
+        if not failing:
+            return {
+                "healthy": [m["name"] for m in all_members],
+                "comment": f"etcd healthy on {len(all_members)} member(s)",
+            }
+        if time.monotonic() + interval >= deadline:
+            break
+        time.sleep(interval)
+    detail = "; ".join(f"{n} ({url}): {why}" for n, (url, why) in sorted(failing.items()))
+    raise salt.exceptions.CommandExecutionError(
+        f"etcd unhealthy after {timeout:g}s (vent:etcd:health_timeout): "
+        f"member(s) {', '.join(sorted(failing))} failing: {detail}"
+    )
+
+
+def member_list(nodes=None, pki_dir=None):
+    """The running cluster's member list as etcd reports it (JSON output)."""
+    endpoints = [m["client_url"] for m in members(nodes)]
+    proc = etcdctl(["member", "list", "-w", "json"], endpoints, 5, pki_dir)
+    if proc.returncode != 0:
+        raise salt.exceptions.CommandExecutionError(
+            f"etcdctl member list failed: {_last_line(proc.stderr)}"
+        )
+    return salt.utils.json.loads(proc.stdout).get("members", [])
+
+
+def member_add(name, peer_url, pki_dir=None):
+    """Add ``name`` with ``peer_url`` to the running cluster, through the local member.
+
+    Idempotent: a member already registered with that peer URL is left alone."""
+    me = next(m for m in members() if m["name"] == __grains__["id"])
+    endpoint = [me["client_url"]]
+    proc = etcdctl(["member", "list", "-w", "json"], endpoint, 5, pki_dir)
+    if proc.returncode != 0:
+        raise salt.exceptions.CommandExecutionError(
+            f"etcd member {me['name']} cannot list members: {_last_line(proc.stderr)}"
+        )
+    for member in salt.utils.json.loads(proc.stdout).get("members", []):
+        if peer_url in member.get("peerURLs", []):
+            return {"added": False, "comment": f"{name} ({peer_url}) is already a member"}
+    proc = etcdctl(["member", "add", name, f"--peer-urls={peer_url}"], endpoint, 10, pki_dir)
+    if proc.returncode != 0:
+        raise salt.exceptions.CommandExecutionError(
+            f"etcdctl member add {name} via {me['name']} failed: {_last_line(proc.stderr)}"
+        )
+    return {"added": True, "comment": f"{name} ({peer_url}) added via {me['name']}"}
+
+
+def snapshot(path=None, pki_dir=None):
+    """Save a snapshot of the local member's keyspace to ``path`` (0600)."""
+    me = next(m for m in members() if m["name"] == __grains__["id"])
+    if path is None:
+        path = os.path.join(__opts__["cachedir"], "vent-etcd-snapshot.db")
+    if os.path.exists(path):
+        os.unlink(path)
+    old_umask = os.umask(0o077)
+    try:
+        proc = etcdctl(["snapshot", "save", path], [me["client_url"]], 120, pki_dir)
+    finally:
+        os.umask(old_umask)
+    if proc.returncode != 0 or not os.path.isfile(path):
+        raise salt.exceptions.CommandExecutionError(
+            f"etcdctl snapshot save on {me['name']} failed: "
+            f"{_last_line(proc.stderr) or _last_line(proc.stdout)}"
+        )
+    os.chmod(path, 0o600)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"path": path, "sha256": digest.hexdigest(), "size": os.path.getsize(path),
+            "member": me["name"]}
