@@ -1,0 +1,186 @@
+"""Steps of the ``vent`` orchestrations (salt/vent/*.sls); they run on the master.
+
+Salt's ``salt.function`` and ``salt.runner`` always report changes, so a second run of
+a converged cluster would never read "0 changed". These steps report changes only
+when something changed, fail with a comment naming the minions and their error, say
+plainly when a step does not run and why, and print which step runs while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import salt.utils.minions
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "vent_orch"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _progress(text):
+    # salt-run prints warnings to the console: the operator sees which step runs.
+    log.warning("vent: %s", text)
+
+
+def _ret(name, result=True, comment="", changes=None):
+    return {"name": name, "result": result, "comment": comment, "changes": changes or {}}
+
+
+def _expected(tgt, tgt_type):
+    found = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type)
+    return sorted(found.get("minions", []))
+
+
+def _error_text(value):
+    text = value if isinstance(value, str) else repr(value)
+    return text.strip().splitlines()[-1] if text.strip() else "no output"
+
+
+def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None):
+    """Run ``fun`` on the minions: ``({minion: return}, {minion: error})``."""
+    expected = _expected(tgt, tgt_type)
+    raw = __salt__["saltutil.cmd"](
+        tgt,
+        fun,
+        arg=list(arg or []),
+        kwarg=dict(kwarg or {}),
+        tgt_type=tgt_type,
+        timeout=timeout,
+        full_return=True,
+        expect_minions=True,
+    )
+    good, bad = {}, {}
+    for minion in sorted(set(expected) | set(raw or {})):
+        data = (raw or {}).get(minion)
+        if not isinstance(data, dict) or data.get("failed") or "ret" not in data:
+            bad[minion] = "did not return (minion down or not reachable)"
+        elif data.get("retcode"):
+            bad[minion] = _error_text(data.get("ret"))
+        else:
+            good[minion] = data["ret"]
+    return good, bad
+
+
+def _failed_comment(what, bad):
+    return f"{what} failed on {', '.join(sorted(bad))}: " + "; ".join(
+        f"{m}: {why}" for m, why in sorted(bad.items())
+    )
+
+
+def refresh(name, tgt="*", tgt_type="glob", timeout=None):
+    """Sync custom modules, refresh pillar (it holds the mine functions), then update
+    the mine. Changes: the modules that were synced, if any."""
+    _progress(f"{name}: sync modules, refresh pillar, update mine")
+    changes = {}
+    for fun, kwarg in (
+        ("saltutil.sync_all", {}),
+        ("saltutil.refresh_pillar", {"wait": True}),
+        ("mine.update", {}),
+    ):
+        good, bad = _call(tgt, fun, kwarg=kwarg, tgt_type=tgt_type, timeout=timeout)
+        if bad:
+            return _ret(name, False, _failed_comment(fun, bad))
+        if not good:
+            return _ret(name, False, f"{fun}: no minion matches {tgt}")
+        if fun == "saltutil.sync_all":
+            synced = {m: {k: v for k, v in r.items() if v} for m, r in good.items() if isinstance(r, dict)}
+            changes = {m: r for m, r in synced.items() if r}
+    comment = f"refreshed {len(good)} minion(s)"
+    return _ret(name, True, comment, {"synced": changes} if changes else {})
+
+
+def check(name, minion_id=None):
+    """The pillar and node validation of ``salt-run vent.validate``; fails with its
+    error lines."""
+    _progress(f"{name}: validate pillar and nodes")
+    result = __salt__["saltutil.runner"]("vent.check", kwarg={"minion_id": minion_id})
+    if not isinstance(result, dict) or "errors" not in result:
+        return _ret(name, False, f"vent.check returned no result: {result!r}")
+    lines = [f"ERROR {e}" for e in result["errors"]] + [f"WARNING {w}" for w in result["warnings"]]
+    if result["errors"]:
+        return _ret(name, False, "\n".join(lines))
+    return _ret(name, True, "\n".join(lines + ["pillar and nodes valid"]))
+
+
+def call(name, tgt, function, arg=None, kwarg=None, tgt_type="compound", timeout=None):
+    """Run a read-only check ``function`` on the targets; fails naming each minion
+    whose call failed and its error. Reports no changes: it changes nothing.
+    (``fun`` cannot be an argument name: the state system uses it.)"""
+    _progress(f"{name}: {function} on {tgt}")
+    good, bad = _call(tgt, function, arg, kwarg, tgt_type, timeout)
+    if bad:
+        return _ret(name, False, _failed_comment(function, bad))
+    if not good:
+        return _ret(name, False, f"{function}: no minion matches {tgt}")
+    return _ret(name, True, f"{function} passed on {', '.join(sorted(good))}")
+
+
+def artifacts(name, tgt, files, tgt_type="compound", timeout=None):
+    """Check up front that the release files the next steps install can be had.
+
+    ``files`` is a list of ``[component, file]``. A file missing from the mirror while
+    ``vent:artifacts:allow_download`` is false fails the step with
+    "not run: artifact ... missing", so its dependents are reported as not run instead
+    of failing one by one deep inside a formula."""
+    _progress(f"{name}: release files on {tgt}")
+    missing = {}
+    checked = 0
+    for component, fname in files:
+        arts, bad = _call(tgt, "vent.artifact", [component, fname], tgt_type=tgt_type, timeout=timeout)
+        if bad:
+            return _ret(name, False, _failed_comment(f"vent.artifact {component} {fname}", bad))
+        by_path = {}
+        for minion, art in sorted(arts.items()):
+            if any(not src.startswith("file://") for src in art.get("sources", [])):
+                continue  # download allowed: the formula fetches it and checks its hash
+            by_path.setdefault(art["mirror"], (art, []))[1].append(minion)
+        for path, (art, minions) in sorted(by_path.items()):
+            found, _ = _call(",".join(minions), "file.file_exists", [path], tgt_type="list")
+            checked += len(minions)
+            absent = [m for m in minions if not found.get(m)]
+            if absent:
+                missing[f"artifact {component} {fname} {art['version']} missing at {path}"] = absent
+    if missing:
+        text = "; ".join(f"{what} on {', '.join(ms)}" for what, ms in sorted(missing.items()))
+        return _ret(
+            name,
+            False,
+            f"not run: {text} (vent:artifacts:mirror; fill it with `./vent artifacts fetch` "
+            "or set vent:artifacts:allow_download: true)",
+        )
+    return _ret(name, True, f"release files available ({checked} found in the mirror, others downloadable)")
+
+
+def apply(name, tgt, sls, tgt_type="compound", **kwargs):
+    """``salt.state`` with progress lines, and a plain "not run" when no minion
+    matches (``salt.state`` would fail with "No minions returned")."""
+    expected = _expected(tgt, tgt_type)
+    if not expected:
+        return _ret(name, True, f"not run: no minion matches {tgt}")
+    batch = kwargs.get("batch")
+    _progress(
+        f"{name}: {', '.join(sls) if isinstance(sls, list) else sls} on {', '.join(expected)}"
+        + (f" (batches of {batch})" if batch else "")
+    )
+    ret = __states__["salt.state"](name=name, tgt=tgt, sls=sls, tgt_type=tgt_type, **kwargs)
+    state = "done" if ret.get("result") else "FAILED"
+    _progress(f"{name}: {state}")
+    return ret
+
+
+def not_run(name, reason):
+    """A step that is skipped on purpose, reported as such (no changes)."""
+    return _ret(name, True, f"not run: {reason}")
+
+
+def status(name):
+    """The closing table of ``salt-run vent.status``; informative, never fails the run."""
+    _progress(f"{name}: collecting cluster status")
+    text = __salt__["saltutil.runner"]("vent.status")
+    if isinstance(text, dict) and "data" in text:
+        text = text["data"]
+    return _ret(name, True, str(text))

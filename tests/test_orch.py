@@ -1,0 +1,164 @@
+"""The `vent` orchestration on a real Salt master with minions by role grain.
+
+The formulas are replaced by probe states (tests/data/orch_probe, a file root placed
+first) that append "<step> <minion>" to a log, so the order the orchestration imposes
+is read from the log; the orchestration file, its state module and targeting are the
+real ones.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO, master_overrides, minion_overrides, pillar_dir
+
+pytestmark = pytest.mark.salt
+
+PROBE_ROOT = REPO / "tests" / "data" / "orch_probe"
+KEY = "Z2Q0c0p5ZUtMZ1hVcXJ5TnFNVm5aUWJiV3B2b2RFQ2o="
+MINIONS = {
+    "controller-0": ["controller"],
+    "worker-0": ["worker"],
+    "worker-1": ["worker"],
+}
+FULL_ORDER = [
+    ("node", {"worker-0", "worker-1"}),
+    ("pki", {"controller-0", "worker-0", "worker-1"}),
+    ("etcd", {"controller-0"}),
+    ("etcd-health", {"controller-0"}),
+    ("controlplane", {"controller-0"}),
+    ("readyz", {"controller-0"}),
+    ("rbac", {"controller-0"}),
+    ("containerd", {"worker-0", "worker-1"}),
+    ("flannel", {"worker-0", "worker-1"}),
+    ("flannel-cluster", {"controller-0"}),
+    ("addons", {"controller-0"}),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(salt_factories, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("orch")
+    pillar_root = pillar_dir(tmp, site="", secrets={"encryption": f"vent:\n  encryption:\n    key: {KEY}\n"})
+    overrides = master_overrides(pillar_root)
+    overrides["file_roots"] = {"base": [str(PROBE_ROOT), *overrides["file_roots"]["base"]]}
+    master = salt_factories.salt_master_daemon("orch-master", overrides=overrides)
+    with master.started():
+        minions = []
+        for i, (mid, roles) in enumerate(MINIONS.items()):
+            grains = {"private_ip": f"100.72.0.{i + 2}", "public_ip": f"198.18.0.{i + 2}"}
+            minions.append(master.salt_minion_daemon(mid, overrides=minion_overrides(roles, grains)))
+        for m in minions:
+            m.start()
+        try:
+            yield {"master": master, "pillar": pillar_root, "tmp": tmp}
+        finally:
+            for m in minions:
+                m.terminate()
+
+
+def configure(cluster, name, fail=None, extra=""):
+    """A fresh probe log and the probe's pillar, picked up by the refresh step."""
+    log = cluster["tmp"] / f"{name}.log"
+    site = f"probe:\n  log: {log}\n"
+    if fail:
+        site += f"  fail: {fail}\n"
+    (cluster["pillar"] / "site.sls").write_text(site + extra)
+    return log
+
+
+def orchestrate(cluster, *args):
+    ret = cluster["master"].salt_run_cli(timeout=300).run("state.orchestrate", "vent", *args)
+    (cluster["tmp"] / "last-orchestrate.json").write_text(ret.stdout)
+    steps = {}
+    data = ret.data if isinstance(ret.data, dict) else {}
+    for minion_ret in (data.get("data") or {}).values():
+        if isinstance(minion_ret, dict):
+            for key, step in minion_ret.items():
+                steps[key.split("_|-")[1]] = step
+    return ret, steps
+
+
+def read_log(log):
+    entries = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        step, minion = line.split()
+        if entries and entries[-1][0] == step and minion not in entries[-1][1]:
+            entries[-1][1].add(minion)
+        else:
+            entries.append((step, {minion}))
+    return entries
+
+
+def changed(steps):
+    return sorted(k for k, s in steps.items() if s.get("changes"))
+
+
+def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
+    log = configure(cluster, "full")
+    ret, steps = orchestrate(cluster)
+    assert ret.returncode == 0, ret.stdout + ret.stderr
+    order = read_log(log)
+    # The CA minion gets its pki first, alone.
+    assert log.read_text().splitlines()[len(FULL_ORDER[0][1])] == "pki controller-0"
+    kubelet_steps = [e for e in order if e[0] in ("cni", "kubelet", "kube_proxy")]
+    order = [e for e in order if e[0] not in ("cni", "kubelet", "kube_proxy")]
+    assert order == FULL_ORDER, order
+    assert {m for _, ms in kubelet_steps for m in ms} == {"worker-0", "worker-1"}
+    # No minion has the etcd role: etcd ran on the controller, on purpose.
+    assert "not run" not in steps["vent-etcd"]["comment"]
+    assert all(s["result"] is True for s in steps.values()), steps
+
+    ret2, steps2 = orchestrate(cluster)
+    assert ret2.returncode == 0, ret2.stdout
+    assert changed(steps2) == [], {k: steps2[k]["changes"] for k in changed(steps2)}
+    assert read_log(log) == read_log(log)  # unchanged by the converged run
+    assert len(log.read_text().splitlines()) == sum(len(m) for _, m in FULL_ORDER) + 6
+
+
+def test_failed_step_stops_dependents_and_is_named(cluster):
+    log = configure(cluster, "fail", fail="controlplane")
+    ret, steps = orchestrate(cluster)
+    assert ret.returncode != 0
+    failed = steps["vent-controlplane"]
+    assert failed["result"] is False
+    assert "controller-0" in failed["comment"]
+    for later in ("vent-controlplane-readyz", "vent-rbac", "vent-workers", "vent-addons"):
+        assert steps[later]["result"] is False
+        assert "requisite failed" in steps[later]["comment"].lower(), steps[later]["comment"]
+    recorded = {s for s, _ in read_log(log)}
+    assert "etcd-health" in recorded and "controlplane" not in recorded and "addons" not in recorded
+    assert "vent-controlplane" in ret.stdout or "vent-controlplane" in json.dumps(ret.data)
+
+
+def test_stop_after_from_the_command_line(cluster):
+    log = configure(cluster, "stop")
+    ret, steps = orchestrate(cluster, 'pillar={"vent": {"orchestrate": {"stop_after": "etcd"}}}')
+    assert ret.returncode == 0, ret.stdout
+    assert [s for s, _ in read_log(log)][-1] == "etcd-health"
+    assert "vent-controlplane" not in steps and "vent-etcd-health" in steps
+
+
+def test_stop_after_unknown_step_is_refused(cluster):
+    configure(cluster, "stop-bad")
+    ret, _ = orchestrate(cluster, 'pillar={"vent": {"orchestrate": {"stop_after": "etdc"}}}')
+    assert ret.returncode != 0
+    assert "vent:orchestrate:stop_after: etdc is not a step" in ret.stdout + ret.stderr
+
+
+def test_missing_artifact_reports_not_run(cluster, tmp_path):
+    mirror = tmp_path / "empty-mirror"
+    mirror.mkdir()
+    log = configure(
+        cluster, "artifacts",
+        extra=f"vent:\n  artifacts:\n    mirror: {mirror}\n    allow_download: false\n"
+        "  orchestrate:\n    stop_after: controlplane\n",
+    )
+    ret, steps = orchestrate(cluster)
+    assert ret.returncode != 0
+    step = steps["vent-etcd-artifacts"]
+    assert step["result"] is False
+    assert step["comment"].startswith("not run: artifact etcd etcd ")
+    assert str(mirror) in step["comment"]
+    assert "etcd" not in {s for s, _ in read_log(log)}
