@@ -41,7 +41,8 @@ def test_defaults_iptables_localhost_metrics(minion, tmp_path):
 @pytest.mark.salt
 def test_pillar_changes_mode_and_cluster_cidr(minion, tmp_path):
     _, doc = render(minion, tmp_path, cluster={"cluster_cidr": "100.112.0.0/12"},
-                    kubernetes={"kube_proxy_mode": "ipvs"})
+                    kubernetes={"kube_proxy_mode": "ipvs"}, pki={"kubeconfig_dir": "/srv/kc"})
+    assert doc["clientConnection"]["kubeconfig"] == "/srv/kc/kube-proxy.kubeconfig"
     assert doc["clusterCIDR"] == "100.112.0.0/12"
     assert doc["mode"] == "ipvs"
     assert doc["ipvs"]["strictARP"] is True
