@@ -148,7 +148,8 @@ def write_provider(url: str, key: Path) -> None:
         "minion": {"master": MASTER_IP, "acceptance_wait_time": 1, "auth_timeout": 5},
         # The image carries the pinned Salt's wheels: the deploy needs no network.
         "script_env": {"VENT_WHEELHOUSE": image.WHEELHOUSE},
-        "wait_for_active": 300, "api_retries": 2, "api_timeout": 30,
+        # A lab machine is up in seconds: poll the emulator often.
+        "wait_for_active": 300, "poll_interval": 1, "api_retries": 2, "api_timeout": 30,
     }}
     PROVIDER_FILE.write_text(f"{MARKER}\n{yaml.safe_dump(config, sort_keys=False)}")
     PROVIDER_FILE.chmod(0o600)
