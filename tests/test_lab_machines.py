@@ -144,8 +144,9 @@ def test_memory_per_machine_within_target(machines):
         assert record["memory"] < MEMORY_TARGET
 
 
-def test_power_off_really_stops_and_destroy_removes(machines):
+def test_power_off_really_stops_power_on_keeps_disk_destroy_removes(machines):
     device, record = machines["devices"][2], machines["records"][2]
+    machine.run_in(record, ["sh", "-c", "echo kept > /root/marker && sync"])
     machines["backend"].power_off(device)
     after = machine.find(device["id"], machines["backend"].lab)
     assert after["pid"] is None
@@ -156,6 +157,9 @@ def test_power_off_really_stops_and_destroy_removes(machines):
         import socket
 
         socket.create_connection((record["public_ip"], 22), timeout=2).close()
+    machines["backend"].power_on(device)
+    again = machine.find(device["id"], machines["backend"].lab)
+    assert machine.run_in(again, ["cat", "/root/marker"]).stdout == "kept\n"
     machines["backend"].destroy(device)
     assert machine.find(device["id"], machines["backend"].lab) is None
     assert not Path(record["dir"]).exists()

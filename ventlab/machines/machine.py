@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,32 +200,37 @@ def start(spec: Spec, rootfs: Path, net: host.Network, lab: Path | None = None,
         if not running:
             stop(name, lab)
         raise
+    with state.locked(lab) as st:
+        if name in st["machines"]:
+            st["machines"][name]["boot_seconds"] = record["boot_seconds"]
     return record
 
 
 def stop(name: str, lab: Path | None = None, timeout: float = STOP_TIMEOUT) -> None:
     """Power off: orderly shutdown (nspawn turns SIGTERM into the machine's poweroff),
-    then kill whatever is left; unmount the overlay, remove the cgroups. Disk stays."""
+    then kill whatever is left; unmount the overlay, remove the cgroups. Disk stays.
+    The state lock is not held while waiting, so machines stop in parallel."""
     lab = lab or state.lab_dir()
-    with state.locked(lab) as st:
-        record = st["machines"].get(name)
-        if record is None:
-            return
-        pid = record.get("pid")
+    record = state.read(lab)["machines"].get(name)
+    if record is None:
+        return
+    pid = record.get("pid")
+    if _alive(pid, name):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid, name) and time.monotonic() < deadline:
+            time.sleep(0.1)
         if _alive(pid, name):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid, name) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _alive(pid, name):
-                os.kill(pid, signal.SIGKILL)
-        _reap(pid)
-        left = host.cgroups_remove(record.get("cgroups", []))
-        for mount in record.get("mounts", []):
-            if _mounted(mount):
-                if subprocess.run(["umount", mount], capture_output=True).returncode:
-                    subprocess.run(["umount", "-l", mount], capture_output=True)
-        record.update(pid=None, mounts=[], cgroups=left)
+            os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+    left = host.cgroups_remove(record.get("cgroups", []))
+    for mount in record.get("mounts", []):
+        if _mounted(mount):
+            if subprocess.run(["umount", mount], capture_output=True).returncode:
+                subprocess.run(["umount", "-l", mount], capture_output=True)
+    with state.locked(lab) as st:
+        if name in st["machines"]:
+            st["machines"][name].update(pid=None, mounts=[], cgroups=left)
 
 
 def _reap(pid: int | None) -> None:
@@ -287,8 +293,10 @@ def spec_from_device(device: dict) -> Spec:
 def down_all(lab: Path | None = None) -> None:
     """Destroy every machine of this lab, then its rules and bridge."""
     lab = lab or state.lab_dir()
-    for name in list(state.read(lab)["machines"]):
-        destroy(name, lab)
+    names = list(state.read(lab)["machines"])
+    if names:
+        with ThreadPoolExecutor(len(names)) as pool:
+            list(pool.map(lambda n: destroy(n, lab), names))
     with state.locked(lab) as st:
         host.rules_down(st)
         host.bridge_down(st)
