@@ -52,16 +52,12 @@ vent:
     dir: /etc/vent/pki
     # Kubeconfigs of the node's components (kubelet, kube-proxy, control plane).
     kubeconfig_dir: /etc/vent/kubeconfig
-    # Kubeconfigs of the node's components (kubelet, kube-proxy, control plane).
-    kubeconfig_dir: /etc/vent/kubeconfig
 
   encryption:
     # aescbc or secretbox; the key (32 bytes, base64) comes from
     # pillar/secrets/encryption.sls (salt-run vent.encryption_key_init).
     provider: aescbc
     key: null
-    # Read by kube-apiserver; holds the key, hence 0600.
-    config_file: /etc/vent/encryption-config.yaml
     # Read by kube-apiserver; holds the key, hence 0600.
     config_file: /etc/vent/encryption-config.yaml
 
