@@ -41,6 +41,9 @@ MEMBERS = {
     f"etcd-t{i}": {"ns": f"vetcd{i}", "private": f"100.72.0.{211 + i}", "public": f"198.18.0.{211 + i}"}
     for i in range(3)
 }
+# Added to the running cluster by `salt-run vent.etcd_member_add`.
+JOINER = {"etcd-t3": {"ns": "vetcd3", "private": "100.72.0.214", "public": "198.18.0.214"}}
+ALL = {**MEMBERS, **JOINER}
 HOST_ADDR = "100.72.0.222/28"
 HEALTH_TIMEOUT = 8
 
@@ -98,11 +101,16 @@ def _cert(cn, ca_cert, ca_key, ips=(), usages=(), is_ca=False):
     return cert, key
 
 
-def make_test_pki(base: Path):
+TEST_CA: list = []
+
+
+def make_test_pki(base: Path, members=None):
     """ca.crt, etcd-server, etcd-peer (owned by etcd) and apiserver-etcd-client per member."""
-    ca_cert, ca_key = _cert("vent-etcd-test-only-ca", None, None, is_ca=True)
+    if not TEST_CA:
+        TEST_CA.extend(_cert("vent-etcd-test-only-ca", None, None, is_ca=True))
+    ca_cert, ca_key = TEST_CA
     server, client = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
-    for minion, m in MEMBERS.items():
+    for minion, m in (members or MEMBERS).items():
         pki = base / minion / "pki"
         pki.mkdir(parents=True)
         pki.chmod(0o755)
@@ -123,7 +131,7 @@ def make_test_pki(base: Path):
 
 
 def net_down():
-    for m in MEMBERS.values():
+    for m in ALL.values():
         sh("ip", "netns", "del", m["ns"], check=False)
     sh("ip", "link", "del", BRIDGE, check=False)
 
@@ -134,16 +142,20 @@ def net_up():
     sh("ip", "addr", "add", HOST_ADDR, "dev", BRIDGE)
     sh("ip", "link", "set", BRIDGE, "up")
     for m in MEMBERS.values():
-        ns, host_if, ns_if = m["ns"], m["ns"] + "h", m["ns"] + "n"
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if, "netns", ns)
-        sh("ip", "link", "set", host_if, "master", BRIDGE, "up")
-        nsx = ("ip", "netns", "exec", ns, "ip")
-        sh(*nsx, "addr", "add", m["private"] + "/24", "dev", ns_if)
-        # The node's public address: etcd must not listen on it.
-        sh(*nsx, "addr", "add", m["public"] + "/24", "dev", ns_if)
-        sh(*nsx, "link", "set", ns_if, "up")
-        sh(*nsx, "link", "set", "lo", "up")
+        ns_up(m)
+
+
+def ns_up(m):
+    ns, host_if, ns_if = m["ns"], m["ns"] + "h", m["ns"] + "n"
+    sh("ip", "netns", "add", ns)
+    sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if, "netns", ns)
+    sh("ip", "link", "set", host_if, "master", BRIDGE, "up")
+    nsx = ("ip", "netns", "exec", ns, "ip")
+    sh(*nsx, "addr", "add", m["private"] + "/24", "dev", ns_if)
+    # The node's public address: etcd must not listen on it.
+    sh(*nsx, "addr", "add", m["public"] + "/24", "dev", ns_if)
+    sh(*nsx, "link", "set", ns_if, "up")
+    sh(*nsx, "link", "set", "lo", "up")
 
 
 # --- fixtures ----------------------------------------------------------------------
@@ -165,12 +177,12 @@ def base():
 SITE = """\
 vent:
   pki:
-    dir: {base}/{{{{ grains['id'] }}}}/pki
+    dir: {base}/{{{{ opts['id'] }}}}/pki
   etcd:
     install: package
-    config_dir: {base}/{{{{ grains['id'] }}}}/etc
-    data_dir: {base}/{{{{ grains['id'] }}}}/data
-    unit_dir: {base}/{{{{ grains['id'] }}}}/systemd
+    config_dir: {base}/{{{{ opts['id'] }}}}/etc
+    data_dir: {base}/{{{{ opts['id'] }}}}/data
+    unit_dir: {base}/{{{{ opts['id'] }}}}/systemd
     health_timeout: {timeout}
 """
 
@@ -333,19 +345,25 @@ def _gid(group):
 # --- (b) a real cluster from the rendered files -------------------------------------
 
 
+def start_etcd(base, minion):
+    """etcd as the unit starts it: user etcd, only --config-file, in the node's namespace."""
+    log = open(base / f"{minion}.log", "wb")  # noqa: SIM115 (closed in teardown)
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", ALL[minion]["ns"], "setpriv", "--reuid=etcd", "--regid=etcd",
+         "--init-groups", ETCD, "--config-file", str(base / minion / "etc" / "etcd.conf.yml")],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    proc.log = log
+    return proc
+
+
 @pytest.fixture(scope="module")
 def cluster(rendered, base):
     net_up()
     procs = {}
     try:
-        for minion, m in MEMBERS.items():
-            log = open(base / f"{minion}.log", "wb")  # noqa: SIM115 (closed in teardown)
-            procs[minion] = subprocess.Popen(
-                ["ip", "netns", "exec", m["ns"], "setpriv", "--reuid=etcd", "--regid=etcd",
-                 "--init-groups", ETCD, "--config-file", str(base / minion / "etc" / "etcd.conf.yml")],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-            procs[minion].log = log
+        for minion in MEMBERS:
+            procs[minion] = start_etcd(base, minion)
         yield procs
     finally:
         for p in procs.values():
@@ -361,7 +379,7 @@ def cluster(rendered, base):
 
 
 def etcdctl(minion, *args, cert=True, endpoint=None, check=True):
-    m = MEMBERS[minion]
+    m = ALL[minion]
     pki = BASE[0] / minion / "pki"
     tls = [f"--cacert={pki / 'ca.crt'}"]
     if cert:
@@ -431,6 +449,33 @@ def test_snapshot_is_saved_to_the_master(healthy, salt_env, tmp_path):
 
 
 @needs_etcd
+def test_member_add_joins_a_fourth_member(healthy, cluster, salt_env, base):
+    master, minions = salt_env
+    name, m = next(iter(JOINER.items()))
+    ns_up(m)
+    make_test_pki(base, JOINER)
+    conf = minion_overrides(["controller"], {"private_ip": m["private"], "public_ip": m["public"]})
+    conf.update(saltconfig.extension_dirs(REPO))
+    joiner = master.salt_minion_daemon(name, overrides=conf)
+    with joiner.started():
+        assert joiner.salt_call_cli().run("mine.update").returncode == 0
+        ret = master.salt_run_cli(timeout=120).run("vent.etcd_member_add", name)
+        assert ret.returncode == 0, ret.stdout + ret.stderr
+        apply(joiner, "etcd.config,etcd.service.unit")
+        conf = config(base, name)
+        assert conf["initial-cluster-state"] == "existing"
+        assert conf["initial-cluster"].count("=https://") == 4
+        cluster[name] = start_etcd(base, name)
+        ret = minions["etcd-t0"].salt_call_cli(timeout=120).run("vent_etcd.wait_healthy", timeout=60)
+        assert ret.returncode == 0, (ret.stdout, ret.stderr, (base / f"{name}.log").read_text()[-2000:])
+        assert sorted(ret.data["healthy"]) == sorted(ALL)
+        assert etcdctl(name, "get", "/vent/test", "--print-value-only").stdout.strip() == "written-on-t0"
+        # The running members keep the configuration they bootstrapped with.
+        for mn in minions.values():
+            assert changed(apply(mn, "etcd.config,etcd.service.unit")) == {}
+
+
+@needs_etcd
 def test_stopped_member_is_named_within_the_timeout(healthy, cluster, salt_env):
     _, minions = salt_env
     cluster["etcd-t2"].terminate()
@@ -441,7 +486,7 @@ def test_stopped_member_is_named_within_the_timeout(healthy, cluster, salt_env):
     text = ret.stdout + ret.stderr
     assert ret.returncode != 0
     assert "etcd-t2" in text and "https://100.72.0.213:2379" in text
-    assert "etcd-t0 (" not in text and "etcd-t1 (" not in text
+    assert all(f"{n} (" not in text for n in ALL if n != "etcd-t2"), text
     # salt-call start-up included; the check itself is bounded by HEALTH_TIMEOUT.
     assert elapsed < HEALTH_TIMEOUT + 15, elapsed
     print(f"stopped member reported after {elapsed:.1f}s (timeout {HEALTH_TIMEOUT}s)")
