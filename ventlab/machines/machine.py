@@ -104,6 +104,18 @@ def _alive(pid: int | None, name: str) -> bool:
     return f"--machine={name}".encode() in cmdline
 
 
+def _exited(pid: int | None) -> bool:
+    """Gone or a zombie. (During boot the launcher execs nspawn, and a cmdline read in
+    the middle of an exec can come back empty, so this does not look at the cmdline.)"""
+    if not pid:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
 def leader(record: dict) -> int | None:
     """PID of the machine's systemd (nspawn's child)."""
     pid = record.get("pid")
@@ -130,9 +142,11 @@ def wait_ssh(address: str, timeout: float = BOOT_TIMEOUT, record: dict | None = 
     when the machine died meanwhile."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if record is not None and not _alive(record.get("pid"), record["name"]):
+        if record is not None and _exited(record.get("pid")):
+            console = Path(record["dir"], "console.log")
+            tail = console.read_text(errors="replace")[-1500:] if console.exists() else ""
             raise MachineError(f"machine {record['hostname']} exited during boot; "
-                               f"see {record['dir']}/console.log")
+                               f"{console} ends with:\n{tail}")
         try:
             with socket.create_connection((address, 22), timeout=1) as s:
                 s.settimeout(2)
