@@ -171,5 +171,6 @@ vent:
 
   orchestrate:
     worker_batch: 2
-    # Name of the last step to run (see salt/orch/vent.sls); null runs all.
+    # Name of the last phase to run (phases listed in salt/vent/targets.jinja);
+    # null runs all.
     stop_after: null
