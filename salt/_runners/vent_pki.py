@@ -38,8 +38,10 @@ def _runner(fun, *args):
         return client.cmd(fun, list(args), print_event=False)
 
 
-def _pillar_roots():
-    return [Path(p) for p in __opts__["pillar_roots"]["base"]]
+def _pillar_root():
+    """The pillar root holding Vent's top.sls: secrets go next to it."""
+    roots = [Path(p) for p in __opts__["pillar_roots"]["base"]]
+    return next((r for r in roots if (r / "top.sls").exists()), roots[0])
 
 
 def _new_key(algorithm, size):
@@ -121,7 +123,7 @@ x509_signing_policies: {{{{ salt['vent_pki.signing_policies'](s.ca, s.ca_minion)
 
 
 def _write_secret(relpath, text):
-    target = _pillar_roots()[0] / relpath
+    target = _pillar_root() / relpath
     if target.exists():
         raise salt.exceptions.CommandExecutionError(
             f"{target} exists already: a new CA would invalidate every certificate of the "
@@ -148,7 +150,7 @@ def ca_init(ca_minion=None):
     ca_minion = ca_minion or pki.get("ca_minion")
     if not ca_minion:
         raise salt.exceptions.SaltInvocationError("ca_minion=<minion id> is required")
-    if (_pillar_roots()[0] / CA_SLS).exists():
+    if (_pillar_root() / CA_SLS).exists():
         _write_secret(CA_SLS, "")  # raises with the explanation
     key_cfg = pki.get("key", {"algorithm": "rsa", "size": 4096})
     days = pki.get("ca_days_valid", 3650)
@@ -222,6 +224,9 @@ def kubeconfig(user="developer", path=None, force=False):
     key_cfg = pki.get("key", {"algorithm": "rsa", "size": 4096})
     key = _new_key(key_cfg["algorithm"], key_cfg.get("size"))
     request = {
+        # Through the CA minion's own peer call, so the policy's `minions: <ca>`
+        # check admits it and no other minion.
+        "ca_server": ca,
         "signing_policy": f"vent-{user}",
         "public_key": _pub_pem(key),
         "days_valid": int(pki.get("days_valid", 365)),

@@ -5,13 +5,15 @@
 {%- if not salt["vent_pki.is_ca"]() %}
 pki-ca-files-not-ca-minion-test-fail-without-changes:
   test.fail_without_changes:
-    - name: >-
+    - name: vent-pki
+    - comment: >-
         {{ opts.id }} is not vent:pki:ca_minion ({{ pki.ca_minion }}); apply pki.ca
         on the CA minion only.
 {%- elif not ca.get("key") or not ca.get("cert") %}
 pki-ca-files-missing-test-fail-without-changes:
   test.fail_without_changes:
-    - name: >-
+    - name: vent-pki
+    - comment: >-
         vent:pki:ca is missing from {{ opts.id }}'s pillar. Run `salt-run vent.ca_init
         ca_minion={{ opts.id }}` on the master, then `salt {{ opts.id }}
         saltutil.refresh_pillar`.

@@ -5,7 +5,8 @@
 {%- if not ca_pem %}
 pki-certs-ca-missing-test-fail-without-changes:
   test.fail_without_changes:
-    - name: {{ salt["vent_pki.missing_ca_message"]() | json }}
+    - name: vent-pki
+    - comment: {{ salt["vent_pki.missing_ca_message"]() | json }}
 {%- else %}
 pki-certs-ca-dir-file-directory:
   file.directory:

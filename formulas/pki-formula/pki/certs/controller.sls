@@ -20,6 +20,7 @@ pki-certs-controller-front-proxy-ca-file-managed:
       - sls: pki.certs.ca
 {%- else %}
   test.fail_without_changes:
-    - name: {{ salt["vent_pki.missing_ca_message"](front_proxy=True) | json }}
+    - name: vent-pki
+    - comment: {{ salt["vent_pki.missing_ca_message"](front_proxy=True) | json }}
 {%- endif %}
 {%- endif %}

@@ -11,7 +11,8 @@ include:
 
 pki-certs-service-account-missing-test-fail-without-changes:
   test.fail_without_changes:
-    - name: >-
+    - name: vent-pki
+    - comment: >-
         vent:pki:service_account is missing from {{ opts.id }}'s pillar (it is rendered
         for minions with the controller role). Run `salt-run vent.ca_init` on the
         master, then `salt {{ opts.id }} saltutil.refresh_pillar`.

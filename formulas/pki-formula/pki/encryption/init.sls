@@ -8,12 +8,14 @@ include:
 
 pki-encryption-provider-test-fail-without-changes:
   test.fail_without_changes:
-    - name: "vent:encryption:provider: {{ enc.get('provider') }} must be aescbc or secretbox"
+    - name: vent-pki
+    - comment: "vent:encryption:provider: {{ enc.get('provider') }} must be aescbc or secretbox"
 {%- elif not enc.get("key") %}
 
 pki-encryption-key-missing-test-fail-without-changes:
   test.fail_without_changes:
-    - name: >-
+    - name: vent-pki
+    - comment: >-
         vent:encryption:key is missing from {{ opts.id }}'s pillar. Run `salt-run
         vent.encryption_key_init` on the master, then `salt {{ opts.id }}
         saltutil.refresh_pillar`.
