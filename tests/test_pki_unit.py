@@ -1,0 +1,67 @@
+"""vent_pki's pure parts: signing policies and the operator's API endpoint."""
+
+from __future__ import annotations
+
+from conftest import load_salt_module
+
+pki = load_salt_module("salt/_modules/vent_pki.py", "vent_pki_under_test")
+
+CA = {"key": "CA-KEY", "cert": "CA-CERT", "front_proxy_key": "FP-KEY",
+      "front_proxy_cert": "FP-CERT"}
+NODES = {
+    "controller-1": {"roles": ["controller"], "private_ip": "100.72.0.4",
+                     "public_ip": "198.18.0.4"},
+    "controller-0": {"roles": ["controller"], "private_ip": "100.72.0.2",
+                     "public_ip": "198.18.0.2"},
+    "worker-0": {"roles": ["worker"], "private_ip": "100.72.0.3", "public_ip": "198.18.0.3"},
+}
+
+
+def _policy(policies, name):
+    merged = {}
+    for item in policies[name]:
+        merged.update(item)
+    return merged
+
+
+def test_every_kind_has_a_policy_with_fixed_usage():
+    policies = pki.signing_policies(CA, "pki-ca")
+    assert set(policies) == {f"vent-{k}" for k in pki.POLICIES}
+    for name in policies:
+        p = _policy(policies, name)
+        assert p["basicConstraints"] == "critical, CA:false"
+        assert p["extendedKeyUsage"]
+
+
+def test_groups_are_fixed_by_the_ca_not_the_requester():
+    policies = pki.signing_policies(CA, "pki-ca")
+    assert _policy(policies, "vent-kubelet")["O"] == "system:nodes"
+    assert _policy(policies, "vent-admin")["O"] == "system:masters"
+    assert "O" not in _policy(policies, "vent-apiserver-etcd-client")
+
+
+def test_developer_policy_only_for_the_ca_minion_itself():
+    policies = pki.signing_policies(CA, "pki-ca")
+    assert _policy(policies, "vent-developer")["minions"] == "pki-ca"
+    assert all("minions" not in _policy(policies, n) for n in policies if n != "vent-developer")
+
+
+def test_front_proxy_client_signed_by_the_front_proxy_ca():
+    policies = pki.signing_policies(CA, "pki-ca")
+    assert _policy(policies, "vent-front-proxy-client")["signing_private_key"] == "FP-KEY"
+    assert _policy(policies, "vent-apiserver")["signing_private_key"] == "CA-KEY"
+    no_fp = pki.signing_policies({"key": "K", "cert": "C"}, "pki-ca")
+    assert "vent-front-proxy-client" not in no_fp
+
+
+def test_operator_endpoint_pillar_first_then_first_controllers_public_ip():
+    vent = {"cluster": {"api": {"port": 6443, "endpoint": None}}}
+    assert pki.operator_endpoint(NODES, vent) == "https://198.18.0.2:6443"
+    vent["cluster"]["api"]["endpoint"] = "api.example.test"
+    assert pki.operator_endpoint(NODES, vent) == "https://api.example.test:6443"
+    assert pki.operator_endpoint({}, {"cluster": {"api": {}}}) is None
+
+
+def test_san_list_tells_ips_from_names_and_drops_duplicates():
+    assert pki._san(["h", "100.72.0.2", None, "h", "fd00::1"]) == (
+        "DNS:h, IP:100.72.0.2, IP:fd00::1")
