@@ -323,9 +323,3 @@ def check(vent=None, nodes=None, schema=None):
     }
     return {"errors": errors, "warnings": warnings, "summary": summary}
 
-
-def new_encryption_key():
-    """32 random bytes, base64: the aescbc/secretbox key format."""
-    import os
-
-    return base64.b64encode(os.urandom(32)).decode()
