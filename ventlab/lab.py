@@ -200,6 +200,7 @@ def up(args) -> int:
     if not (REPO / "pillar" / "secrets" / "encryption.sls").exists():
         _salt("salt-run", "vent.encryption_key_init", check=False)
     start_master()
+    log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s")
     lab_map = write_map(args.controllers, args.workers)
     log(f"salt-cloud -m {lab_map} -P")
     t = time.monotonic()
@@ -209,12 +210,14 @@ def up(args) -> int:
         t = time.monotonic()
         _salt("salt-run", "state.orchestrate", "vent", check=False)
         log(f"orchestration {time.monotonic() - t:.1f}s")
+    t = time.monotonic()
     _salt("salt-run", "vent.status", check=False)
+    log(f"vent.status {time.monotonic() - t:.1f}s")
     log(f"lab up in {time.monotonic() - started:.1f}s")
     return 0
 
 
-def _stop(record: dict, timeout: float = 15.0) -> None:
+def _stop(record: dict, timeout: float = 10.0) -> None:
     if not _alive(record):
         return
     os.killpg(record["pid"], signal.SIGTERM)

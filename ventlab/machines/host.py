@@ -150,38 +150,35 @@ def cgroup_pids(dirs: list[str]) -> set[int]:
     return pids
 
 
-def cgroups_remove(dirs: list[str], timeout: float = 10.0) -> list[str]:
-    """Kill whatever is left in the machine's cgroups, then remove them bottom-up.
-    Returns the directories that could not be removed."""
+def cgroups_remove(dirs: list[str], timeout: float = 20.0) -> list[str]:
+    """Kill whatever is left in the machine's cgroups and remove them bottom-up, until
+    done or the deadline. A cgroup can stay busy for a moment after its last process
+    died, so both steps repeat. Returns the directories that could not be removed."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = cgroup_pids(dirs)
-        if not pids:
-            break
-        for pid in pids:
+    left = [d for d in dirs if os.path.isdir(d)]
+    while left:
+        for pid in cgroup_pids(left):
             try:
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
-        time.sleep(0.1)
-    left = []
-    for top in dirs:
-        if not os.path.isdir(top):
-            continue
-        for root, _, _ in os.walk(top, topdown=False):
-            for _ in range(20):
+        still = []
+        for top in left:
+            for root, _, _ in os.walk(top, topdown=False):
                 try:
                     os.rmdir(root)
-                    break
                 except FileNotFoundError:
-                    break
+                    pass
                 except OSError:
-                    time.sleep(0.1)
-            else:
-                left.append(root)
-        parent = Path(top).parent  # the shared vent-lab dir goes when empty
+                    still.append(top)
+                    break
+        left = still
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for top in dirs:  # the shared vent-lab dir goes when empty
         try:
-            parent.rmdir()
+            Path(top).parent.rmdir()
         except OSError:
             pass
     return left

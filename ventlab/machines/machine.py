@@ -263,6 +263,8 @@ def destroy(name: str, lab: Path | None = None) -> None:
         record = st["machines"].pop(name, None)
         if record:
             shutil.rmtree(record["dir"], ignore_errors=True)
+            # Still tracked, so the next `down` tries again.
+            st.setdefault("leftover_cgroups", []).extend(record.get("cgroups", []))
 
 
 def status(lab: Path | None = None) -> list[dict]:
@@ -312,5 +314,9 @@ def down_all(lab: Path | None = None) -> None:
         with ThreadPoolExecutor(len(names)) as pool:
             list(pool.map(lambda n: destroy(n, lab), names))
     with state.locked(lab) as st:
+        st["leftover_cgroups"] = host.cgroups_remove(st.get("leftover_cgroups", []))
         host.rules_down(st)
         host.bridge_down(st)
+    if state.read(lab)["leftover_cgroups"]:
+        raise MachineError("could not remove cgroups (still busy): "
+                           + " ".join(state.read(lab)["leftover_cgroups"]))

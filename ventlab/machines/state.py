@@ -20,7 +20,8 @@ def lab_dir() -> Path:
 
 
 def empty() -> dict:
-    return {"bridge": None, "rules": [], "machines": {}, "processes": {}, "files": []}
+    return {"bridge": None, "rules": [], "machines": {}, "processes": {}, "files": [],
+            "leftover_cgroups": []}
 
 
 @contextlib.contextmanager
