@@ -125,6 +125,32 @@ def test_cgroup_controllers_writable_for_nested_runc(machines):
         machine.run_in(record, ["rmdir", probe])
 
 
+NESTED_RUNC = r"""
+set -e
+b=/root/bundle; mkdir -p $b/rootfs/bin $b/rootfs/proc $b/rootfs/dev $b/rootfs/sys
+cp /bin/dash /bin/cat $b/rootfs/bin/
+for l in $(ldd /bin/dash /bin/cat | grep -o '/[^ :]*' | grep -v '^/bin/'); do
+  mkdir -p $b/rootfs$(dirname $l); cp -n $l $b/rootfs$l
+done
+cd $b && runc spec
+sed -i 's|"sh"|"/bin/cat", "/proc/self/cgroup"|; s|"terminal": true|"terminal": false|' config.json
+runc run vent-probe
+"""
+
+
+def test_nested_runc_runs_a_container_inside_the_machine(machines):
+    record = machines["records"][1]
+    out = machine.run_in(record, ["sh", "-c", NESTED_RUNC], timeout=120)
+    assert out.returncode == 0, out.stderr
+    # The container's cgroups, seen from the machine's cgroup namespace: its own,
+    # directly under the machine's root in every hierarchy.
+    assert "memory:/vent-probe" in out.stdout
+    assert "0::/vent-probe" in out.stdout
+    out = machine.run_in(record, ["sh", "-c", "systemctl start containerd && "
+                                  "systemctl is-active containerd && ctr version"], timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_image_has_salt_and_an_offline_apt(machines):
     record = machines["records"][0]
     out = machine.run_in(record, ["/opt/vent/salt/bin/salt-call", "--version"])
