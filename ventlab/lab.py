@@ -197,8 +197,12 @@ def up(args) -> int:
     url = start_emulator()
     write_provider(url, key)
     write_site()
-    if not (REPO / "pillar" / "secrets" / "encryption.sls").exists():
+    secret = REPO / "pillar" / "secrets" / "encryption.sls"
+    if not secret.exists():
         _salt("salt-run", "vent.encryption_key_init", check=False)
+        if secret.exists():
+            with state.locked() as st:  # the lab's key, not an operator's: down drops it
+                st.setdefault("secrets", []).append(str(secret))
     start_master()
     log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s")
     lab_map = write_map(args.controllers, args.workers)
@@ -242,6 +246,9 @@ def down(args) -> int:
                 path.unlink()
         st["files"] = []
         st["processes"] = {}
+        for path in map(Path, st.get("secrets", [])):
+            path.unlink(missing_ok=True)
+        st["secrets"] = []
     for leftover in ("emulator.json", "emulator.url", "lab.map", "token", "ssh", "logs",
                      "machines"):
         p = _lab() / leftover
