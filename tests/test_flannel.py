@@ -110,8 +110,12 @@ def test_offline_without_the_file_fails_fast_naming_the_mirror_path(tmp_path):
 
 
 def test_an_unpinned_release_fails_naming_the_pillar_key(tmp_path):
-    """The tracked pillar has no flannel_cni_plugin checksum yet: say so, do nothing."""
-    site = f"vent:\n  cni:\n    bin_dir: {tmp_path}/bin\n"
+    """A release whose checksum is not pinned for this architecture: say so, do nothing."""
+    site = (
+        f"vent:\n  cni:\n    bin_dir: {tmp_path}/bin\n"
+        "  artifacts:\n    releases:\n      flannel_cni_plugin:\n        files:\n"
+        "          flannel:\n            checksums: {amd64: null, arm64: null}\n"
+    )
     ret = salt_call(tmp_path, "state.apply", "flannel.package.install", site=site, check=False)
     (only,) = _failed(ret).values()
     assert f"{RELEASE}:files:flannel has no pinned checksum" in only["comment"]

@@ -7,7 +7,6 @@ import os
 
 import psutil
 import pytest
-
 from conftest import master_overrides, minion_overrides
 
 pytestmark = pytest.mark.salt
