@@ -39,8 +39,7 @@ def extension_dirs(repo: Path = REPO) -> dict:
     }
 
 
-def master_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
-    root = root_dir or repo / ".vent" / "salt"
+def _paths(repo: Path, root: Path) -> dict:
     return {
         "root_dir": str(root),
         "user": getpass.getuser(),
@@ -48,17 +47,15 @@ def master_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
         "pillar_roots": {"base": [str(repo / "pillar")]},
         **extension_dirs(repo),
     }
+
+
+def master_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
+    return _paths(repo, root_dir or repo / ".vent" / "salt")
 
 
 def minion_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
-    root = root_dir or repo / ".vent" / "salt-local"
-    return {
-        "root_dir": str(root),
-        "user": getpass.getuser(),
-        "file_roots": {"base": file_roots(repo)},
-        "pillar_roots": {"base": [str(repo / "pillar")]},
-        **extension_dirs(repo),
-    }
+    """For ``salt-call --local`` from the repo root: same trees, its own runtime dir."""
+    return _paths(repo, root_dir or repo / ".vent" / "salt-local")
 
 
 def make_runtime_dirs(state_dir: Path) -> None:
