@@ -3,6 +3,7 @@
     ends the run after the named phase. Re-running it on a converged cluster changes
     nothing; after `salt-cloud -p worker worker-2` it converges only the new node. #}
 {%- from "vent/targets.jinja" import t, runs with context %}
+{%- import "vent/steps.jinja" as steps %}
 {%- set prev = namespace(id='') %}
 {%- macro after() %}
     - require:
@@ -53,12 +54,7 @@ vent-pki-nodes:
 
 {%- if runs('etcd') %}
 {%-   if t.etcd_release %}
-
-vent-etcd-artifacts:
-  vent_orch.artifacts:
-    - tgt: {{ t.etcd }}
-    - files: [[etcd, etcd]]
-{{- after() }}
+{{ steps.etcd_artifacts('vent-etcd-artifacts', t.etcd, prev.id) }}
 {%-     set prev.id = 'vent-etcd-artifacts' %}
 {%-   endif %}
 
@@ -68,32 +64,20 @@ vent-etcd:
     - sls: etcd
 {{- after() }}
 {%- set prev.id = 'vent-etcd' %}
+{%-   if t.etcd_ids %}
+{{ steps.etcd_health('vent-etcd-health', t.etcd_ids | first, prev.id) }}
+{%-   else %}
 
 vent-etcd-health:
-{%-   if t.etcd_ids %}
-  vent_orch.call:
-    - tgt: {{ t.etcd_ids | first }}
-    - tgt_type: glob
-    - function: vent_etcd.wait_healthy
-{%-   else %}
   vent_orch.not_run:
     - reason: no etcd member (no minion with role etcd or controller)
-{%-   endif %}
 {{- after() }}
+{%-   endif %}
 {%- set prev.id = 'vent-etcd-health' %}
 {%- endif %}
 
 {%- if runs('controlplane') %}
-
-vent-controlplane-artifacts:
-  vent_orch.artifacts:
-    - tgt: {{ t.controllers }}
-    - files:
-      - [kubernetes, kube-apiserver]
-      - [kubernetes, kube-controller-manager]
-      - [kubernetes, kube-scheduler]
-      - [kubernetes, kubectl]
-{{- after() }}
+{{ steps.controlplane_artifacts('vent-controlplane-artifacts', t.controllers, prev.id) }}
 {%- set prev.id = 'vent-controlplane-artifacts' %}
 
 vent-controlplane:
@@ -122,46 +106,14 @@ vent-rbac:
 {%- endif %}
 
 {%- if runs('workers') %}
-
-vent-workers-artifacts:
-  vent_orch.artifacts:
-    - tgt: {{ t.compute }}
-    - files:
-      - [kubernetes, kubelet]
-      - [kubernetes, kube-proxy]
-      - [crictl, crictl]
-{%-   if t.containerd_release %}
-      - [containerd, containerd]
-{%-   endif %}
-{%-   if t.runc_release %}
-      - [runc, runc]
-{%-   endif %}
-{%-   if t.cni_release %}
-      - [cni_plugins, cni-plugins]
-{%-   endif %}
-{%-   if t.gvisor %}
-      - [gvisor, runsc]
-      - [gvisor, containerd-shim-runsc-v1]
-{%-   endif %}
-{{- after() }}
+{{ steps.worker_artifacts('vent-workers-artifacts', t.compute, t, prev.id) }}
 {%- set prev.id = 'vent-workers-artifacts' %}
-
-vent-workers:
-  vent_orch.apply:
-    - tgt: {{ t.compute }}
-    - sls: [containerd, cni, kubelet, kube_proxy]
-    - batch: {{ t.worker_batch }}
-{{- after() }}
+{{ steps.worker_stack('vent-workers', t.compute, prev.id, batch=t.worker_batch) }}
 {%- set prev.id = 'vent-workers' %}
 {%- endif %}
 
 {%- if runs('flannel') %}
-
-vent-flannel-artifacts:
-  vent_orch.artifacts:
-    - tgt: {{ t.compute }}
-    - files: [[flannel, flanneld]]
-{{- after() }}
+{{ steps.flannel_artifacts('vent-flannel-artifacts', t.compute, prev.id) }}
 {%- set prev.id = 'vent-flannel-artifacts' %}
 
 vent-flannel:
