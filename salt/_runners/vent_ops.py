@@ -470,9 +470,11 @@ def remove_node(minion_id, destroy=False, timeout=120):
                     lines.append(f"FAILED {formula}.clean: {str(ret)[:300]}")
                     rc = 1
     if destroy:
-        import salt.cloud
+        # Bound under another name: a plain `import salt.cloud` here would make `salt`
+        # local to the function and break the key deletion below.
+        import salt.cloud as salt_cloud
 
-        cloud = salt.cloud.CloudClient(path=os.path.join(os.path.dirname(__opts__["conf_file"]), "cloud"))
+        cloud = salt_cloud.CloudClient(path=os.path.join(os.path.dirname(__opts__["conf_file"]), "cloud"))
         ret = cloud.destroy([minion_id])
         lines.append(f"salt-cloud -d {minion_id}: {json.dumps(ret, default=str)[:300]}")
     wheel = salt.wheel.WheelClient(__opts__)
