@@ -16,6 +16,8 @@ The node image cache stays (it is a cache; ``rm -r .vent/lab/image`` drops it).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from ventlab import saltconfig
 from ventlab.machines import host, image, machine, state
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,7 +40,18 @@ MARKER = "# vent-lab: generated"
 PROVIDER_FILE = REPO / "cloud.providers.d" / "lab.conf"
 MASTER_CONF = REPO / "etc" / "salt" / "master.d" / "50-lab.conf"
 SITE = REPO / "pillar" / "site.sls"
+SECRETS = REPO / "pillar" / "secrets"
+# vent:artifacts:mirror of lab/pillar/lab.sls; every machine sees it read-only.
+MIRROR = Path("/srv/vent/artifacts")
 START_TIMEOUT = 30.0
+# `up` exit codes: the deploy stopped only where release files are absent (the lab's
+# normal state where Kubernetes/flannel/gVisor/CoreDNS cannot be had), or a step failed.
+EXIT_NOT_RUN = 3
+EXIT_FAILED = 1
+# Printed after every orchestration while the lab pillar drops br_netfilter.
+LIMITS = ("lab limitation: no br_netfilter (lab/pillar/lab.sls vent:node:modules): bridged "
+          "traffic between pods on one node bypasses iptables, so a pod cannot reach a "
+          "service backed by a pod on its own node")
 
 
 def log(msg: str) -> None:
@@ -120,6 +134,7 @@ def start_emulator() -> str:
     ], match="ventlab.emulator", env={"METAL_AUTH_TOKEN": token(),
                                        "VENT_LAB_DIR": str(_lab()),
                                        "VENT_LAB_BRIDGE": NET.bridge,
+                                       "VENT_LAB_BINDS_RO": str(MIRROR),
                                        "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -165,6 +180,108 @@ def write_site() -> None:
     _record_file(SITE)
 
 
+def ensure_mirror() -> None:
+    """The artifact mirror directory, created (and recorded for `down`) when absent."""
+    if MIRROR.is_dir():
+        return
+    created = [p for p in (MIRROR, *MIRROR.parents) if not p.exists()]
+    MIRROR.mkdir(parents=True)
+    with state.locked() as st:
+        st.setdefault("dirs", []).extend(str(p) for p in created)
+
+
+def init_secret(name: str, *argv: str) -> None:
+    """A runner-made secret, created when absent; recorded so `down` drops the lab's
+    own secrets and never an operator's."""
+    secret = SECRETS / f"{name}.sls"
+    if secret.exists():
+        return
+    _salt("salt-run", *argv, check=False)
+    if secret.exists():
+        with state.locked() as st:
+            st.setdefault("secrets", []).append(str(secret))
+
+
+def _step_results(out: str) -> list[tuple[str, dict]]:
+    """The orchestration's steps in run order, from ``salt-run --out=json``."""
+    try:
+        data = json.loads(out)
+    except ValueError:
+        return []
+    data = data.get("data", data) if isinstance(data, dict) else {}
+    steps = []
+    for value in data.values():
+        if isinstance(value, dict):
+            steps += [(r.get("__id__") or k.split("_|-")[1], r) for k, r in value.items()
+                      if isinstance(r, dict) and "result" in r]
+    return sorted(steps, key=lambda s: s[1].get("__run_num__", 0))
+
+
+def _failed_states(ret: dict) -> list[str]:
+    """The failed formula states under a ``salt.state`` step, one line each."""
+    lines = []
+    minions = ret.get("changes", {}).get("ret", {})
+    for minion, states in sorted(minions.items() if isinstance(minions, dict) else []):
+        if not isinstance(states, dict):
+            lines.append(f"{minion}: {states}")
+            continue
+        for key, st in sorted(states.items(), key=lambda kv: kv[1].get("__run_num__", 0)):
+            comment = str(st.get("comment", ""))
+            if st.get("result") is False and "requisite failed" not in comment:
+                lines.append(f"{minion}: {key.split('_|-')[1]}: {comment.strip()[-600:]}")
+    return lines
+
+
+def summarize(out: str) -> tuple[int, list[str]]:
+    """(exit code, one line a step): ok, not run (and why) or FAILED."""
+    steps = _step_results(out)
+    if not steps:
+        return EXIT_FAILED, ["orchestration returned no step results:", out[-2000:]]
+    lines, code, cause = [], 0, None
+    for sid, ret in steps:
+        comment = str(ret.get("comment", "")).strip()
+        first = comment.splitlines()[0] if comment else ""
+        if ret["result"] and first.startswith("not run:"):
+            lines.append(f"  {sid:32} {first}")
+        elif ret["result"]:
+            changed = "changed" if ret.get("changes") else "no changes"
+            lines.append(f"  {sid:32} ok ({changed})")
+        elif "requisite failed" in comment and cause:
+            lines.append(f"  {sid:32} not run: after {cause}")
+        elif first.startswith("not run:"):
+            cause = cause or sid
+            code = code or EXIT_NOT_RUN
+            lines.append(f"  {sid:32} {first}")
+        else:
+            cause = cause or f"{sid} (failed)"
+            code = EXIT_FAILED
+            lines.append(f"  {sid:32} FAILED: {comment[-1500:]}")
+            lines += [f"      {line}" for line in _failed_states(ret)]
+    return code, lines
+
+
+def orchestrate() -> int:
+    """``salt-run state.orchestrate vent``; prints what ran, what did not and why."""
+    t = time.monotonic()
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+    proc = subprocess.run([str(BIN / "salt-run"), "--out=json", "state.orchestrate", "vent"],
+                          cwd=REPO, env=env, text=True, capture_output=True)
+    logs = _lab() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "orchestrate.json").write_text(proc.stdout)
+    code, lines = summarize(proc.stdout)
+    verdict = {0: "complete", EXIT_NOT_RUN: "PARTIAL (steps not run)",
+               EXIT_FAILED: "FAILED"}[code]
+    print(f"orchestration {verdict} in {time.monotonic() - t:.1f}s "
+          f"(log: {logs / 'orchestrate.json'}):", flush=True)
+    print("\n".join(lines), flush=True)
+    if proc.returncode and not code:
+        print(proc.stderr[-2000:], flush=True)
+        code = EXIT_FAILED
+    print(LIMITS, flush=True)
+    return code
+
+
 def start_master() -> None:
     MASTER_CONF.parent.mkdir(parents=True, exist_ok=True)
     MASTER_CONF.write_text(f"{MARKER}\n# The lab's master listens on the lab bridge only.\n"
@@ -189,6 +306,7 @@ def write_map(controllers: int, workers: int) -> Path:
 
 def up(args) -> int:
     started = time.monotonic()
+    saltconfig.render()  # this checkout's paths, formulas included (as ./vent setup)
     log("node image")
     image.build(log=lambda m: log(f"  {m}"))
     with state.locked() as st:
@@ -197,12 +315,9 @@ def up(args) -> int:
     url = start_emulator()
     write_provider(url, key)
     write_site()
-    secret = REPO / "pillar" / "secrets" / "encryption.sls"
-    if not secret.exists():
-        _salt("salt-run", "vent.encryption_key_init", check=False)
-        if secret.exists():
-            with state.locked() as st:  # the lab's key, not an operator's: down drops it
-                st.setdefault("secrets", []).append(str(secret))
+    ensure_mirror()
+    init_secret("encryption", "vent.encryption_key_init")
+    init_secret("ca", "vent.ca_init", "ca_minion=controller-0")
     start_master()
     log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s")
     lab_map = write_map(args.controllers, args.workers)
@@ -210,15 +325,14 @@ def up(args) -> int:
     t = time.monotonic()
     _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
     log(f"devices up in {time.monotonic() - t:.1f}s")
-    if (REPO / "salt" / "orch" / "vent.sls").exists():
-        t = time.monotonic()
-        _salt("salt-run", "state.orchestrate", "vent", check=False)
-        log(f"orchestration {time.monotonic() - t:.1f}s")
+    code = orchestrate()
     t = time.monotonic()
     _salt("salt-run", "vent.status", check=False)
     log(f"vent.status {time.monotonic() - t:.1f}s")
-    log(f"lab up in {time.monotonic() - started:.1f}s")
-    return 0
+    log(f"lab up in {time.monotonic() - started:.1f}s"
+        + {0: "", EXIT_NOT_RUN: "; some steps not run (see above)",
+           EXIT_FAILED: "; the orchestration FAILED (see above)"}[code])
+    return code
 
 
 def _stop(record: dict, timeout: float = 10.0) -> None:
@@ -249,6 +363,10 @@ def down(args) -> int:
         for path in map(Path, st.get("secrets", [])):
             path.unlink(missing_ok=True)
         st["secrets"] = []
+        for path in map(Path, st.get("dirs", [])):  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        st["dirs"] = []
     for leftover in ("emulator.json", "emulator.url", "lab.map", "token", "ssh", "logs",
                      "machines"):
         p = _lab() / leftover

@@ -3,7 +3,8 @@
     python -m ventlab.emulator --backend ventlab.machines.backend:LabBackend ...
 
 Where the lab lives and which bridge/subnets it uses come from the environment the
-lab command gives the emulator (``VENT_LAB_DIR``, ``VENT_LAB_BRIDGE``), so the
+lab command gives the emulator (``VENT_LAB_DIR``, ``VENT_LAB_BRIDGE``,
+``VENT_LAB_BINDS_RO``: host directories every machine sees read-only), so the
 emulator can construct the backend without arguments.
 """
 
@@ -24,6 +25,8 @@ class LabBackend:
         self.net = net or host.Network(bridge=os.environ.get("VENT_LAB_BRIDGE", "vent-lab0"))
         self._rootfs = rootfs
         self.boot_timeout = boot_timeout
+        # The lab command names the artifact mirror (vent:artifacts:mirror of its pillar).
+        self.binds_ro = [d for d in os.environ.get("VENT_LAB_BINDS_RO", "").split(":") if d]
 
     def rootfs(self) -> Path:
         if self._rootfs is None:
@@ -34,6 +37,7 @@ class LabBackend:
     def provision(self, device: dict) -> None:
         try:
             spec = machine.spec_from_device(device)
+            spec.binds_ro = self.binds_ro
             machine.start(spec, self.rootfs(), self.net, self.lab, self.boot_timeout)
         except (machine.MachineError, RuntimeError, OSError) as exc:
             raise BackendError(f"{device.get('hostname')}: {exc}") from exc

@@ -51,6 +51,9 @@ class Spec:
     gateway: str | None = None
     ssh_keys: list[str] = field(default_factory=list)
     userdata: str = ""
+    # Host directories shown read-only at the same path inside (the artifact mirror,
+    # so the formulas' file:// sources resolve on the minion).
+    binds_ro: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -195,6 +198,7 @@ def start(spec: Spec, rootfs: Path, net: host.Network, lab: Path | None = None,
                 f"--network-bridge={net.bridge}", "--resolv-conf=off", "--timezone=off",
                 "--link-journal=no", "--console=read-only", "--system-call-filter=@keyring",
                 f"--capability={EXTRA_CAPS}", f"--bind={mdir}/containerd:/var/lib/containerd",
+                *(f"--bind-ro={d}" for d in spec.binds_ro if Path(d).is_dir()),
             ]
             # Join the machine's cgroups first, then become nspawn (no fork-time hooks:
             # the emulator calls this from threads).

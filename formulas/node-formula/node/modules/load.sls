@@ -11,10 +11,13 @@ node-modules-load-file-managed:
         {%- for mod in node.modules %}
         {{ mod }}
         {%- endfor %}
+{#- A container sees no /sys/module: a filesystem module shows in /proc/filesystems. #}
+{%- set filesystems = salt['file.read']('/proc/filesystems').split() %}
 {%- for mod in node.modules %}
 {#- /sys/module/<name> exists for a loaded module and for one built into the kernel. #}
 {%-   set present = salt['file.directory_exists']('/sys/module/' ~ mod)
-                    or salt['file.directory_exists'](node.module_probes.get(mod, '/nonexistent')) %}
+                    or salt['file.directory_exists'](node.module_probes.get(mod, '/nonexistent'))
+                    or mod in node.module_filesystems and mod in filesystems %}
 {%-   if present and node.no_modprobe %}
 
 node-modules-load-{{ mod }}-test-succeed_without_changes:

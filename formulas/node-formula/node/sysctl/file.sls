@@ -11,10 +11,10 @@ node-sysctl-file-file-managed:
     - mode: '0644'
     - contents: |
         # Managed by Salt (node formula): bridged pod traffic through iptables, routing.
-        {%- for key, value in node.sysctl | dictsort %}
+        {%- for key, value in node.sysctl | dictsort if value is not none %}
         {{ key }} = {{ value }}
         {%- endfor %}
-{%- for key, value in node.sysctl | dictsort %}
+{%- for key, value in node.sysctl | dictsort if value is not none %}
 {%-   set current = salt['sysctl.get'](key) %}
 {%-   if current | string == value | string %}
 

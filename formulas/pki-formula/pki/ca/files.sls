@@ -18,13 +18,24 @@ pki-ca-files-missing-test-fail-without-changes:
         ca_minion={{ opts.id }}` on the master, then `salt {{ opts.id }}
         saltutil.refresh_pillar`.
 {%- else %}
+{#- Made here first: makedirs gives missing parents the mode of the directory it
+    makes, and the etcd and kube-* users must traverse these. #}
+pki-ca-files-pki-dir-file-directory:
+  file.directory:
+    - name: {{ pki.dir }}
+    - user: root
+    - group: root
+    - mode: "{{ pki.dir_mode }}"
+    - makedirs: true
+
 pki-ca-files-dir-file-directory:
   file.directory:
     - name: {{ pki.dir }}/ca
     - user: root
     - group: root
     - mode: "0700"
-    - makedirs: true
+    - require:
+      - file: pki-ca-files-pki-dir-file-directory
 {%- for name, field, mode in [("ca.key", "key", pki.key_mode), ("ca.crt", "cert", pki.cert_mode),
                               ("front-proxy-ca.key", "front_proxy_key", pki.key_mode),
                               ("front-proxy-ca.crt", "front_proxy_cert", pki.cert_mode)] %}

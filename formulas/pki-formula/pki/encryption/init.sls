@@ -33,6 +33,8 @@ pki-encryption-config-file-managed:
     - group: kube-apiserver
     - mode: "0600"
     - makedirs: true
+    # Without it a missing parent gets 0700 and the other services lose their PKI dir.
+    - dir_mode: "{{ pki.dir_mode }}"
     - show_changes: false
     - require:
       - sls: pki.users
