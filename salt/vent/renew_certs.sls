@@ -21,7 +21,8 @@ vent-renew-refresh:
 {#- The CA minion signs for everyone else: its own certificates first, as in the
     deploy, then the others (not the CA minion again: it would renew twice). #}
 {{ steps.apply('vent-renew-pki-ca', t.ca, 'pki', prev.id, pillar=force) }}
-{{ steps.apply('vent-renew-pki-nodes', '(' ~ t.all ~ ') and not ' ~ t.ca, 'pki', 'vent-renew-pki-ca',
+{#- Salt's compound matcher needs spaces around parentheses. #}
+{{ steps.apply('vent-renew-pki-nodes', '( ' ~ t.all ~ ' ) and not ' ~ t.ca, 'pki', 'vent-renew-pki-ca',
                pillar=force) }}
 {%- set prev.id = 'vent-renew-pki-nodes' %}
 
