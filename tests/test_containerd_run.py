@@ -2,82 +2,29 @@
 
 Debian's containerd and runc are started straight by the test (no systemd here) with
 the rendered config (cgroupfs driver, root/state/socket under tmp_path); a tiny OCI
-image (busybox-static as its rootfs, index/manifest/config written below) is imported
+image (busybox-static as its rootfs, built by tests/lab/oci.py) is imported
 with `ctr` and run under runc, and its output checked. Where this host's nesting keeps
 runc from creating a container, the test skips with runc's own error.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
-import json
 import shutil
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
 from test_node_minion import LocalMinion
 
+from tests.lab.oci import BUSYBOX, IMAGE, build_oci_image
+
 pytestmark = pytest.mark.salt
 
 NEEDED = {"containerd": "containerd", "ctr": "containerd", "runc": "runc"}
-BUSYBOX = Path("/bin/busybox")
-IMAGE = "vent.test/busybox:1"
 NAMESPACE = "vent-test"
 # runc errors that come from this host's cgroup/mount nesting, not from the config.
 NESTING_ERRORS = ("cgroup", "permission denied", "operation not permitted", "mount")
-
-
-def _blob(layout: tarfile.TarFile, data: bytes, media_type: str) -> dict:
-    digest = hashlib.sha256(data).hexdigest()
-    info = tarfile.TarInfo(f"blobs/sha256/{digest}")
-    info.size = len(data)
-    layout.addfile(info, io.BytesIO(data))
-    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
-
-
-def build_oci_image(path: Path) -> None:
-    """An OCI image layout tarball whose only layer holds a static busybox."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as layer:
-        for name in ("bin", "proc", "sys", "dev", "tmp"):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            layer.addfile(info)
-        layer.add(str(BUSYBOX), arcname="bin/busybox")
-        link = tarfile.TarInfo("bin/sh")
-        link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-        layer.addfile(link)
-    raw_bytes = raw.getvalue()
-    gz = gzip.compress(raw_bytes, mtime=0)
-    with tarfile.open(path, "w") as layout:
-        layer_desc = _blob(layout, gz, "application/vnd.oci.image.layer.v1.tar+gzip")
-        config = {
-            "architecture": "amd64", "os": "linux",
-            "config": {"Cmd": ["/bin/busybox", "echo", "vent-oci-ok"]},
-            "rootfs": {"type": "layers",
-                       "diff_ids": ["sha256:" + hashlib.sha256(raw_bytes).hexdigest()]},
-        }
-        config_desc = _blob(layout, json.dumps(config).encode(),
-                            "application/vnd.oci.image.config.v1+json")
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": config_desc, "layers": [layer_desc]}
-        manifest_desc = _blob(layout, json.dumps(manifest).encode(),
-                              "application/vnd.oci.image.manifest.v1+json")
-        manifest_desc["platform"] = {"architecture": "amd64", "os": "linux"}
-        manifest_desc["annotations"] = {"io.containerd.image.name": IMAGE,
-                                        "org.opencontainers.image.ref.name": "1"}
-        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                 "manifests": [manifest_desc]}
-        for name, data in (("index.json", json.dumps(index).encode()),
-                           ("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            layout.addfile(info, io.BytesIO(data))
 
 
 def ctr(socket: Path, *args, timeout=60):

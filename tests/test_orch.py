@@ -27,6 +27,7 @@ FULL_ORDER = [
     ("pki", {"controller-0", "worker-0", "worker-1"}),
     ("etcd", {"controller-0"}),
     ("etcd-health", {"controller-0"}),
+    ("runtime", {"worker-0", "worker-1"}),
     ("controlplane", {"controller-0"}),
     ("readyz", {"controller-0"}),
     ("rbac", {"controller-0"}),
@@ -80,8 +81,10 @@ def orchestrate(cluster, *args):
     return ret, steps
 
 
-# One orchestration step applies these four formulas, interleaved across a batch.
-WORKER_STACK = {"containerd", "cni", "kubelet", "kube_proxy"}
+# The runtime step (before the control plane) and the workers step each apply these
+# formulas as one step, interleaved across a batch.
+RUNTIME = {"containerd-runtime", "cni"}
+WORKER_STACK = {"containerd", "kubelet", "kube_proxy"}
 
 
 def read_log(log):
@@ -89,7 +92,7 @@ def read_log(log):
     entries = []
     for line in log.read_text().splitlines() if log.exists() else []:
         step, minion = line.split()
-        step = "workers" if step in WORKER_STACK else step
+        step = "workers" if step in WORKER_STACK else "runtime" if step in RUNTIME else step
         if entries and entries[-1][0] == step:
             entries[-1][1].add(minion)
         else:

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -249,7 +250,8 @@ def summarize(out: str) -> tuple[int, list[str]]:
         elif "requisite failed" in comment and cause:
             lines.append(f"  {sid:32} not run: after {cause}")
         elif first.startswith("not run:"):
-            cause = cause or sid
+            missing = re.findall(r"artifact (\S+ \S+) \S+ missing", first)
+            cause = cause or f"{sid} (missing: {', '.join(missing)})"
             code = code or EXIT_NOT_RUN
             lines.append(f"  {sid:32} {first}")
         else:

@@ -76,6 +76,30 @@ vent-etcd-health:
 {%- set prev.id = 'vent-etcd-health' %}
 {%- endif %}
 
+{#- The container runtime needs no API server: it is up (and checkable) even where the
+    Kubernetes release files are absent and everything from the control plane on is
+    reported as not run. #}
+{%- if runs('runtime') %}
+{%-   if t.containerd_release or t.runc_release or t.cni_release %}
+
+vent-runtime-artifacts:
+  vent_orch.artifacts:
+    - tgt: {{ t.compute }}
+    - files:
+{%-     for component, file, release in [('containerd', 'containerd', t.containerd_release),
+                                          ('runc', 'runc', t.runc_release),
+                                          ('cni_plugins', 'cni-plugins', t.cni_release)] if release %}
+      - [{{ component }}, {{ file }}]
+{%-     endfor %}
+{{- after() }}
+{%-     set prev.id = 'vent-runtime-artifacts' %}
+{%-   endif %}
+{#- containerd.service.running: containerd, runc and the config; crictl and gVisor come
+    with the workers step, whose artifact check names them. #}
+{{ steps.apply('vent-runtime', t.compute, ['containerd.service.running', 'cni'], prev.id, batch=t.worker_batch) }}
+{%- set prev.id = 'vent-runtime' %}
+{%- endif %}
+
 {%- if runs('controlplane') %}
 {{ steps.controlplane_artifacts('vent-controlplane-artifacts', t.controllers, prev.id) }}
 {%- set prev.id = 'vent-controlplane-artifacts' %}
@@ -108,7 +132,7 @@ vent-rbac:
 {%- if runs('workers') %}
 {{ steps.worker_artifacts('vent-workers-artifacts', t.compute, t, prev.id) }}
 {%- set prev.id = 'vent-workers-artifacts' %}
-{{ steps.worker_stack('vent-workers', t.compute, prev.id, batch=t.worker_batch) }}
+{{ steps.apply('vent-workers', t.compute, ['containerd', 'kubelet', 'kube_proxy'], prev.id, batch=t.worker_batch) }}
 {%- set prev.id = 'vent-workers' %}
 {%- endif %}
 
