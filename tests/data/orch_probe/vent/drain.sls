@@ -1,0 +1,5 @@
+{#- Test double for salt/vent/drain.sls: records "drain-<node> <minion>" per node. #}
+{%- from "probe.jinja" import probe %}
+{%- for node in salt['pillar.get']('vent_day2:nodes', []) %}
+{{ probe("drain-" ~ node) }}
+{%- endfor %}
