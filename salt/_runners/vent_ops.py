@@ -478,7 +478,8 @@ def remove_node(minion_id, destroy=False, timeout=120):
         ret = cloud.destroy([minion_id])
         lines.append(f"salt-cloud -d {minion_id}: {json.dumps(ret, default=str)[:300]}")
     wheel = salt.wheel.WheelClient(__opts__)
-    wheel.cmd("key.delete", [minion_id])
+    # print_event=False: its "{}" would land on the operator's screen above the report.
+    wheel.cmd("key.delete", [minion_id], print_event=False)
     lines.append(f"ok deleted minion key {minion_id}")
     if not destroy:
         lines.append(f"machine kept; `salt-run vent.remove_node {minion_id} destroy=True` destroys it")
