@@ -45,7 +45,7 @@ def test_validate_accepts_a_valid_pillar(tmp_path, valid_pillar):
 
 
 def test_validate_names_the_bad_key_and_exits_nonzero(tmp_path):
-    site = "vent:\n  cluster:\n    service_cidr: 10.32.0.0/16\n"
+    site = "vent:\n  cluster:\n    service_cidr: 10.32.0.0/16\n"  # rejected: Packet private range
     root = pillar_dir(tmp_path, site=site)
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
     ws = cli_workspace(tmp_path, root)

@@ -76,12 +76,12 @@ def test_overlapping_cluster_and_service_cidr(pillar):
 
 @pytest.mark.parametrize("key", ["cluster_cidr", "service_cidr"])
 def test_cidr_in_packet_private_range(pillar, key):
-    pillar["cluster"][key] = "10.200.0.0/16"
+    pillar["cluster"][key] = "10.200.0.0/16"  # rejected: Packet private range
     assert_one_error_naming(pillar, f"vent:cluster:{key}", "10.0.0.0/8")
 
 
 def test_packet_range_allowed_explicitly(pillar):
-    pillar["cluster"]["cluster_cidr"] = "10.200.0.0/16"
+    pillar["cluster"]["cluster_cidr"] = "10.200.0.0/16"  # validation input only (private range), no traffic
     pillar["cluster"]["allow_10_8"] = True
     assert errors(pillar) == []
 
