@@ -204,12 +204,15 @@ def test_etcd_is_healthy_over_tls_and_refuses_a_client_without_a_certificate(lab
 
 
 def test_containerd_runs_a_local_image_with_cni_networking(lab_up, tmp_path):
-    cidr = salt_json("worker-0", "pillar.get", "vent:cluster:cluster_cidr")["worker-0"]
-    mask = salt_json("worker-0", "pillar.get", "vent:cluster:node_cidr_mask")["worker-0"]
-    pod_net = next(ipaddress.ip_network(cidr).subnets(new_prefix=int(mask)))
+    # The pod CIDR as the master compiles worker-0's pillar (the minion's own
+    # pillar.get answer comes back masked through the salt CLI).
+    out = run(str(BIN / "salt-run"), "--out=json", "pillar.show_pillar", "worker-0")
+    cluster = json.loads(out.stdout)["vent"]["cluster"]
+    pod_net = next(ipaddress.ip_network(cluster["cluster_cidr"]).subnets(
+        new_prefix=int(cluster["node_cidr_mask"])))
     record = node("worker-0")
     merged = Path(record["dir"]) / "merged"
-    build_oci_image(merged / "tmp/vent-e2e-image.tar", image=E2E_IMAGE)
+    build_oci_image(merged / "var/tmp/vent-e2e-image.tar", image=E2E_IMAGE)
     conflist = {
         "cniVersion": "1.0.0", "name": "vent-e2e",
         "plugins": [{"type": "bridge", "bridge": "vent-e2e0", "isGateway": True,
@@ -221,7 +224,7 @@ def test_containerd_runs_a_local_image_with_cni_networking(lab_up, tmp_path):
     conf.write_text(json.dumps(conflist))
     ctr = ["ctr", "--namespace", NAMESPACE]
     try:
-        out = inside("worker-0", *ctr, "images", "import", "/tmp/vent-e2e-image.tar")
+        out = inside("worker-0", *ctr, "images", "import", "/var/tmp/vent-e2e-image.tar")
         assert out.returncode == 0, out.stderr
         out = inside("worker-0", *ctr, "run", "--rm", "--cni", E2E_IMAGE, "vent-e2e-c1",
                      "/bin/busybox", "ip", "-4", "-o", "addr", "show", "eth0", timeout=90)
@@ -234,7 +237,7 @@ def test_containerd_runs_a_local_image_with_cni_networking(lab_up, tmp_path):
         inside("worker-0", *ctr, "containers", "rm", "vent-e2e-c1")
         inside("worker-0", *ctr, "images", "rm", E2E_IMAGE)
         conf.unlink(missing_ok=True)
-        (merged / "tmp/vent-e2e-image.tar").unlink(missing_ok=True)
+        (merged / "var/tmp/vent-e2e-image.tar").unlink(missing_ok=True)
         inside("worker-0", "ip", "link", "del", "vent-e2e0")
 
 
