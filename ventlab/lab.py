@@ -354,6 +354,10 @@ def down(args) -> int:
         if name in st["processes"]:
             log(f"stopping {name}")
             _stop(st["processes"][name])
+    # The lab's minions go with their machines: their keys and the master's grain
+    # cache, which the orchestration's targets read, would otherwise outlive them.
+    for record in st["machines"].values():
+        _salt("salt-key", "-q", "-y", "-d", record["hostname"], check=False)
     log("removing machines, bridge and rules")
     machine.down_all()
     with state.locked() as st:
