@@ -262,6 +262,15 @@ def summarize(out: str) -> tuple[int, list[str]]:
     return code, lines
 
 
+def record_timing(name: str, seconds: float, **extra) -> None:
+    """Phase timings of the last runs, for ``./vent bench`` (logs/timings.json)."""
+    path = _lab() / "logs" / "timings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = {"seconds": round(seconds, 1), **extra}
+    path.write_text(json.dumps(data, indent=1))
+
+
 def orchestrate() -> int:
     """``salt-run state.orchestrate vent``; prints what ran, what did not and why."""
     t = time.monotonic()
@@ -272,6 +281,8 @@ def orchestrate() -> int:
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "orchestrate.json").write_text(proc.stdout)
     code, lines = summarize(proc.stdout)
+    record_timing("orchestration", time.monotonic() - t, exit=code,
+                  changed_steps=sum(1 for _, r in _step_results(proc.stdout) if r.get("changes")))
     verdict = {0: "complete", EXIT_NOT_RUN: "PARTIAL (steps not run)",
                EXIT_FAILED: "FAILED"}[code]
     print(f"orchestration {verdict} in {time.monotonic() - t:.1f}s "
@@ -326,6 +337,7 @@ def up(args) -> int:
     log(f"salt-cloud -m {lab_map} -P")
     t = time.monotonic()
     _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
+    record_timing("salt-cloud", time.monotonic() - t, devices=args.controllers + args.workers)
     log(f"devices up in {time.monotonic() - t:.1f}s")
     code = orchestrate()
     t = time.monotonic()
