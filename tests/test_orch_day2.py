@@ -144,10 +144,12 @@ def test_renew_certs_forces_renewal_then_restarts_one_by_one(added_controller, e
         "restart-controlplane controller-1", "readyz controller-1",
     )
     assert [last_pki, *positions] == sorted([last_pki, *positions])
-    # Batches of vent:orchestrate:worker_batch (2).
-    first, second = order_of(log, "restart-compute worker-0", "restart-compute worker-1"), order_of(
-        log, "restart-compute worker-2")
-    assert positions[-1] < min(first) and max(first) < min(second)
+    # Workers restart after every controller, each once. Which workers share a batch
+    # of vent:orchestrate:worker_batch is Salt's choice, so the log cannot tell batches.
+    compute = order_of(log, "restart-compute worker-0", "restart-compute worker-1",
+                       "restart-compute worker-2")
+    assert positions[-1] < min(compute)
+    assert sum(ln.startswith("restart-compute ") for ln in found) == 3
     assert not any(ln.startswith("restart-compute controller") for ln in found)
 
 
