@@ -110,3 +110,14 @@ def cli_workspace(tmp_path: Path, pillar_root: Path, grains: dict | None = None)
     (conf / "minion.d" / saltconfig.PATHS_FILE).write_text(yaml.safe_dump(minion))
     saltconfig.make_runtime_dirs(ws / ".vent")
     return ws
+
+
+def orchestration_steps(data) -> dict:
+    """``salt-run state.orchestrate`` JSON → {step id: its result}."""
+    steps = {}
+    data = data if isinstance(data, dict) else {}
+    for minion_ret in (data.get("data") or {}).values():
+        if isinstance(minion_ret, dict):
+            for key, step in minion_ret.items():
+                steps[key.split("_|-")[1]] = step
+    return steps

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO, master_overrides, minion_overrides, pillar_dir
+from conftest import REPO, master_overrides, minion_overrides, orchestration_steps, pillar_dir
 
 pytestmark = pytest.mark.salt
 
@@ -72,13 +72,7 @@ def configure(cluster, name, fail=None, extra=""):
 def orchestrate(cluster, *args):
     ret = cluster["master"].salt_run_cli(timeout=300).run("state.orchestrate", "vent", *args)
     (cluster["tmp"] / "last-orchestrate.json").write_text(ret.stdout)
-    steps = {}
-    data = ret.data if isinstance(ret.data, dict) else {}
-    for minion_ret in (data.get("data") or {}).values():
-        if isinstance(minion_ret, dict):
-            for key, step in minion_ret.items():
-                steps[key.split("_|-")[1]] = step
-    return ret, steps
+    return ret, orchestration_steps(ret.data)
 
 
 # The runtime step (before the control plane) and the workers step each apply these

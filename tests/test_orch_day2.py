@@ -15,7 +15,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import minion_overrides
+from conftest import minion_overrides, orchestration_steps
 from test_orch import cluster, configure  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.salt
@@ -28,13 +28,7 @@ def orch(env, sls, pillar=None):
     if pillar is not None:
         args.append(f"pillar={json.dumps(pillar)}")
     ret = env["master"].salt_run_cli(timeout=300).run(*args)
-    steps = {}
-    data = ret.data if isinstance(ret.data, dict) else {}
-    for minion_ret in (data.get("data") or {}).values():
-        if isinstance(minion_ret, dict):
-            for key, step in minion_ret.items():
-                steps[key.split("_|-")[1]] = step
-    return ret, steps
+    return ret, orchestration_steps(ret.data)
 
 
 def lines(log):
