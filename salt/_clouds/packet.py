@@ -650,33 +650,24 @@ def create(vm_):
 
 
 # ---- destroy -----------------------------------------------------------------------
-def _fire(what, tag, args, sock_dir, transport):
+def _fire(what, tag, args):
     if _master_listening():
-        __utils__["cloud.fire_event"]("event", what, tag, args=args, sock_dir=sock_dir, transport=transport)
+        __utils__["cloud.fire_event"](
+            "event", what, tag, args=args,
+            sock_dir=__opts__["sock_dir"], transport=__opts__.get("transport", "zeromq"),
+        )
 
 
 def destroy(name, call=None):
     if call == "function":
         raise SaltCloudSystemExit("The destroy action must be called with -d, --destroy, -a or --action.")
-    _fire(
-        "destroying instance",
-        f"salt/cloud/{name}/destroying",
-        args={"name": name},
-        sock_dir=__opts__["sock_dir"],
-        transport=__opts__.get("transport", "zeromq"),
-    )
+    _fire("destroying instance", f"salt/cloud/{name}/destroying", args={"name": name})
     api = _Api()
     device = _find(api, name)
     if device is None:
         raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
     api.request("DELETE", f"/devices/{device['id']}")
-    _fire(
-        "destroyed instance",
-        f"salt/cloud/{name}/destroyed",
-        args={"name": name},
-        sock_dir=__opts__["sock_dir"],
-        transport=__opts__.get("transport", "zeromq"),
-    )
+    _fire("destroyed instance", f"salt/cloud/{name}/destroyed", args={"name": name})
     if __opts__.get("update_cachedir", False) is True:
         __utils__["cloud.delete_minion_cachedir"](name, _get_active_provider_name().split(":")[0], __opts__)
     return {"id": device["id"], "state": "destroyed"}
