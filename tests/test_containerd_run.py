@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from test_node_minion import LocalMinion
 
+from tests.lab.cri import CRIClient
 from tests.lab.oci import BUSYBOX, IMAGE, build_oci_image
 
 pytestmark = pytest.mark.salt
@@ -103,3 +104,25 @@ def test_rendered_config_runs_a_local_oci_image_under_runc(containerd, tmp_path)
             pytest.skip(f"runc cannot create a container on this host: {err}")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "vent-oci-ok"
+
+
+def test_cri_answers_with_the_rendered_runtimes(containerd):
+    """What `crictl info` shows: the CRI plugin answers on the socket kubelet uses, is
+    ready, and has loaded runc as the default and gVisor's runsc as a handler."""
+    client = CRIClient(str(containerd))
+    try:
+        version = client.version()
+        status = client.status()
+    finally:
+        client.close()
+    assert version["runtime_name"] == "containerd", version
+    assert version["runtime_api_version"] == "v1", version
+    assert status.conditions["RuntimeReady"][0], status.conditions
+    # No CNI config in the test's conf dir yet: kubelet would wait for flannel's.
+    assert status.conditions["NetworkReady"] == (False, status.conditions["NetworkReady"][1])
+    runtimes = status.info["config"]["containerd"]
+    assert runtimes["defaultRuntimeName"] == "runc", runtimes
+    assert runtimes["runtimes"]["runc"]["options"]["SystemdCgroup"] is False, runtimes["runtimes"]
+    assert runtimes["runtimes"]["runsc"]["runtimeType"] == "io.containerd.runsc.v1", runtimes
+    if status.handlers:  # containerd >= 1.7 also lists them in runtime_handlers
+        assert {"runc", "runsc"} <= set(status.handlers), status.handlers

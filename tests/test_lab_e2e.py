@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from tests.lab import skip_reason
+from tests.lab.cri import CRIClient
 from tests.lab.oci import BUSYBOX, build_oci_image
 from ventlab import lab as labcli
 from ventlab.machines import host, machine, state
@@ -239,6 +240,54 @@ def test_containerd_runs_a_local_image_with_cni_networking(lab_up, tmp_path):
         conf.unlink(missing_ok=True)
         (merged / "var/tmp/vent-e2e-image.tar").unlink(missing_ok=True)
         inside("worker-0", "ip", "link", "del", "vent-e2e0")
+
+
+def test_containerd_answers_cri_with_the_runsc_handler_loaded(lab_up):
+    # `crictl info`'s question, asked over the socket kubelet will use (crictl itself is
+    # a release artifact; where the mirror has it, the artifacts test runs it too).
+    socket = f"/proc/{machine.leader(node('worker-0'))}/root/run/containerd/containerd.sock"
+    client = CRIClient(socket)
+    try:
+        version, status = client.version(), client.status()
+    finally:
+        client.close()
+    assert version["runtime_name"] == "containerd", version
+    assert version["runtime_api_version"] == "v1", version
+    assert status.conditions["RuntimeReady"][0], status.conditions
+    runtimes = status.info["config"]["containerd"]
+    assert runtimes["defaultRuntimeName"] == "runc", runtimes
+    # vent:gvisor:enabled defaults to true: the handler is configured even before runsc
+    # itself is installed (the workers step installs it, or names it missing).
+    assert runtimes["runtimes"]["runsc"]["runtimeType"] == "io.containerd.runsc.v1", runtimes
+
+
+def test_missing_gvisor_fails_naming_runsc_and_leaves_containerd_running(lab_up):
+    if (labcli.MIRROR / "gvisor").is_dir():
+        pytest.skip("the lab mirror has gVisor's release files")
+    out = run(str(BIN / "salt"), "--out=json", "--static", "worker-0", "state.apply",
+              "containerd.gvisor.install", timeout=180)
+    results = json.loads(out.stdout)["worker-0"]
+    assert isinstance(results, dict), results
+    failed = {sid: r["comment"] for sid, r in results.items() if r["result"] is False}
+    assert any("missing artifact vent:artifacts:releases:gvisor:files:runsc (version " in c
+               and "/srv/vent/artifacts/gvisor/" in c for c in failed.values()), failed
+    assert not any(r["changes"] for r in results.values()), results
+    assert inside("worker-0", "test", "-e", "/usr/local/bin/runsc").returncode == 1
+    assert inside("worker-0", "systemctl", "is-active", "containerd").stdout.strip() == "active"
+
+
+def test_with_release_files_the_api_kubelet_and_crictl_answer(lab_up):
+    if not artifacts_present():
+        pytest.skip("the lab mirror lacks the Kubernetes release files (./vent artifacts fetch)")
+    readyz = inside("controller-0", "/usr/local/bin/kubectl", "--kubeconfig",
+                    "/etc/vent/kubeconfig/admin.kubeconfig", "get", "--raw", "/readyz")
+    assert readyz.returncode == 0 and readyz.stdout.strip() == "ok", readyz.stderr
+    for worker in ("worker-0", "worker-1"):
+        healthz = inside(worker, "curl", "-sS", "--max-time", "5", "http://127.0.0.1:10248/healthz")
+        assert healthz.stdout.strip() == "ok", (worker, healthz.stderr)
+        info = inside(worker, "crictl", "info")
+        assert info.returncode == 0, (worker, info.stderr)
+        assert json.loads(info.stdout)["status"]["conditions"], info.stdout[:2000]
 
 
 def _public_listeners(record: dict) -> list[str]:
