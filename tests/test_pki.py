@@ -12,6 +12,7 @@ import pytest
 import yaml
 from conftest import master_overrides, minion_overrides, pillar_dir
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -39,6 +40,7 @@ vent:
 {{%- else %}}
     key: {{algorithm: rsa, size: 2048}}
 {{%- endif %}}
+    front_proxy: true
   encryption:
     config_file: {base}/{{{{ opts.id }}}}/encryption-config.yaml
 """
@@ -136,6 +138,12 @@ def _ca(lab):
     return _cert(lab.pki_dir(WRK_ID) / "ca.crt")
 
 
+def _issuer(lab, node, name):
+    if name.startswith("front-proxy-"):
+        return _cert(lab.pki_dir(node) / "front-proxy-ca.crt")
+    return _ca(lab)
+
+
 def _names(cert, oid):
     return [a.value for a in cert.subject.get_attributes_for_oid(oid)]
 
@@ -173,6 +181,8 @@ EXPECTED = {
         "kube-scheduler": ("system:kube-scheduler", "system:kube-scheduler", {CLIENT}, None,
                            "kube-scheduler"),
         "admin": ("admin", "system:masters", {CLIENT}, None, "root"),
+        # Signed by the front-proxy CA, not the cluster CA (vent:pki:front_proxy).
+        "front-proxy-client": ("front-proxy-client", None, {CLIENT}, None, "kube-apiserver"),
     },
     WRK_ID: {
         "kubelet": (f"system:node:{WRK_ID}", "system:nodes", {CLIENT},
@@ -189,7 +199,7 @@ CASES = [(node, name) for node, certs in EXPECTED.items() for name in certs]
 def test_certificate_is_signed_by_the_ca_with_its_subject_and_usage(lab, node, name):
     cn, org, ekus, sans, owner = EXPECTED[node][name]
     pki = lab.pki_dir(node)
-    cert, ca = _cert(pki / f"{name}.crt"), _ca(lab)
+    cert, ca = _cert(pki / f"{name}.crt"), _issuer(lab, node, name)
     cert.verify_directly_issued_by(ca)
     assert _names(cert, NameOID.COMMON_NAME) == [cn]
     assert _names(cert, NameOID.ORGANIZATION_NAME) == ([org] if org else [])
@@ -223,6 +233,22 @@ def test_role_decides_which_certificates_a_node_gets(lab):
     assert not (lab.pki_dir(WRK_ID) / "service-account.key").exists()
     assert not (lab.pki_dir(CTL_ID) / "kubelet.key").exists()  # not schedulable
     assert sorted(p.name for p in lab.pki_dir(CA_ID).iterdir()) == ["ca", "ca.crt"]
+
+
+def test_front_proxy_chain_is_separate_from_the_cluster_ca(lab):
+    # kube-apiserver trusts front-proxy clients through --requestheader-client-ca-file;
+    # a cert from that CA must never pass as a cluster client, nor the reverse.
+    pki = lab.pki_dir(CTL_ID)
+    fp_ca, ca = _cert(pki / "front-proxy-ca.crt"), _ca(lab)
+    assert fp_ca.subject != ca.subject
+    assert fp_ca.public_key().public_numbers() != ca.public_key().public_numbers()
+    mined = lab.call(CTL_ID, "mine.get", CA_ID, "vent_front_proxy_ca_cert").data[CA_ID]
+    assert x509.load_pem_x509_certificate(mined.encode()) == fp_ca
+    with pytest.raises((ValueError, InvalidSignature)):
+        _cert(pki / "front-proxy-client.crt").verify_directly_issued_by(ca)
+    with pytest.raises((ValueError, InvalidSignature)):
+        _cert(pki / "admin.crt").verify_directly_issued_by(fp_ca)
+    assert not list(lab.pki_dir(WRK_ID).glob("front-proxy*"))
 
 
 def test_ca_key_only_in_the_ca_minions_pillar(lab):
