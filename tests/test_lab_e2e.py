@@ -37,7 +37,7 @@ from tests.lab import skip_reason
 from tests.lab.cri import CRIClient
 from tests.lab.oci import BUSYBOX, build_oci_image
 from ventlab import lab as labcli
-from ventlab.machines import host, machine, state
+from ventlab.machines import host, image, machine, state
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parent.parent
@@ -353,6 +353,50 @@ def test_worker_added_with_profile_converges_then_is_destroyed(lab_up):
         time.sleep(0.2)
     assert machine.find(record["id"]) is None
     assert not Path(record["dir"]).exists()
+
+
+def test_existing_machine_joins_with_the_saltify_profile_then_leaves(lab_up, tmp_path):
+    """cloud.profiles.d/saltify.conf unchanged, on a machine the emulator never made (the
+    provider as saltify.conf.example describes it, pointed at the lab); it leaves with
+    `salt-run vent.remove_node`, before it ever went through the orchestration."""
+    provider = REPO / "cloud.providers.d" / "saltify.conf"
+    if provider.exists():
+        pytest.skip(f"{provider} is the operator's own")
+    key = labcli.ssh_key()
+    spec = machine.Spec(id="vent-e2e-metal-0", hostname="metal-0", public_ip="198.18.0.200",
+                        private_ip="100.72.0.200", gateway=labcli.MASTER_IP,
+                        ssh_keys=[key.with_name(key.name + ".pub").read_text().strip()])
+    record = machine.start(spec, image.build(), labcli.NET)
+    conf = {"vent-metal": {
+        "driver": "saltify", "ssh_username": "root", "key_filename": str(key),
+        "script": "vent-minion", "script_env": {"VENT_WHEELHOUSE": image.WHEELHOUSE},
+        "minion": {"master": labcli.MASTER_IP, "acceptance_wait_time": 1, "auth_timeout": 5},
+    }}
+    metal_map = tmp_path / "metal.map"
+    metal_map.write_text(json.dumps({"vent-metal-worker": [{"metal-0": {
+        "ssh_host": spec.public_ip,
+        "grains": {"vent": {"public_ip": spec.public_ip, "private_ip": spec.private_ip}},
+    }}]}))
+    provider.write_text(json.dumps(conf))
+    provider.chmod(0o600)
+    try:
+        out = run(str(BIN / "salt-cloud"), "-m", str(metal_map), "-y")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert salt_json("metal-0", "grains.get", "roles") == {"metal-0": ["worker"]}
+        assert salt_json("metal-0", "grains.get", "vent:private_ip") == {
+            "metal-0": spec.private_ip}
+        out = run(str(BIN / "salt-run"), "vent.remove_node", "metal-0", timeout=300)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        for formula in ("node", "containerd", "cni", "kubelet", "kube_proxy", "pki"):
+            assert re.search(rf"^ok {formula}\.clean$", out.stdout, re.M), out.stdout
+        keys = json.loads(run(str(BIN / "salt-key"), "--out=json", "-L").stdout)
+        assert "metal-0" not in {k for ks in keys.values() for k in ks}, keys
+        # The machine itself is the operator's: it stays.
+        assert machine.run_in(record, ["hostname"]).stdout.strip() == "metal-0"
+    finally:
+        provider.unlink(missing_ok=True)
+        run(str(BIN / "salt-key"), "-q", "-y", "-d", "metal-0")
+        machine.destroy(record["name"])
 
 
 def check_down(records: list[dict], processes: dict, secrets: list[str]) -> None:

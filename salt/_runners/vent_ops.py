@@ -424,6 +424,19 @@ def smoke(timeout=180):
 # --- remove_node --------------------------------------------------------------------
 
 
+def _sync_vent_modules(minion_id, lines, timeout):
+    """The clean states render with Vent's modules, which a machine that joined but
+    never went through the orchestration's refresh step does not have yet."""
+    for fun, kw in (("saltutil.sync_modules", {"refresh": False}),
+                    ("saltutil.sync_states", {"refresh": True})):
+        ok, ret = _cmd([minion_id], fun, kwarg=kw, timeout=int(timeout)).get(
+            minion_id, (False, "no answer"))
+        if not ok:
+            lines.append(f"FAILED {fun} (skip clean): {str(ret)[:300]}")
+            return False
+    return True
+
+
 def remove_node(minion_id, destroy=False, timeout=120):
     """Take ``minion_id`` out of the cluster: drain and delete its Node object when the
     API is up, apply each of its formulas' ``clean`` states, delete its minion key, and
@@ -457,6 +470,8 @@ def remove_node(minion_id, destroy=False, timeout=120):
     reachable = _cmd([minion_id], "test.ping", timeout=5).get(minion_id, (False, None))[1] is True
     if not reachable:
         lines.append(f"skip clean: {minion_id} does not answer")
+    elif not _sync_vent_modules(minion_id, lines, timeout):
+        rc = 1
     else:
         for role, formulas in CLEAN_ORDER:
             if role != "all" and role not in roles:
