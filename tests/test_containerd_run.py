@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_node_minion import LocalMinion
 
-from tests.lab.cri import CRIClient
+from tests.lab import cri
 from tests.lab.oci import BUSYBOX, IMAGE, build_oci_image
 
 pytestmark = pytest.mark.salt
@@ -109,17 +109,12 @@ def test_rendered_config_runs_a_local_oci_image_under_runc(containerd, tmp_path)
 def test_cri_answers_with_the_rendered_runtimes(containerd):
     """What `crictl info` shows: the CRI plugin answers on the socket kubelet uses, is
     ready, and has loaded runc as the default and gVisor's runsc as a handler."""
-    client = CRIClient(str(containerd))
-    try:
-        version = client.version()
-        status = client.status()
-    finally:
-        client.close()
+    version, status = cri.ask(str(containerd))
     assert version["runtime_name"] == "containerd", version
     assert version["runtime_api_version"] == "v1", version
     assert status.conditions["RuntimeReady"][0], status.conditions
     # No CNI config in the test's conf dir yet: kubelet would wait for flannel's.
-    assert status.conditions["NetworkReady"] == (False, status.conditions["NetworkReady"][1])
+    assert not status.conditions["NetworkReady"][0], status.conditions
     runtimes = status.info["config"]["containerd"]
     assert runtimes["defaultRuntimeName"] == "runc", runtimes
     assert runtimes["runtimes"]["runc"]["options"]["SystemdCgroup"] is False, runtimes["runtimes"]

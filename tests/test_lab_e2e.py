@@ -33,8 +33,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from tests.lab import skip_reason
-from tests.lab.cri import CRIClient
+from tests.lab import cri, skip_reason
 from tests.lab.oci import BUSYBOX, build_oci_image
 from ventlab import lab as labcli
 from ventlab.machines import host, image, machine, state
@@ -246,11 +245,7 @@ def test_containerd_answers_cri_with_the_runsc_handler_loaded(lab_up):
     # `crictl info`'s question, asked over the socket kubelet will use (crictl itself is
     # a release artifact; where the mirror has it, the artifacts test runs it too).
     socket = f"/proc/{machine.leader(node('worker-0'))}/root/run/containerd/containerd.sock"
-    client = CRIClient(socket)
-    try:
-        version, status = client.version(), client.status()
-    finally:
-        client.close()
+    version, status = cri.ask(socket)
     assert version["runtime_name"] == "containerd", version
     assert version["runtime_api_version"] == "v1", version
     assert status.conditions["RuntimeReady"][0], status.conditions

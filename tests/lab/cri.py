@@ -114,3 +114,12 @@ class CRIClient:
                 info[_text(entry, 1)] = value
         handlers = [_text(decode(raw), 1) for raw in fields.get(3, [])]
         return RuntimeStatus(conditions=conditions, handlers=handlers, info=info)
+
+
+def ask(socket_path: str) -> tuple[dict[str, str], RuntimeStatus]:
+    """Version and Status, as `crictl info` asks them."""
+    client = CRIClient(socket_path)
+    try:
+        return client.version(), client.status()
+    finally:
+        client.close()
