@@ -265,7 +265,7 @@ def test_missing_gvisor_fails_naming_runsc_and_leaves_containerd_running(lab_up)
     assert isinstance(results, dict), results
     failed = {sid: r["comment"] for sid, r in results.items() if r["result"] is False}
     assert any("missing artifact vent:artifacts:releases:gvisor:files:runsc (version " in c
-               and "/srv/vent/artifacts/gvisor/" in c for c in failed.values()), failed
+               and f"{labcli.MIRROR}/gvisor/" in c for c in failed.values()), failed
     assert not any(r["changes"] for r in results.values()), results
     assert inside("worker-0", "test", "-e", "/usr/local/bin/runsc").returncode == 1
     assert inside("worker-0", "systemctl", "is-active", "containerd").stdout.strip() == "active"
@@ -362,11 +362,8 @@ def test_existing_machine_joins_with_the_saltify_profile_then_leaves(lab_up, tmp
                         private_ip="100.72.0.200", gateway=labcli.MASTER_IP,
                         ssh_keys=[key.with_name(key.name + ".pub").read_text().strip()])
     record = machine.start(spec, image.build(), labcli.NET)
-    conf = {"vent-metal": {
-        "driver": "saltify", "ssh_username": "root", "key_filename": str(key),
-        "script": "vent-minion", "script_env": {"VENT_WHEELHOUSE": image.WHEELHOUSE},
-        "minion": {"master": labcli.MASTER_IP, "acceptance_wait_time": 1, "auth_timeout": 5},
-    }}
+    conf = {"vent-metal": {"driver": "saltify", "key_filename": str(key), "script": "vent-minion",
+                           **labcli.deploy_settings()}}
     metal_map = tmp_path / "metal.map"
     metal_map.write_text(json.dumps({"vent-metal-worker": [{"metal-0": {
         "ssh_host": spec.public_ip,

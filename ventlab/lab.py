@@ -149,6 +149,17 @@ def start_emulator() -> str:
     raise SystemExit(f"the emulator did not start; see {rec['log']}")
 
 
+def deploy_settings() -> dict:
+    """The provider settings every lab machine's minion deploy needs, whichever driver
+    (packet here, saltify in the e2e test) makes or reaches the machine."""
+    return {
+        "ssh_username": "root",
+        "minion": {"master": MASTER_IP, "acceptance_wait_time": 1, "auth_timeout": 5},
+        # The image carries the pinned Salt's wheels: the deploy needs no network.
+        "script_env": {"VENT_WHEELHOUSE": image.WHEELHOUSE},
+    }
+
+
 def write_provider(url: str, key: Path) -> None:
     """salt-cloud's `packet` provider, pointed at the emulator. The tracked profiles
     (cloud.profiles.d/vent.conf) then create lab machines unchanged."""
@@ -160,10 +171,7 @@ def write_provider(url: str, key: Path) -> None:
 
     config = {"packet": {
         "driver": "packet", "api_url": url, "token": token(),
-        "project_id": DEFAULT_PROJECT_ID, "ssh_keyfile": str(key), "ssh_username": "root",
-        "minion": {"master": MASTER_IP, "acceptance_wait_time": 1, "auth_timeout": 5},
-        # The image carries the pinned Salt's wheels: the deploy needs no network.
-        "script_env": {"VENT_WHEELHOUSE": image.WHEELHOUSE},
+        "project_id": DEFAULT_PROJECT_ID, "ssh_keyfile": str(key), **deploy_settings(),
         # A lab machine is up in seconds: poll the emulator often.
         "wait_for_active": 300, "poll_interval": 1, "api_retries": 2, "api_timeout": 30,
     }}

@@ -427,8 +427,7 @@ def smoke(timeout=180):
 def _sync_vent_modules(minion_id, lines, timeout):
     """The clean states render with Vent's modules, which a machine that joined but
     never went through the orchestration's refresh step does not have yet."""
-    for fun, kw in (("saltutil.sync_modules", {"refresh": False}),
-                    ("saltutil.sync_states", {"refresh": True})):
+    for fun, kw in __utils__["vent_minion_sync.calls"]():
         ok, ret = _cmd([minion_id], fun, kwarg=kw, timeout=int(timeout)).get(
             minion_id, (False, "no answer"))
         if not ok:

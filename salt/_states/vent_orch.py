@@ -77,10 +77,7 @@ def refresh(name, tgt="*", tgt_type="glob", timeout=None):
     _progress(f"{name}: sync modules, refresh pillar, update mine")
     changes = {}
     for fun, kwarg in (
-        # Only the kinds Vent ships to minions (salt/_modules, salt/_states): sync_all
-        # walks all 19 kinds, about 10 s a minion on a loaded 2-core host.
-        ("saltutil.sync_modules", {"refresh": False}),
-        ("saltutil.sync_states", {"refresh": True}),
+        *__utils__["vent_minion_sync.calls"](),
         ("saltutil.refresh_pillar", {"wait": True}),
         ("mine.update", {}),
     ):
