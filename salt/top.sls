@@ -1,24 +1,22 @@
 # Highstate by role grain: `salt '*' state.apply` converges each node to what the
-# `vent` orchestration gives it (the orchestration adds ordering across nodes).
-# etcd runs on nodes with the etcd role; without any, on the controllers.
-{%- set dedicated_etcd = salt['mine.get']('roles:etcd', 'vent_node', tgt_type='grain') %}
-{%- set schedulable = salt['pillar.get']('vent:roles:controllers_schedulable', false) %}
-{%- set compute = 'G@roles:worker or G@roles:controller' if schedulable else 'G@roles:worker' %}
+# `vent` orchestration gives it (the orchestration adds ordering across nodes). Who
+# runs what is the cluster model's answer (vent_model.targets), from the mine.
+{%- set t = salt['vent_cluster.targets']() %}
 base:
   '*':
     - pki
-{%- if dedicated_etcd %}
+{%- if t.etcd_dedicated %}
   'roles:etcd':
     - match: grain
     - etcd
 {%- endif %}
   'roles:controller':
     - match: grain
-{%- if not dedicated_etcd %}
+{%- if not t.etcd_dedicated %}
     - etcd
 {%- endif %}
     - controlplane
-  '{{ compute }}':
+  '{{ t.compute }}':
     - match: compound
     - node
     - containerd
@@ -26,6 +24,6 @@ base:
     - kubelet
     - kube_proxy
     - flannel
-  'G@roles:controller and G@id:{{ salt['pillar.get']('vent:pki:ca_minion', '') }}':
+  'G@roles:controller and G@id:{{ t.ca_id }}':
     - match: compound
     - addons

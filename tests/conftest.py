@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ventlab import saltconfig  # noqa: E402
+from ventlab.model import UTILS_DUNDER, model  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 
@@ -40,11 +41,19 @@ def event_listener():
 
 def load_salt_module(relpath: str, name: str):
     """Import one of the repo's Salt extension modules as a plain module, so pure
-    functions can be tested without a loader; dunders are set by the caller."""
+    functions can be tested without a loader. ``__utils__`` reaches the cluster model
+    as Salt's loader would give it; other dunders are set by the caller."""
     spec = importlib.util.spec_from_file_location(name, REPO / relpath)
     module = importlib.util.module_from_spec(spec)
+    module.__utils__ = UTILS_DUNDER
     spec.loader.exec_module(module)
     return module
+
+
+def settings(overrides: dict | None = None) -> dict:
+    """The tracked defaults and pins (no site file) with ``overrides`` merged the
+    model's way: the complete ``vent`` pillar a minion would see."""
+    return model.load([REPO / "pillar"], site=False, overrides=overrides)
 
 
 def master_overrides(pillar_root: Path | None = None) -> dict:

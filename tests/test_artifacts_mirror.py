@@ -28,12 +28,12 @@ def upstream(tmp_path):
 
 
 def _settings(url, mirror, payloads):
-    vent = copy.deepcopy(artifacts.settings())
+    vent = copy.deepcopy(artifacts.settings(site=False))
     vent["artifacts"]["mirror"] = str(mirror)
     vent["artifacts"]["releases"] = {"tool": {
         "version": "1.0", "arch": {"amd64": "x86_64"},
         "files": {"tool": {"url": url + "/v{version}/tool-{arch}", "hash_type": "sha256",
-                           "checksums": {"amd64": hashlib.sha256(payloads).hexdigest()}}},
+                           "checksums": {"1.0": {"amd64": hashlib.sha256(payloads).hexdigest()}}}},
     }}
     return vent
 

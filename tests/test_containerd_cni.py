@@ -12,7 +12,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import settings
 from test_node_minion import LocalMinion, changed
+
+VERSION = settings()["artifacts"]["releases"]["cni_plugins"]["version"]
 
 pytestmark = pytest.mark.salt
 
@@ -40,7 +43,7 @@ def test_missing_plugins_release_names_the_artifact(minion, tmp_path):
                           check=False)
     failed = [v["comment"] for v in states.values() if v["result"] is False]
     assert len(failed) == 1, failed
-    assert "vent:artifacts:releases:cni_plugins:files:cni-plugins (version 1.6.2)" in failed[0]
+    assert f"vent:artifacts:releases:cni_plugins:files:cni-plugins (version {VERSION})" in failed[0]
     assert not bin_dir.exists()
 
 
@@ -54,7 +57,7 @@ def release_like_archive(mirror: Path) -> str:
     missing = [p for p in PLUGINS if not (DEBIAN_CNI / p).exists()]
     if missing:
         pytest.skip(f"{DEBIAN_CNI} lacks {missing} (Debian package containernetworking-plugins)")
-    target = mirror / "cni_plugins" / "1.6.2" / "amd64" / "cni-plugins-linux-amd64-v1.6.2.tgz"
+    target = mirror / "cni_plugins" / VERSION / "amd64" / f"cni-plugins-linux-amd64-v{VERSION}.tgz"
     target.parent.mkdir(parents=True)
     with tarfile.open(target, "w:gz") as tgz:
         for name in PLUGINS:
@@ -64,9 +67,10 @@ def release_like_archive(mirror: Path) -> str:
 
 def release_pillar(tmp_path, checksum):
     return {
-        "cni": {"bin_dir": str(tmp_path / "cni-bin"), "unpack_root": str(tmp_path / "opt")},
-        "artifacts": {"releases": {"cni_plugins": {"files": {"cni-plugins": {
-            "checksums": {"amd64": checksum}}}}}},
+        "cni": {"bin_dir": str(tmp_path / "cni-bin")},
+        "artifacts": {"unpack_root": str(tmp_path / "opt"),
+                      "releases": {"cni_plugins": {"files": {"cni-plugins": {
+                          "checksums": {VERSION: {"amd64": checksum}}}}}}},
     }
 
 
@@ -77,14 +81,14 @@ def test_release_archive_unpacked_and_linked(minion, tmp_path):
     minion.apply("cni.package.install", vent)
     for name in PLUGINS:
         link = tmp_path / "cni-bin" / name
-        assert link.resolve() == tmp_path / "opt" / "cni_plugins" / "1.6.2" / name
+        assert link.resolve() == tmp_path / "opt" / "cni_plugins" / VERSION / name
     out = subprocess.run([str(tmp_path / "cni-bin" / "bridge")], env={"CNI_COMMAND": "VERSION"},
                          capture_output=True, text=True, timeout=10)
     assert "0.4.0" in json.loads(out.stdout)["supportedVersions"]
     assert changed(minion.apply("cni.package.install", vent)) == {}
     minion.apply("cni.package.clean", vent)
     assert list((tmp_path / "cni-bin").iterdir()) == []
-    assert not (tmp_path / "opt" / "cni_plugins").exists()
+    assert not (tmp_path / "opt" / "cni_plugins" / VERSION).exists()
 
 
 def test_corrupt_release_archive_names_the_artifact(minion, tmp_path):
@@ -93,7 +97,9 @@ def test_corrupt_release_archive_names_the_artifact(minion, tmp_path):
     release_like_archive(minion.mirror)
     states = minion.apply("cni.package.install", release_pillar(tmp_path, "0" * 64), check=False)
     failed = {k: v["comment"] for k, v in states.items() if v["result"] is False}
-    comment = failed.pop("cni-package-install-plugins-artifact-failed")
-    assert "could not fetch artifact vent:artifacts:releases:cni_plugins:files:cni-plugins" in comment
-    assert list(failed) == ["cni-package-install-plugins-archive-extracted"]
+    comment = failed.pop("cni-package-install-plugins-vent_artifact-installed")
+    assert comment.startswith(
+        f"could not unpack vent:artifacts:releases:cni_plugins:files:cni-plugins {VERSION}")
+    assert "0" * 64 in comment
+    assert failed == {}
     assert not (tmp_path / "cni-bin").exists()

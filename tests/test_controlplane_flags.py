@@ -13,16 +13,17 @@ import time
 
 import pytest
 import yaml
-from conftest import REPO, load_salt_module
+from conftest import REPO, load_salt_module, settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ventlab.model import model
+
 k8s = load_salt_module("salt/_modules/vent_k8s.py", "vent_k8s_under_test")
 FLAG_DATA = REPO / "tests" / "data" / "k8s-flags"
-BINARY = {"apiserver": "kube-apiserver", "controller_manager": "kube-controller-manager",
-          "scheduler": "kube-scheduler"}
+BINARY = model.control_plane()
 
 
 def _vendored(binary):
@@ -37,18 +38,6 @@ def _vendored(binary):
     return known, deprecated
 
 
-def _pillar():
-    merged = {}
-    for name in ("defaults.sls", "artifacts.sls"):
-        data = yaml.safe_load((REPO / "pillar" / "vent" / name).read_text())["vent"]
-        for key, value in data.items():
-            if isinstance(value, dict):
-                merged.setdefault(key, {}).update(value)
-            else:
-                merged[key] = value
-    return merged
-
-
 def _nodes(count):
     return {
         f"controller-{i}": {"id": f"controller-{i}", "roles": ["controller"],
@@ -59,7 +48,7 @@ def _nodes(count):
 
 @pytest.fixture
 def vent():
-    return copy.deepcopy(_pillar())
+    return settings()
 
 
 CONTROLLERS = pytest.mark.parametrize("count", [1, 3])
@@ -68,8 +57,8 @@ CONTROLLERS = pytest.mark.parametrize("count", [1, 3])
 @CONTROLLERS
 @pytest.mark.parametrize("component", sorted(BINARY))
 def test_every_rendered_flag_exists_in_the_pinned_version(vent, count, component):
-    assert vent["artifacts"]["releases"]["kubernetes"]["version"].startswith("1.32."), (
-        "the vendored flag lists are for 1.32; vendor the new version's lists with the pin")
+    assert vent["artifacts"]["releases"]["kubernetes"]["version"].startswith("1.37."), (
+        "the vendored flag lists are for 1.37; vendor the new version's lists with the pin")
     known, deprecated = _vendored(BINARY[component])
     flags = k8s.render_flags(component, vent, "100.72.0.10", _nodes(count))
     assert k8s.unknown_flags(flags, known, deprecated) == []

@@ -5,7 +5,7 @@ units render from pillar + mine, a second apply changes nothing, clean removes t
 from __future__ import annotations
 
 import pytest
-from conftest import master_overrides, minion_overrides, pillar_dir
+from conftest import master_overrides, minion_overrides, pillar_dir, settings
 
 pytestmark = pytest.mark.salt
 
@@ -59,16 +59,18 @@ def test_missing_binaries_fail_fast_naming_the_artifact_and_touch_nothing(env):
     ret = call.run("state.apply", "controlplane")
     states = _states(ret)
     assert ret.returncode != 0
-    assert list(states) == [next(k for k in states if "artifacts-missing" in k)], sorted(states)
+    assert list(states) == [next(k for k in states if "vent_artifact-available" in k)], sorted(states)
     result = next(iter(states.values()))
     assert result["result"] is False
     comment = result["comment"]
-    for fragment in ("vent:artifacts:releases:kubernetes", "1.32.13", "kube-apiserver",
-                     "kube-controller-manager", "kube-scheduler", "kubectl",
-                     f"{dirs['mirror']}/kubernetes/1.32.13/amd64/kube-apiserver",
-                     "https://dl.k8s.io/release/v1.32.13/bin/linux/amd64/kube-apiserver",
-                     "allow_download is false"):
-        assert fragment in comment, comment
+    version = settings()["artifacts"]["releases"]["kubernetes"]["version"]
+    for binary in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
+        key = f"vent:artifacts:releases:kubernetes:files:{binary}"
+        for fragment in (f"missing artifact {key} (version {version})",
+                         f"{dirs['mirror']}/kubernetes/{version}/amd64/{binary} is not in the mirror",
+                         f"https://dl.k8s.io/release/v{version}/bin/linux/amd64/{binary}"):
+            assert fragment in comment, comment
+    assert "allow_download is false" in comment
     assert _files(dirs) == []
 
 

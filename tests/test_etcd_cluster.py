@@ -20,17 +20,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, load_salt_module, master_overrides, minion_overrides, pillar_dir
+from conftest import REPO, master_overrides, minion_overrides, pillar_dir, settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ventlab import saltconfig
+from ventlab.model import model
 
 pytestmark = pytest.mark.salt
 
-vent_mod = load_salt_module("salt/_modules/vent.py", "vent_module_for_etcd_tests")
 
 ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
@@ -182,8 +182,10 @@ vent:
     install: package
     config_dir: {base}/{{{{ opts['id'] }}}}/etc
     data_dir: {base}/{{{{ opts['id'] }}}}/data
-    unit_dir: {base}/{{{{ opts['id'] }}}}/systemd
     health_timeout: {timeout}
+  kubernetes:
+    dirs:
+      systemd: {base}/{{{{ opts['id'] }}}}/systemd
 """
 
 
@@ -291,8 +293,9 @@ def test_second_apply_changes_nothing(rendered, salt_env):
 
 def test_release_install_without_mirror_names_the_artifact(rendered, salt_env, tmp_path):
     _, minions = salt_env
-    pillar = {"vent": {"etcd": {"install": "release", "release_dir": str(tmp_path / "opt")},
-                       "artifacts": {"mirror": str(tmp_path / "mirror"), "allow_download": False}}}
+    pillar = {"vent": {"etcd": {"install": "release"},
+                       "artifacts": {"mirror": str(tmp_path / "mirror"), "allow_download": False,
+                                     "unpack_root": str(tmp_path / "opt")}}}
     ret = minions["etcd-t0"].salt_call_cli(timeout=120).run(
         "state.apply", "etcd.package.install", pillar=pillar
     )
@@ -304,7 +307,7 @@ def test_release_install_without_mirror_names_the_artifact(rendered, salt_env, t
 def test_release_tarball_with_wrong_checksum_is_refused(rendered, salt_env, tmp_path):
     _, minions = salt_env
     mirror = tmp_path / "mirror"
-    art = vent_mod.artifact("etcd", "etcd", "amd64", {"artifacts": {**_artifacts(), "mirror": str(mirror)}})
+    art = model.artifact(settings({"artifacts": {"mirror": str(mirror)}}), "etcd", "etcd", "amd64")
     path = Path(art["mirror"])
     path.parent.mkdir(parents=True)
     # Laid out like the real tarball, with a fake binary: only the checksum differs.
@@ -313,9 +316,10 @@ def test_release_tarball_with_wrong_checksum_is_refused(rendered, salt_env, tmp_
     for name in ("etcd", "etcdctl", "etcdutl"):
         (fake / name).write_text("#!/bin/sh\necho not etcd\n")
     sh("tar", "-czf", str(path), "-C", str(fake.parent), fake.name)
-    pillar = {"vent": {"etcd": {"install": "release", "release_dir": str(tmp_path / "opt"),
-                                "bin_dir": str(tmp_path / "bin")},
-                       "artifacts": {"mirror": str(mirror), "allow_download": False}}}
+    pillar = {"vent": {"etcd": {"install": "release"},
+                       "kubernetes": {"dirs": {"bin": str(tmp_path / "bin")}},
+                       "artifacts": {"mirror": str(mirror), "allow_download": False,
+                                     "unpack_root": str(tmp_path / "opt")}}}
     ret = minions["etcd-t0"].salt_call_cli(timeout=120).run(
         "state.apply", "etcd.package.install", pillar=pillar
     )
@@ -324,10 +328,6 @@ def test_release_tarball_with_wrong_checksum_is_refused(rendered, salt_env, tmp_
     assert any("hash" in c.lower() for c in failed), failed
     assert not (tmp_path / "opt").exists() or not any((tmp_path / "opt").rglob("etcd"))
     assert not (tmp_path / "bin" / "etcd").exists()
-
-
-def _artifacts():
-    return yaml.safe_load((REPO / "pillar" / "vent" / "artifacts.sls").read_text())["vent"]["artifacts"]
 
 
 def _uid(user):

@@ -1,10 +1,12 @@
-"""The vent_etcd module's pure parts: who the members are and where the binaries are."""
+"""Who the etcd members are (the cluster model) and where the vent_etcd module finds
+the binaries."""
 
 from __future__ import annotations
 
 import pytest
-import salt.exceptions
-from conftest import load_salt_module
+from conftest import load_salt_module, settings
+
+from ventlab.model import model
 
 mod = load_salt_module("salt/_modules/vent_etcd.py", "vent_etcd_under_test")
 
@@ -16,7 +18,7 @@ NODES = {
 
 
 def test_controllers_are_members_when_no_node_has_the_etcd_role():
-    members = mod.select_members(NODES, {"client_port": 2379, "peer_port": 2380})
+    members = model.etcd_cluster(settings(), NODES)
     assert [m["name"] for m in members] == ["controller-0", "controller-1"]
     assert members[1]["peer_url"] == "https://100.72.0.3:2380"
     assert members[1]["client_url"] == "https://100.72.0.3:2379"
@@ -24,18 +26,20 @@ def test_controllers_are_members_when_no_node_has_the_etcd_role():
 
 def test_etcd_role_takes_precedence_over_controllers():
     nodes = dict(NODES, **{"db-0": {"roles": ["etcd"], "private_ip": "100.72.0.7"}})
-    members = mod.select_members(nodes, {"client_port": 12379, "peer_port": 12380})
+    vent = settings({"etcd": {"client_port": 12379, "peer_port": 12380}})
+    members = model.etcd_cluster(vent, nodes)
     assert [(m["name"], m["client_url"]) for m in members] == [("db-0", "https://100.72.0.7:12379")]
 
 
 def test_member_without_private_ip_is_named():
     nodes = {"controller-0": {"roles": ["controller"], "private_ip": None}}
-    with pytest.raises(salt.exceptions.CommandExecutionError, match="controller-0:private_ip"):
-        mod.select_members(nodes, {})
+    with pytest.raises(ValueError, match="controller-0 publish no private_ip"):
+        model.etcd_cluster(settings(), nodes)
 
 
 @pytest.mark.parametrize(
     ("install", "expected"), [("package", "/usr/bin"), ("release", "/usr/local/bin")]
 )
 def test_bin_dir_follows_install_method(install, expected):
-    assert mod.bin_dir({"install": install}) == expected
+    mod.__pillar__ = {"vent": settings({"etcd": {"install": install}})}
+    assert mod.bin_dir() == expected

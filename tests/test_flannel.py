@@ -5,19 +5,35 @@ flannel + portmap, zero changes on a second run, and clean taking both back."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
+import tarfile
 from pathlib import Path
 
 from conftest import REPO
 from test_manifests import salt_call
 
 RELEASE = "vent:artifacts:releases:flannel_cni_plugin"
-VERSION = "1.7.1-flannel1"
-# Test data standing in for the release file's bytes: it is copied and hashed, never
-# executed, so the install path (mirror, checksum, mode, idempotence) is what is tested.
+VERSION = "0.9.1"
+# Test data standing in for the plugin's bytes: packed, hashed and copied like the
+# release archive, never executed, so the install path (mirror, checksum, member,
+# mode, idempotence) is what is tested.
 BLOB = b"vent test blob: not the flannel CNI plugin\n"
+
+
+def _archive(data: bytes = BLOB) -> bytes:
+    """A release archive like cni-plugins-linux-<arch>-v<version>.tgz, with ./flannel."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        info = tarfile.TarInfo("./flannel")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+ARCHIVE = _archive()
 
 
 def _site(tmp_path: Path, checksum: str, allow_download: str = "false") -> str:
@@ -28,24 +44,22 @@ vent:
     conf_dir: {tmp_path}/etc/cni/net.d
   artifacts:
     mirror: {tmp_path}/mirror
+    unpack_root: {tmp_path}/opt/vent
     allow_download: {allow_download}
     releases:
       flannel_cni_plugin:
         version: "{VERSION}"
-        arch: {{amd64: amd64, arm64: arm64}}
         files:
-          flannel:
-            url: https://github.com/flannel-io/cni-plugin/releases/download/v{{version}}/flannel-{{arch}}
-            hash_type: sha256
+          cni-plugins:
             checksums:
-              amd64: "{checksum}"
-              arm64: "{checksum}"
+              "{VERSION}": {{amd64: "{checksum}", arm64: "{checksum}"}}
 """
 
 
-def _mirror_blob(tmp_path: Path, data: bytes = BLOB) -> Path:
-    arch = salt_call(tmp_path, "vent.arch")
-    path = tmp_path / "mirror" / "flannel_cni_plugin" / VERSION / arch / f"flannel-{arch}"
+def _mirror_archive(tmp_path: Path, data: bytes = ARCHIVE) -> Path:
+    arch = salt_call(tmp_path, "vent_cluster.arch")
+    name = f"cni-plugins-linux-{arch}-v{VERSION}.tgz"
+    path = tmp_path / "mirror" / "flannel_cni_plugin" / VERSION / arch / name
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
     return path
@@ -62,9 +76,9 @@ def _changed(ret) -> dict:
 
 
 def test_install_is_checksummed_idempotent_and_cleaned(tmp_path):
-    site = _site(tmp_path, hashlib.sha256(BLOB).hexdigest())
+    site = _site(tmp_path, hashlib.sha256(ARCHIVE).hexdigest())
     salt_call(tmp_path, "test.ping", site=site)
-    _mirror_blob(tmp_path)
+    _mirror_archive(tmp_path)
     plugin = tmp_path / "opt/cni/bin/flannel"
     conflist = tmp_path / "etc/cni/net.d/10-flannel.conflist"
 
@@ -86,39 +100,38 @@ def test_install_is_checksummed_idempotent_and_cleaned(tmp_path):
     clean = salt_call(tmp_path, "state.apply", "flannel.clean")
     assert not _failed(clean)
     assert not plugin.exists() and not conflist.exists()
+    assert not (tmp_path / "opt/vent/flannel_cni_plugin" / VERSION).exists()
     assert _changed(salt_call(tmp_path, "state.apply", "flannel.clean")) == {}
 
 
 def test_a_file_that_does_not_match_the_checksum_is_refused(tmp_path):
-    site = _site(tmp_path, hashlib.sha256(BLOB).hexdigest())
+    site = _site(tmp_path, hashlib.sha256(ARCHIVE).hexdigest())
     salt_call(tmp_path, "test.ping", site=site)
-    _mirror_blob(tmp_path, b"tampered\n")
+    _mirror_archive(tmp_path, _archive(b"tampered\n"))
     ret = salt_call(tmp_path, "state.apply", "flannel.package.install", check=False)
-    failed = _failed(ret)
-    assert "flannel-package-install-artifact-failed" in failed, ret
-    assert RELEASE in failed["flannel-package-install-artifact-failed"]["comment"]
+    (only,) = _failed(ret).values()
+    assert RELEASE in only["comment"] and "could not unpack" in only["comment"], only
     assert not (tmp_path / "opt/cni/bin/flannel").exists()
 
 
 def test_offline_without_the_file_fails_fast_naming_the_mirror_path(tmp_path):
-    site = _site(tmp_path, hashlib.sha256(BLOB).hexdigest())
+    site = _site(tmp_path, hashlib.sha256(ARCHIVE).hexdigest())
     ret = salt_call(tmp_path, "state.apply", "flannel.package.install", site=site, check=False)
     (only,) = _failed(ret).values()
-    assert RELEASE in only["comment"]
+    assert only["comment"].startswith(f"missing artifact {RELEASE}:files:cni-plugins (version {VERSION})")
     assert f"{tmp_path}/mirror/flannel_cni_plugin/{VERSION}/" in only["comment"]
     assert "allow_download is false" in only["comment"]
 
 
-def test_an_unpinned_release_fails_naming_the_pillar_key(tmp_path):
-    """A release whose checksum is not pinned for this architecture: say so, do nothing."""
+def test_a_version_without_pinned_checksums_fails_naming_the_pillar_key(tmp_path):
+    """A version whose checksums are not pinned: say so, do nothing."""
     site = (
         f"vent:\n  cni:\n    bin_dir: {tmp_path}/bin\n"
-        "  artifacts:\n    releases:\n      flannel_cni_plugin:\n        files:\n"
-        "          flannel:\n            checksums: {amd64: null, arm64: null}\n"
+        "  artifacts:\n    releases:\n      flannel_cni_plugin:\n        version: '0.9.9'\n"
     )
     ret = salt_call(tmp_path, "state.apply", "flannel.package.install", site=site, check=False)
-    (only,) = _failed(ret).values()
-    assert f"{RELEASE}:files:flannel has no pinned checksum" in only["comment"]
+    assert "no checksums for version 0.9.9" in str(ret), ret
+    assert f"{RELEASE}:files:cni-plugins:checksums" in str(ret), ret
     assert not (tmp_path / "bin").exists()
 
 

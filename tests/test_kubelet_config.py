@@ -8,7 +8,7 @@ import re
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, settings
 from test_node_minion import LocalMinion, changed
 
 DATA = REPO / "tests" / "data"
@@ -154,8 +154,9 @@ def test_missing_kubelet_binary_fails_fast_naming_the_artifact(minion, tmp_path)
     states = minion.apply("kubelet", kubelet_pillar(tmp_path), check=False)
     failed = [v["comment"] for v in states.values() if v["result"] is False]
     assert len(failed) == 1, states
-    assert "vent:artifacts:releases:kubernetes:files:kubelet (version 1.32.13)" in failed[0]
-    assert str(minion.mirror / "kubernetes" / "1.32.13" / "amd64" / "kubelet") in failed[0]
+    version = settings()["artifacts"]["releases"]["kubernetes"]["version"]
+    assert f"vent:artifacts:releases:kubernetes:files:kubelet (version {version})" in failed[0]
+    assert str(minion.mirror / "kubernetes" / version / "amd64" / "kubelet") in failed[0]
     # failhard: nothing after the binary ran.
     assert not (tmp_path / "kubelet").exists()
     assert all(not v["changes"] for v in states.values())

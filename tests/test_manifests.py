@@ -67,7 +67,7 @@ def objects(manifests: dict) -> dict:
 
 def k8s_version(tmp_path: Path) -> str:
     # pillar.get output is masked; the artifact lookup reports the effective version.
-    return salt_call(tmp_path, "vent.artifact", "kubernetes", "kube-apiserver")["version"]
+    return salt_call(tmp_path, "vent_cluster.artifact", "kubernetes", "kube-apiserver")["version"]
 
 
 def _flannel_args(objs):
@@ -77,7 +77,7 @@ def _flannel_args(objs):
 
 def test_every_manifest_validates_for_the_pinned_version(tmp_path):
     version = k8s_version(tmp_path)
-    assert version.startswith("1.32.")
+    assert version.startswith("1.37.")
     manifests = rendered(tmp_path)
     objs = objects(manifests)
     expected = {
@@ -95,7 +95,7 @@ def test_every_manifest_validates_for_the_pinned_version(tmp_path):
             used = kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{key} is invalid for Kubernetes {version}: {exc.message}")
-        assert used == "1.32", key
+        assert used == "1.37", key
 
 
 def test_strict_validation_rejects_a_misspelt_field(tmp_path):
@@ -104,7 +104,7 @@ def test_strict_validation_rejects_a_misspelt_field(tmp_path):
     deploy = objs[("Deployment", "coredns")]
     deploy["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deploy, "1.32.13", strict=True)
+        kubernetes_validate.validate(deploy, k8s_version(tmp_path), strict=True)
 
 
 def test_defaults_give_dns_at_the_tenth_service_ip_and_pinned_images(tmp_path):
@@ -117,8 +117,8 @@ def test_defaults_give_dns_at_the_tenth_service_ip_and_pinned_images(tmp_path):
     pod = deploy["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == (
-        "registry.k8s.io/coredns/coredns:v1.11.3@sha256:"
-        "9caabbf6238b189a65d0d6e6ac138de60d6a1c419e5a341fbbb7c78382559c6e"
+        "registry.k8s.io/coredns/coredns:v1.14.6@sha256:"
+        "900f9c109f7a33545d3c811516e8376df9019147b750f5ce3e254468769176ea"
     )
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8181, "scheme": "HTTP"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": 8080, "scheme": "HTTP"}
@@ -131,7 +131,10 @@ def test_defaults_give_dns_at_the_tenth_service_ip_and_pinned_images(tmp_path):
     assert net_conf["Network"] == "100.96.0.0/11"
     assert net_conf["Backend"] == {"Type": "vxlan", "Port": 8472}
     ds = objs[("DaemonSet", "kube-flannel-ds")]["spec"]["template"]["spec"]
-    assert ds["containers"][0]["image"].startswith("ghcr.io/flannel-io/flannel:v0.27.4@sha256:")
+    assert ds["containers"][0]["image"] == (
+        "ghcr.io/flannel-io/flannel:v0.28.9@sha256:"
+        "d666a036197fe6c8928f82b670d89f38f5830d25e70bfcc35641da06f03cfcad"
+    )
     args = _flannel_args(objs)
     assert "--kube-subnet-mgr" in args
     # The interface is the one carrying the node's (private) InternalIP.
@@ -159,7 +162,10 @@ vent:
     releases:
       coredns:
         version: "1.12.0"
-        digest: "sha256:0000000000000000000000000000000000000000000000000000000000000001"
+        digests:
+          "1.12.0":
+            amd64: "sha256:0000000000000000000000000000000000000000000000000000000000000001"
+            arm64: "sha256:0000000000000000000000000000000000000000000000000000000000000002"
 """
 
 
@@ -182,7 +188,7 @@ def test_pillar_changes_show_up_in_the_manifests(tmp_path):
     # gVisor off: the RuntimeClass is not applied (clean removes it instead).
     assert ("RuntimeClass", "gvisor") not in objs
     for doc in objs.values():
-        kubernetes_validate.validate(doc, "1.32.13", strict=True)
+        kubernetes_validate.validate(doc, k8s_version(tmp_path), strict=True)
 
 
 def test_pinned_dns_ip_wins_over_the_derived_one(tmp_path):

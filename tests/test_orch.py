@@ -29,7 +29,6 @@ FULL_ORDER = [
     ("etcd-health", {"controller-0"}),
     ("runtime", {"worker-0", "worker-1"}),
     ("controlplane", {"controller-0"}),
-    ("readyz", {"controller-0"}),
     ("rbac", {"controller-0"}),
     ("workers", {"worker-0", "worker-1"}),
     ("flannel", {"worker-0", "worker-1"}),
@@ -125,7 +124,7 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
     failed = steps["vent-controlplane"]
     assert failed["result"] is False
     assert "controller-0" in failed["comment"]
-    for later in ("vent-controlplane-readyz", "vent-rbac", "vent-workers", "vent-addons"):
+    for later in ("vent-rbac", "vent-workers", "vent-addons"):
         assert steps[later]["result"] is False
         assert "requisite failed" in steps[later]["comment"].lower(), steps[later]["comment"]
     recorded = {s for s, _ in read_log(log)}
@@ -160,6 +159,6 @@ def test_missing_artifact_reports_not_run(cluster, tmp_path):
     assert ret.returncode != 0
     step = steps["vent-etcd-artifacts"]
     assert step["result"] is False
-    assert step["comment"].startswith("not run: artifact etcd etcd ")
-    assert str(mirror) in step["comment"]
+    assert step["comment"].startswith("not run: missing artifact vent:artifacts:releases:etcd:files:etcd ")
+    assert str(mirror) in step["comment"] and step["comment"].endswith(" on controller-0")
     assert "etcd" not in {s for s, _ in read_log(log)}

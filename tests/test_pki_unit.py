@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import load_salt_module
+from conftest import load_salt_module, settings
+
+from ventlab.model import model
 
 pki = load_salt_module("salt/_modules/vent_pki.py", "vent_pki_under_test")
 
@@ -55,11 +57,14 @@ def test_front_proxy_client_signed_by_the_front_proxy_ca():
 
 
 def test_operator_endpoint_pillar_first_then_first_controllers_public_ip():
-    vent = {"cluster": {"api": {"port": 6443, "endpoint": None}}}
-    assert pki.operator_endpoint(NODES, vent) == "https://198.18.0.2:6443"
+    vent = settings()
+    assert model.operator_api(vent, NODES) == "https://198.18.0.2:6443"
     vent["cluster"]["api"]["endpoint"] = "api.example.test"
-    assert pki.operator_endpoint(NODES, vent) == "https://api.example.test:6443"
-    assert pki.operator_endpoint({}, {"cluster": {"api": {}}}) is None
+    assert model.operator_api(vent, NODES) == "https://api.example.test:6443"
+    vent["cluster"]["api"]["endpoint"] = "fd00::10"
+    assert model.operator_api(vent, NODES) == "https://[fd00::10]:6443"
+    vent["cluster"]["api"]["endpoint"] = None
+    assert model.operator_api(vent, {}) is None
 
 
 def test_san_list_tells_ips_from_names_and_drops_duplicates():

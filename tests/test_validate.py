@@ -5,27 +5,16 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
-from conftest import REPO, load_salt_module
+from conftest import settings
 
-vent_mod = load_salt_module("salt/_modules/vent.py", "vent_module_under_test")
+from ventlab.model import model, util
+
+validation = util("vent_validation")
 
 GOOD_KEY = "Z2Q0c0p5ZUtMZ1hVcXJ5TnFNVm5aUWJiV3B2b2RFQ2o="  # base64 of 32 ASCII bytes
 
 
-def _defaults():
-    merged = {}
-    for name in ("defaults.sls", "artifacts.sls"):
-        data = yaml.safe_load((REPO / "pillar" / "vent" / name).read_text())["vent"]
-        for key, value in data.items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key].update(value)
-            else:
-                merged[key] = value
-    return merged
-
-
-SCHEMA = _defaults()
+SCHEMA = settings()
 NODES = {
     "controller-0": {"hostname": "controller-0", "roles": ["controller"],
                      "private_ip": "100.72.0.2", "public_ip": "198.18.0.2"},
@@ -42,7 +31,7 @@ def pillar():
 
 
 def errors(pillar, nodes=NODES):
-    return vent_mod.check(pillar, copy.deepcopy(nodes), SCHEMA)["errors"]
+    return validation.problems(pillar, copy.deepcopy(nodes), SCHEMA)["errors"]
 
 
 def assert_one_error_naming(pillar, key, fragment="", nodes=NODES):
@@ -53,7 +42,7 @@ def assert_one_error_naming(pillar, key, fragment="", nodes=NODES):
 
 
 def test_defaults_plus_key_are_valid(pillar):
-    result = vent_mod.check(pillar, NODES, SCHEMA)
+    result = validation.problems(pillar, NODES, SCHEMA)
     assert result["errors"] == []
     assert result["summary"]["dns_ip"] == "100.64.0.10"
     assert result["summary"]["controllers"] == ["controller-0"]
@@ -61,10 +50,10 @@ def test_defaults_plus_key_are_valid(pillar):
 
 def test_dns_ip_is_derived_from_service_cidr(pillar):
     pillar["cluster"]["service_cidr"] = "100.80.0.0/16"
-    assert vent_mod.dns_ip(pillar) == "100.80.0.10"
-    assert vent_mod.api_service_ip(pillar) == "100.80.0.1"
+    assert model.dns_ip(pillar) == "100.80.0.10"
+    assert model.api_service_ip(pillar) == "100.80.0.1"
     pillar["cluster"]["dns_ip"] = "100.80.0.53"
-    assert vent_mod.dns_ip(pillar) == "100.80.0.53"
+    assert model.dns_ip(pillar) == "100.80.0.53"
 
 
 def test_overlapping_cluster_and_service_cidr(pillar):
@@ -146,13 +135,27 @@ def test_encryption_provider_unknown(pillar):
 
 
 def test_version_without_checksum(pillar):
-    component = sorted(pillar["artifacts"]["releases"])[0]
-    files = pillar["artifacts"]["releases"][component]["files"]
-    first = sorted(files)[0]
-    files[first]["checksums"] = {}
+    files = pillar["artifacts"]["releases"]["kubernetes"]["files"]
+    files["kubelet"]["checksums"] = {}
     assert_one_error_naming(
-        pillar, f"vent:artifacts:releases:{component}:files:{first}:checksums", "no checksum"
+        pillar, "vent:artifacts:releases:kubernetes:files:kubelet:checksums", "no checksum for version"
     )
+
+
+def test_a_new_version_does_not_reuse_the_old_checksums(pillar):
+    release = pillar["artifacts"]["releases"]["etcd"]
+    old = release["version"]
+    release["version"] = "3.7.9"
+    errs = errors(pillar)
+    assert errs == [f"vent:artifacts:releases:etcd:files:etcd:checksums: no checksum for version 3.7.9 "
+                    f"(checksums are pinned for: {old})"]
+    with pytest.raises(ValueError, match="no checksums for version 3.7.9"):
+        model.artifact(pillar, "etcd", "etcd", "amd64")
+
+
+def test_an_image_version_without_its_digest(pillar):
+    pillar["artifacts"]["releases"]["coredns"]["version"] = "1.99.0"
+    assert_one_error_naming(pillar, "vent:artifacts:releases:coredns:digests", "1.99.0")
 
 
 def test_hostname_not_a_dns_label(pillar):
@@ -171,7 +174,7 @@ def test_even_etcd_member_count_is_a_warning(pillar):
     nodes = copy.deepcopy(NODES)
     nodes["controller-1"] = dict(nodes["controller-0"], hostname="controller-1",
                                  private_ip="100.72.0.4")
-    result = vent_mod.check(pillar, nodes, SCHEMA)
+    result = validation.problems(pillar, nodes, SCHEMA)
     assert result["errors"] == []
     assert len(result["warnings"]) == 1 and result["warnings"][0].startswith("vent:etcd:")
 
@@ -187,11 +190,10 @@ def test_key_algorithm_unsupported(pillar):
 
 
 def test_artifact_source_prefers_mirror(pillar):
-    component = sorted(pillar["artifacts"]["releases"])[0]
-    name = sorted(pillar["artifacts"]["releases"][component]["files"])[0]
-    art = vent_mod.artifact(component, name, "amd64", pillar)
+    component, name = "kubernetes", "kubelet"
+    art = model.artifact(pillar, component, name, "amd64")
     assert art["sources"][0].startswith("file:///srv/vent/artifacts/")
     assert art["sources"][1].startswith("https://")
     assert "{" not in art["url"]
     pillar["artifacts"]["allow_download"] = False
-    assert len(vent_mod.artifact(component, name, "amd64", pillar)["sources"]) == 1
+    assert len(model.artifact(pillar, component, name, "amd64")["sources"]) == 1

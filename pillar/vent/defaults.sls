@@ -79,6 +79,8 @@ vent:
     controller_manager_flags: {}
     scheduler_flags: {}
     kubelet_config: {}
+    # Fields of the KubeProxyConfiguration that replace Vent's (same merge rule).
+    kube_proxy_config: {}
     kube_proxy_mode: iptables
     ready_timeout: 120
     audit:
@@ -96,7 +98,6 @@ vent:
     install: release
     # systemd on real hosts; the lab's nested containers use cgroupfs.
     cgroup_driver: systemd
-    sandbox_image: registry.k8s.io/pause:3.10
     # {registry host: [mirror endpoint, ...]}
     registry_mirrors: {}
     # Paths are knobs so tests (and unusual hosts) can render elsewhere.
@@ -136,9 +137,16 @@ vent:
 
   kubelet:
     config_dir: /var/lib/kubelet
+    # The kubelet API (logs, exec, port-forward), on the node's private address.
+    port: 10250
+    # Plain-HTTP health, on loopback only.
+    healthz_port: 10248
 
   kube_proxy:
     config_dir: /var/lib/kube-proxy
+    # Both on loopback only.
+    healthz_port: 10256
+    metrics_port: 10249
 
   gvisor:
     enabled: true
@@ -168,6 +176,9 @@ vent:
     mirror: /srv/vent/artifacts
     # Fetch from upstream URLs when the mirror lacks an artifact.
     allow_download: true
+    # Release archives are unpacked here on a node, one directory per component and
+    # version, and the binaries linked into place.
+    unpack_root: /opt/vent
 
   orchestrate:
     worker_batch: 2

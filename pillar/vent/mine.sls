@@ -2,4 +2,4 @@
 # SANs, kubeconfig endpoints, status) read it from the mine instead of a list.
 mine_functions:
   vent_node:
-    - mine_function: vent.node_info
+    - mine_function: vent_cluster.node_info

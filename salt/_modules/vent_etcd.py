@@ -20,9 +20,6 @@ import salt.utils.yaml
 __virtualname__ = "vent_etcd"
 
 CONFIG_NAME = "etcd.conf.yml"
-# Grain the ``vent.etcd_member_add`` runner sets on a node it added to a running
-# cluster: the node must start with initial-cluster-state ``existing``.
-JOIN_GRAIN = "vent_etcd_initial_cluster_state"
 # The first of these certificate pairs found in the PKI dir authenticates health
 # checks and snapshots: controllers have the apiserver's client cert, every member
 # has its peer cert (which carries clientAuth).
@@ -33,63 +30,39 @@ def __virtual__():
     return __virtualname__
 
 
-def _etcd_pillar(etcd=None):
-    if etcd is not None:
-        return etcd
-    return __pillar__.get("vent", {}).get("etcd", {})
+# Where Debian's etcd-server and etcd-client packages put their binaries.
+DEBIAN_BIN = "/usr/bin"
+
+
+def _vent():
+    return __pillar__["vent"]
+
+
+def _model(fun, *args, **kwargs):
+    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
 
 
 def _pki_dir():
-    return __pillar__.get("vent", {}).get("pki", {}).get("dir", "/etc/vent/pki")
+    return _model("paths", _vent())["pki"]
 
 
-def bin_dir(etcd=None):
+def bin_dir():
     """Where the etcd binaries are: Debian's package puts them in /usr/bin, the
-    release tarball's are linked into /usr/local/bin."""
-    etcd = _etcd_pillar(etcd)
-    if etcd.get("bin_dir"):
-        return etcd["bin_dir"]
-    return "/usr/bin" if etcd.get("install") == "package" else "/usr/local/bin"
-
-
-def select_members(nodes, etcd=None):
-    """Members from mine data ``{minion: node_info}``: ``etcd``-role nodes, else the
-    controllers; sorted by minion id, each with its peer and client URL."""
-    etcd = _etcd_pillar(etcd)
-    nodes = {m: (n or {}) for m, n in (nodes or {}).items()}
-    chosen = sorted(m for m, n in nodes.items() if "etcd" in (n.get("roles") or []))
-    if not chosen:
-        chosen = sorted(m for m, n in nodes.items() if "controller" in (n.get("roles") or []))
-    members = []
-    for minion in chosen:
-        ip = nodes[minion].get("private_ip")
-        if not ip:
-            raise salt.exceptions.CommandExecutionError(
-                f"mine:vent_node:{minion}:private_ip: missing; etcd member {minion} has no "
-                "private address (grain vent:private_ip or vent:network:private_interface)"
-            )
-        members.append(
-            {
-                "name": minion,
-                "private_ip": ip,
-                "peer_url": f"https://{ip}:{etcd.get('peer_port', 2380)}",
-                "client_url": f"https://{ip}:{etcd.get('client_port', 2379)}",
-            }
-        )
-    return members
+    release tarball's are linked into the cluster's bin dir."""
+    if _vent()["etcd"]["install"] == "package":
+        return DEBIAN_BIN
+    return _model("paths", _vent())["bin"]
 
 
 def members(nodes=None):
-    """The cluster's members as this minion sees them through the mine."""
+    """The cluster's members as this minion sees them through the mine: ``{name,
+    private_ip, peer_url, client_url}`` each (roles etcd, else controller)."""
     if nodes is None:
-        nodes = __salt__["mine.get"]("*", "vent_node")
-    result = select_members(nodes)
-    if not result:
-        raise salt.exceptions.CommandExecutionError(
-            "mine:vent_node: no node has the etcd or controller role; run "
-            "`salt '*' mine.update` after the roles grains are set"
-        )
-    return result
+        nodes = __salt__["vent_cluster.nodes"]()
+    try:
+        return _model("etcd_cluster", _vent(), nodes)
+    except ValueError as exc:
+        raise salt.exceptions.CommandExecutionError(str(exc)) from exc
 
 
 def tls_files(pki_dir=None):
@@ -123,7 +96,7 @@ def _frozen_bootstrap(config_file, data_dir, name):
 
 def settings(nodes=None):
     """Everything etcd.conf.yml needs for this minion, derived from pillar and mine."""
-    etcd = _etcd_pillar()
+    etcd = _vent()["etcd"]
     name = __grains__["id"]
     all_members = members(nodes)
     me = next((m for m in all_members if m["name"] == name), None)
@@ -132,18 +105,18 @@ def settings(nodes=None):
             f"{name} is not an etcd member: the mine lists "
             f"{', '.join(m['name'] for m in all_members)} (roles etcd, else controller)"
         )
-    config_file = os.path.join(etcd.get("config_dir", "/etc/etcd"), CONFIG_NAME)
-    data_dir = etcd.get("data_dir", "/var/lib/etcd")
+    config_file = os.path.join(etcd["config_dir"], CONFIG_NAME)
+    data_dir = etcd["data_dir"]
     bootstrap = _frozen_bootstrap(config_file, data_dir, name) or {
         "initial_cluster": ",".join(f"{m['name']}={m['peer_url']}" for m in all_members),
-        "initial_cluster_state": __grains__.get(JOIN_GRAIN) or "new",
+        "initial_cluster_state": __grains__.get(_model("etcd_join_grain")) or "new",
     }
-    cluster_name = __pillar__.get("vent", {}).get("cluster", {}).get("name", "vent")
+    cluster_name = _vent()["cluster"]["name"]
     return {
         "name": name,
         "data_dir": data_dir,
         "config_file": config_file,
-        "listen_client_urls": f"{me['client_url']},https://127.0.0.1:{etcd.get('client_port', 2379)}",
+        "listen_client_urls": f"{me['client_url']},https://{_model('local_api_address')}:{etcd['client_port']}",
         "listen_peer_urls": me["peer_url"],
         "advertise_client_urls": me["client_url"],
         "initial_advertise_peer_urls": me["peer_url"],
@@ -199,7 +172,7 @@ def wait_healthy(timeout=None, nodes=None, pki_dir=None, interval=1):
     Bounded by ``timeout`` seconds (default ``vent:etcd:health_timeout``); on timeout
     raises an error naming each member still failing and etcdctl's reason."""
     if timeout is None:
-        timeout = _etcd_pillar().get("health_timeout", 60)
+        timeout = _vent()["etcd"]["health_timeout"]
     timeout = float(timeout)
     all_members = members(nodes)
     deadline = time.monotonic() + timeout
@@ -227,17 +200,6 @@ def wait_healthy(timeout=None, nodes=None, pki_dir=None, interval=1):
         f"etcd unhealthy after {timeout:g}s (vent:etcd:health_timeout): "
         f"member(s) {', '.join(sorted(failing))} failing: {detail}"
     )
-
-
-def member_list(nodes=None, pki_dir=None):
-    """The running cluster's member list as etcd reports it (JSON output)."""
-    endpoints = [m["client_url"] for m in members(nodes)]
-    proc = etcdctl(["member", "list", "-w", "json"], endpoints, 5, pki_dir)
-    if proc.returncode != 0:
-        raise salt.exceptions.CommandExecutionError(
-            f"etcdctl member list failed: {_last_line(proc.stderr)}"
-        )
-    return salt.utils.json.loads(proc.stdout).get("members", [])
 
 
 def member_add(name, peer_url, pki_dir=None):

@@ -28,12 +28,6 @@ except ImportError:  # pragma: no cover
 
 __virtualname__ = "vent_k8s"
 
-COMPONENTS = ("apiserver", "controller_manager", "scheduler")
-BINARIES = {
-    "apiserver": "kube-apiserver",
-    "controller_manager": "kube-controller-manager",
-    "scheduler": "kube-scheduler",
-}
 # Admission plugins named explicitly (most are on by default in 1.32; listing them
 # keeps the intent visible and survives a change of upstream defaults).
 ADMISSION_PLUGINS = (
@@ -70,47 +64,25 @@ def __virtual__():
 
 
 def _vent():
-    return __pillar__.get("vent", {})
+    return __pillar__["vent"]
+
+
+def _model(fun, *args, **kwargs):
+    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
 
 
 def dirs(vent=None):
-    """Where the control plane's files live (``vent:kubernetes:dirs``), plus the
-    PKI dir, kubeconfig dir and encryption config the PKI formula writes."""
-    vent = vent if vent is not None else _vent()
-    d = {"bin": "/usr/local/bin", "config": "/etc/vent/kubernetes",
-         "systemd": "/etc/systemd/system"}
-    d.update(vent.get("kubernetes", {}).get("dirs") or {})
-    pki = vent.get("pki", {})
-    d["pki"] = pki.get("dir", "/etc/vent/pki")
-    d["kubeconfig"] = pki.get("kubeconfig_dir", "/etc/vent/kubeconfig")
-    d["encryption_config"] = vent.get("encryption", {}).get(
-        "config_file", "/etc/vent/encryption-config.yaml")
-    return d
+    """Where the control plane's files live: the model's paths (bin, config, systemd,
+    pki, kubeconfig, encryption_config, ...)."""
+    return _model("paths", vent if vent is not None else _vent())
 
 
 def etcd_servers(nodes, vent=None):
-    """``https://<private_ip>:<client_port>`` of every etcd member in the mine data
-    ``nodes`` (minion id -> vent_node); the controllers when no node has the etcd role."""
-    vent = vent if vent is not None else _vent()
-    port = vent.get("etcd", {}).get("client_port", 2379)
-    nodes = nodes or {}
-
-    def with_role(role):
-        return sorted(m for m, n in nodes.items() if role in ((n or {}).get("roles") or []))
-
-    members = with_role("etcd") or with_role("controller")
-    if not members:
-        raise CommandExecutionError(
-            "no etcd member in the mine (mine function vent_node): no minion has the etcd "
-            "or controller role; run `salt '*' mine.update` after setting the roles grain"
-        )
-    missing = [m for m in members if not nodes[m].get("private_ip")]
-    if missing:
-        raise CommandExecutionError(
-            f"mine:vent_node: {', '.join(missing)} publish no private_ip; set the grain "
-            "vent:private_ip or vent:network:private_interface"
-        )
-    return [f"https://{nodes[m]['private_ip']}:{port}" for m in members]
+    """``https://<private_ip>:<client_port>`` of every etcd member in the mine data."""
+    try:
+        return _model("etcd_client_urls", vent if vent is not None else _vent(), nodes or {})
+    except ValueError as exc:
+        raise CommandExecutionError(str(exc)) from exc
 
 
 # --- flags ---------------------------------------------------------------------------
@@ -127,7 +99,7 @@ def base_flags(component, vent, private_ip, nodes):
                 "kube-apiserver --advertise-address: this node has no private IP (grain "
                 "vent:private_ip or pillar vent:network:private_interface)"
             )
-        audit = vent.get("kubernetes", {}).get("audit", {})
+        audit = vent["kubernetes"]["audit"]
         flags = {
             "advertise-address": private_ip,
             # The API is the one public listener (issue: 6443 on all addresses).
@@ -155,13 +127,13 @@ def base_flags(component, vent, private_ip, nodes):
             "kubelet-preferred-address-types": "InternalIP,Hostname,ExternalIP",
             "audit-policy-file": f"{d['config']}/audit-policy.yaml",
             "audit-log-path": "/var/log/kube-apiserver/audit.log",
-            "audit-log-maxage": audit.get("max_age_days", 7),
-            "audit-log-maxbackup": audit.get("max_backups", 5),
-            "audit-log-maxsize": audit.get("max_size_mb", 100),
+            "audit-log-maxage": audit["max_age_days"],
+            "audit-log-maxbackup": audit["max_backups"],
+            "audit-log-maxsize": audit["max_size_mb"],
             "profiling": "false",
             "v": 2,
         }
-        if vent.get("pki", {}).get("front_proxy"):
+        if vent["pki"]["front_proxy"]:
             flags.update({
                 "requestheader-client-ca-file": f"{pki}/front-proxy-ca.crt",
                 "requestheader-allowed-names": "front-proxy-client",
@@ -204,7 +176,8 @@ def base_flags(component, vent, private_ip, nodes):
             "client-ca-file": f"{pki}/ca.crt",
             "v": 2,
         }
-    raise CommandExecutionError(f"unknown control-plane component {component!r}; one of {COMPONENTS}")
+    raise CommandExecutionError(
+        f"unknown control-plane component {component!r}; one of {', '.join(_model('control_plane'))}")
 
 
 def merge_flags(base, overrides):
@@ -230,15 +203,15 @@ def _flag_value(value):
 
 def render_flags(component, vent, private_ip, nodes):
     """The effective ``{flag: value-string}`` of ``component`` (pure: for tests)."""
-    overrides = vent.get("kubernetes", {}).get(f"{component}_flags") or {}
+    overrides = vent["kubernetes"][f"{component}_flags"] or {}
     merged = merge_flags(base_flags(component, vent, private_ip, nodes), overrides)
     return {k: _flag_value(v) for k, v in merged.items()}
 
 
 def flags(component):
     """The effective flags of ``component`` on this minion (pillar, grains, mine)."""
-    nodes = __salt__["mine.get"]("*", "vent_node") if component == "apiserver" else {}
-    return render_flags(component, _vent(), __salt__["vent.private_ip"](), nodes)
+    nodes = __salt__["vent_cluster.nodes"]() if component == "apiserver" else {}
+    return render_flags(component, _vent(), __salt__["vent_cluster.private_ip"](), nodes)
 
 
 def exec_args(flag_map):
@@ -272,18 +245,22 @@ def help_flags(binary):
 
 def check_flags(component):
     """Flags rendered for ``component`` that the installed binary does not know."""
-    binary = f"{dirs()['bin']}/{BINARIES[component]}"
+    binary = f"{dirs()['bin']}/{_model('control_plane')[component]}"
     return unknown_flags(flags(component), help_flags(binary))
 
 
 # --- health --------------------------------------------------------------------------
 
 
-def wait_healthy(server, ca_file, timeout=120, paths=("/livez", "/readyz"), interval=2.0,
+def wait_healthy(server, ca_file, timeout=None, paths=("/livez", "/readyz"), interval=2.0,
                  client_cert=None):
     """Poll ``server`` + each path until all answer 200 ``ok``, verifying the server
-    against ``ca_file`` (never insecure). Bounded by ``timeout`` seconds. Returns
-    ``{"ok": bool, "status": {path: str}, "elapsed": seconds}``."""
+    against ``ca_file`` (never insecure): the one readiness check of the API, used by
+    the states, the orchestration and the runners. Bounded by ``timeout`` seconds
+    (default vent:kubernetes:ready_timeout). Returns ``{"ok": bool, "status": {path:
+    str}, "elapsed": seconds}``."""
+    if timeout is None:
+        timeout = _model("ready_timeout", _vent())
     if not server.startswith("https://"):
         raise CommandExecutionError(f"{server}: the API is checked over https only")
     ctx = ssl.create_default_context(cafile=ca_file)

@@ -14,7 +14,6 @@ __virtualname__ = "vent_pki"
 
 CA_MINE = "vent_ca_cert"
 FRONT_PROXY_CA_MINE = "vent_front_proxy_ca_cert"
-LOCAL_API = "127.0.0.1"
 
 # Extensions shared by every leaf certificate; the policies add usage and subject.
 _LEAF = {
@@ -96,7 +95,7 @@ def signing_policies(ca, ca_minion=None):
 
 def ca_cert():
     """Mine function of the CA minion: the CA certificate (PEM), never the key."""
-    return _pki().get("ca", {}).get("cert") or ""
+    return (_pki().get("ca") or {}).get("cert") or ""
 
 
 def front_proxy_ca_cert():
@@ -108,15 +107,19 @@ def front_proxy_ca_cert():
 
 
 def _vent():
-    return __pillar__.get("vent", {})
+    return __pillar__["vent"]
 
 
 def _pki():
-    return _vent().get("pki", {})
+    return _vent()["pki"]
+
+
+def _model(fun, *args, **kwargs):
+    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
 
 
 def ca_minion():
-    return _pki().get("ca_minion")
+    return _model("ca_minion", _vent())
 
 
 def is_ca():
@@ -124,18 +127,19 @@ def is_ca():
 
 
 def settings():
-    """The PKI settings states need, with derived paths filled in."""
+    """The PKI settings states need, with the derived paths and the service users."""
     pki = _pki()
-    enc = _vent().get("encryption", {})
+    paths = _model("paths", _vent())
     return {
-        "dir": pki.get("dir", "/etc/vent/pki"),
-        "kubeconfig_dir": pki.get("kubeconfig_dir", "/etc/vent/kubeconfig"),
-        "encryption_config": enc.get("config_file", "/etc/vent/encryption-config.yaml"),
-        "key": pki.get("key", {"algorithm": "rsa", "size": 4096}),
-        "days_valid": int(pki.get("days_valid", 365)),
-        "days_remaining": int(pki.get("days_remaining", 30)),
-        "ca_minion": pki.get("ca_minion"),
-        "front_proxy": bool(pki.get("front_proxy")),
+        "dir": paths["pki"],
+        "kubeconfig_dir": paths["kubeconfig"],
+        "encryption_config": paths["encryption_config"],
+        "key": pki["key"],
+        "days_valid": int(pki["days_valid"]),
+        "days_remaining": int(pki["days_remaining"]),
+        "ca_minion": pki["ca_minion"],
+        "front_proxy": bool(pki["front_proxy"]),
+        "users": list(__utils__["vent_model.service_users"]()),
     }
 
 
@@ -175,35 +179,21 @@ def missing_ca_message(front_proxy=False):
 
 def nodes():
     """mine ``vent_node``: minion id -> node info."""
-    return __salt__["mine.get"]("*", "vent_node") or {}
+    return __salt__["vent_cluster.nodes"]()
 
 
 def me():
-    return __salt__["vent.node_info"]()
-
-
-def _with_role(nodes_, role):
-    return sorted(m for m, n in nodes_.items() if role in ((n or {}).get("roles") or []))
+    return __salt__["vent_cluster.node_info"]()
 
 
 def roles_of(nodes_=None, minion=None):
-    """What this node does in the PKI plan: controller, etcd member, kubelet node."""
+    """What this node (or ``minion``) does in the PKI plan, as the cluster model says."""
     nodes_ = nodes() if nodes_ is None else nodes_
-    node = me() if minion is None else nodes_.get(minion, {})
-    minion = node.get("id") if minion is None else minion
-    roles = set(node.get("roles") or [])
-    etcd = _with_role(nodes_, "etcd")
-    controller = "controller" in roles
-    worker = "worker" in roles or (
-        controller and _vent().get("roles", {}).get("controllers_schedulable", False)
-    )
-    return {
-        "controller": controller,
-        # Without dedicated etcd nodes, etcd runs on the controllers.
-        "etcd": "etcd" in roles or (not etcd and controller),
-        "kubelet": worker,
-        "id": minion,
-    }
+    if minion is None:
+        node = me()
+        minion = node.get("id")
+        return _model("roles_of", minion, nodes_, _vent(), node=node)
+    return _model("roles_of", minion, nodes_, _vent())
 
 
 def _ip_or_dns(name):
@@ -229,20 +219,20 @@ def api_sans(nodes_=None):
     ``vent:cluster:api:extra_names``."""
     nodes_ = nodes() if nodes_ is None else nodes_
     node = me()
-    controllers = {m: nodes_[m] for m in _with_role(nodes_, "controller")}
+    controllers = {m: nodes_[m] for m in _model("controllers", nodes_)}
     # This controller is in the list even before its first mine.update.
     controllers.setdefault(node.get("id"), node)
-    cluster = _vent().get("cluster", {})
+    cluster = _vent()["cluster"]
     names = []
     for m in sorted(controllers):
         c = controllers[m] or {}
         names += [c.get("private_ip"), c.get("public_ip")]
-    names += [LOCAL_API, __salt__["vent.api_service_ip"]()]
-    domain = cluster.get("domain", "cluster.local")
+    names += [_model("local_api_address"), _model("api_service_ip", _vent())]
+    domain = cluster["domain"]
     names += ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
               f"kubernetes.default.svc.{domain}"]
     names += [(controllers[m] or {}).get("hostname") or m for m in sorted(controllers)]
-    names += list(cluster.get("api", {}).get("extra_names") or [])
+    names += list(cluster["api"]["extra_names"] or [])
     return _san(names)
 
 
@@ -253,7 +243,7 @@ def node_sans(node=None):
 
 def etcd_sans(node=None):
     node = node or me()
-    return _san([node.get("hostname"), node.get("private_ip"), LOCAL_API])
+    return _san([node.get("hostname"), node.get("private_ip"), _model("local_api_address")])
 
 
 def _spec(kind, owner, cn=None, sans=None, group=None, file=None):
@@ -290,9 +280,9 @@ def certs(concern, nodes_=None):
             _spec("kube-scheduler", "kube-scheduler"),
             _spec("admin", "root"),
         ]
-        if _pki().get("front_proxy"):
+        if _pki()["front_proxy"]:
             out.append(_spec("front-proxy-client", "kube-apiserver"))
-    if concern == "node" and r["kubelet"]:
+    if concern == "node" and r["compute"]:
         name = f"system:node:{host}"
         out += [
             _spec("kubelet", "root", cn=name, sans=node_sans(node)),
@@ -302,58 +292,24 @@ def certs(concern, nodes_=None):
     return out
 
 
-def api_endpoint(nodes_=None, local=False):
-    """Where a kubeconfig points: the local apiserver for control-plane components,
-    else the first controller's private IP."""
-    port = _vent().get("cluster", {}).get("api", {}).get("port", 6443)
-    if local:
-        return f"https://{LOCAL_API}:{port}"
-    nodes_ = nodes() if nodes_ is None else nodes_
-    controllers = _with_role(nodes_, "controller")
-    if not controllers:
-        return None
-    return f"https://{nodes_[controllers[0]]['private_ip']}:{port}"
-
-
-def operator_endpoint(nodes_, vent=None):
-    """The API address for operators: ``vent:cluster:api:endpoint`` or the first
-    controller's public IP (used by the kubeconfig runner on the master)."""
-    vent = vent if vent is not None else _vent()
-    api = vent.get("cluster", {}).get("api", {})
-    port = api.get("port", 6443)
-    host = api.get("endpoint")
-    if not host:
-        controllers = _with_role(nodes_, "controller")
-        if not controllers:
-            return None
-        host = nodes_[controllers[0]].get("public_ip") or nodes_[controllers[0]].get("private_ip")
-    if host.startswith("https://"):
-        return host
-    if ":" in host and not host.startswith("["):
-        try:
-            ipaddress.IPv6Address(host)
-            host = f"[{host}]"
-        except ValueError:
-            return f"https://{host}"
-    return f"https://{host}:{port}"
-
-
 def kubeconfigs(nodes_=None):
-    """The kubeconfigs this node needs: ``{name, user, cert, endpoint, owner}``."""
+    """The kubeconfigs this node needs: ``{name, user, cert, endpoint, owner}``. The
+    control plane talks to its local apiserver; a kubelet node off the controllers to
+    the API address the model gives nodes."""
     nodes_ = nodes() if nodes_ is None else nodes_
     r = roles_of(nodes_)
     node = me()
     host = node.get("hostname") or node.get("id")
     out = []
+    local = _model("local_api", _vent())
     if r["controller"]:
-        local = api_endpoint(nodes_, local=True)
         for comp, user in (("kube-controller-manager", "system:kube-controller-manager"),
                            ("kube-scheduler", "system:kube-scheduler"),
                            ("admin", "admin")):
             out.append({"name": comp, "user": user, "cert": comp, "endpoint": local,
                         "owner": "root" if comp == "admin" else comp})
-    if r["kubelet"]:
-        endpoint = api_endpoint(nodes_, local=r["controller"])
+    if r["compute"]:
+        endpoint = local if r["controller"] else _model("node_api", _vent(), nodes_)
         out.append({"name": "kubelet", "user": f"system:node:{host}", "cert": "kubelet",
                     "endpoint": endpoint, "owner": "root"})
         out.append({"name": "kube-proxy", "user": "system:kube-proxy", "cert": "kube-proxy",

@@ -1,8 +1,9 @@
-"""Operator commands: ``salt-run vent.<name>``.
+"""Validation for operators and the orchestration: ``salt-run vent.validate`` and
+``vent.validation``.
 
-The checks and derived values live in the ``vent`` execution module
-(salt/_modules/vent.py); runners gather the master-side inputs (the effective
-pillar, the mine) and call it, so the orchestration and the operator see one truth.
+The rules live in the ``vent_validation`` utility and the role rules in the cluster
+model; this runner gathers the master-side inputs (the effective pillar, the mine)
+so the orchestration and the operator see one truth.
 """
 
 from __future__ import annotations
@@ -10,12 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import salt.cache
-import salt.exceptions
-import salt.loader
 import salt.pillar
 import salt.runner
-import salt.utils.dictupdate
-import salt.utils.yaml
 
 __virtualname__ = "vent"
 
@@ -24,51 +21,37 @@ def __virtual__():
     return __virtualname__
 
 
-def _mods():
-    return salt.loader.minion_mods(__opts__)  # noqa: F821
-
-
 def _pillar_roots():
-    return [Path(p) for p in __opts__["pillar_roots"]["base"]]  # noqa: F821
+    return [Path(p) for p in __opts__["pillar_roots"]["base"]]
 
 
-def _schema():
-    """The tracked defaults: the set of known keys for the typo check."""
-    merged = {}
-    for name in ("defaults.sls", "artifacts.sls"):
-        for root in _pillar_roots():
-            path = root / "vent" / name
-            if path.exists():
-                data = salt.utils.yaml.safe_load(path.read_text()) or {}
-                salt.utils.dictupdate.update(merged, data.get("vent", {}))
-    return merged
+def schema():
+    """The tracked defaults and pins: the known keys for the typo check."""
+    return __utils__["vent_model.load"](_pillar_roots(), site=False)
 
 
 def nodes():
     """The mine's ``vent_node`` data: minion id -> roles and addresses."""
-    with salt.runner.RunnerClient(__opts__) as client:  # noqa: F821
+    with salt.runner.RunnerClient(__opts__) as client:
         return client.cmd("mine.get", ["*", "vent_node"], print_event=False) or {}
 
 
 def effective_pillar(minion_id=None):
     """The pillar the cluster settings come from, compiled as the master would for
-    ``minion_id`` (default: the CA minion as named in the defaults)."""
-    grains = {}
+    ``minion_id`` (default: the CA minion as the tracked defaults name it)."""
     if minion_id is None:
-        minion_id = _schema().get("pki", {}).get("ca_minion", "vent-validate")
-    cache = salt.cache.factory(__opts__)  # noqa: F821
-    grains = cache.fetch(f"minions/{minion_id}", "data") or {}
-    grains = grains.get("grains", {}) if isinstance(grains, dict) else {}
-    pillar = salt.pillar.get_pillar(
-        __opts__, grains, minion_id, saltenv="base"  # noqa: F821
-    ).compile_pillar()
-    return pillar
+        minion_id = __utils__["vent_model.ca_minion"](schema())
+    cache = salt.cache.factory(__opts__)
+    data = cache.fetch(f"minions/{minion_id}", "data") or {}
+    grains = data.get("grains", {}) if isinstance(data, dict) else {}
+    return salt.pillar.get_pillar(__opts__, grains, minion_id, saltenv="base").compile_pillar()
 
 
-def check(minion_id=None):
-    """Return the validation result as data (no exit code); used by orchestration."""
+def validation(minion_id=None):
+    """The validation result as data (no exit code): what the orchestration's validate
+    step reads."""
     pillar = effective_pillar(minion_id)
-    result = _mods()["vent.check"](pillar.get("vent", {}), nodes(), _schema())
+    result = __utils__["vent_validation.problems"](pillar.get("vent") or {}, nodes(), schema())
     for err in pillar.get("_errors", []):
         result["errors"].insert(0, f"pillar: {err}")
     return result
@@ -80,11 +63,11 @@ def validate(minion_id=None):
     Prints one line per problem, each naming the pillar key at fault, and exits
     non-zero when there is any; a valid pillar prints a short summary.
     """
-    result = check(minion_id)
+    result = validation(minion_id)
     lines = [f"WARNING {w}" for w in result["warnings"]]
     if result["errors"]:
         lines = [f"ERROR {e}" for e in result["errors"]] + lines
-        return _text("\n".join(lines), retcode=1)
+        return __utils__["vent_ops.text"]("\n".join(lines), 1)
     s = result["summary"]
     lines.append(
         "vent pillar valid: "
@@ -92,9 +75,4 @@ def validate(minion_id=None):
         f"dns_ip={s['dns_ip']} controllers={','.join(s['controllers']) or '-'} "
         f"workers={','.join(s['workers']) or '-'} etcd={','.join(s['etcd']) or '-'}"
     )
-    return _text("\n".join(lines))
-
-
-def _text(text, retcode=0):
-    """Plain-text output with an exit code: salt-run exits with ``retcode``."""
-    return {"outputter": "vent_text", "data": text, "retcode": retcode}
+    return __utils__["vent_ops.text"]("\n".join(lines))

@@ -13,13 +13,9 @@ import time
 
 import salt.client
 import salt.exceptions
-import salt.loader
 import salt.runner
 
 __virtualname__ = "vent"
-
-JOIN_GRAIN = "vent_etcd_initial_cluster_state"
-
 
 def __virtual__():
     return __virtualname__
@@ -32,9 +28,10 @@ def _members():
             return []
         # Ports come from the pillar the members themselves see.
         pillar = client.cmd("vent.effective_pillar", [sorted(nodes)[0]], print_event=False) or {}
-    etcd = pillar.get("vent", {}).get("etcd", {})
-    mods = salt.loader.minion_mods(__opts__)
-    return mods["vent_etcd.select_members"](nodes, etcd)
+    try:
+        return __utils__["vent_model.etcd_cluster"](pillar["vent"], nodes)
+    except ValueError as exc:
+        raise salt.exceptions.CommandExecutionError(str(exc)) from exc
 
 
 def _call(minion, fun, arg=(), kwarg=None, timeout=180):
@@ -127,7 +124,7 @@ def etcd_member_add(minion):
         except salt.exceptions.CommandExecutionError as exc:
             errors.append(str(exc))
             continue
-        _call(minion, "grains.setval", [JOIN_GRAIN, "existing"])
+        _call(minion, "grains.setval", [__utils__["vent_model.etcd_join_grain"](), "existing"])
         return {**added, "next": f"salt {minion} state.apply etcd"}
     raise salt.exceptions.CommandExecutionError(
         f"no running member accepted {minion}: " + "; ".join(errors or ["no other member"])

@@ -15,15 +15,14 @@ def __virtual__():
     return False, "the vent_k8s execution module is not loaded"
 
 
-def applied(name, manifest=None, source=None, kubeconfig="/etc/vent/kubeconfig/admin.kubeconfig",
-            kubectl=None, field_manager="vent"):
+def applied(name, manifest=None, source=None, kubeconfig=None, kubectl=None, field_manager="vent"):
     """Every object in ``manifest`` (YAML text, a dict or a list) or in the file at
     ``source`` (a ``salt://`` URL or a local path) exists in the cluster as written.
 
     name
         A label for the set of objects (shown in the output).
-    kubectl
-        Path of kubectl; default: ``<vent:kubernetes:dirs:bin>/kubectl``.
+    kubeconfig, kubectl
+        Default: the admin kubeconfig and kubectl of the cluster model's paths.
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     if (manifest is None) == (source is None):
@@ -37,7 +36,9 @@ def applied(name, manifest=None, source=None, kubeconfig="/etc/vent/kubeconfig/a
                 return ret
         else:
             manifest = source
-    kubectl = kubectl or __salt__["vent_k8s.dirs"]()["bin"] + "/kubectl"
+    paths = __salt__["vent_cluster.paths"]()
+    kubectl = kubectl or paths["kubectl"]
+    kubeconfig = kubeconfig or paths["admin_kubeconfig"]
     test = bool(__opts__.get("test"))
     try:
         out = __salt__["vent_k8s.apply_manifest"](
@@ -62,10 +63,12 @@ def applied(name, manifest=None, source=None, kubeconfig="/etc/vent/kubeconfig/a
     return ret
 
 
-def api_healthy(name, ca_file, timeout=120, paths=("/livez", "/readyz")):
+def api_healthy(name, ca_file, timeout=None, paths=("/livez", "/readyz")):
     """The API server at ``name`` (a URL) answers ``ok`` on ``paths`` within
-    ``timeout`` seconds, verified against ``ca_file``. Makes no changes."""
+    ``timeout`` seconds (default vent:kubernetes:ready_timeout), verified against
+    ``ca_file``. Makes no changes."""
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    timeout = timeout or __salt__["vent_cluster.ready_timeout"]()
     if __opts__.get("test"):
         ret["result"] = None
         ret["comment"] = f"would wait up to {timeout}s for {name} {', '.join(paths)}"

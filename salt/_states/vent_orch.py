@@ -99,9 +99,9 @@ def check(name, minion_id=None):
     """The pillar and node validation of ``salt-run vent.validate``; fails with its
     error lines."""
     _progress(f"{name}: validate pillar and nodes")
-    result = __salt__["saltutil.runner"]("vent.check", kwarg={"minion_id": minion_id})
+    result = __salt__["saltutil.runner"]("vent.validation", kwarg={"minion_id": minion_id})
     if not isinstance(result, dict) or "errors" not in result:
-        return _ret(name, False, f"vent.check returned no result: {result!r}")
+        return _ret(name, False, f"vent.validation returned no result: {result!r}")
     lines = [f"ERROR {e}" for e in result["errors"]] + [f"WARNING {w}" for w in result["warnings"]]
     if result["errors"]:
         return _ret(name, False, "\n".join(lines))
@@ -124,37 +124,23 @@ def call(name, tgt, function, arg=None, kwarg=None, tgt_type="compound", timeout
 def artifacts(name, tgt, files, tgt_type="compound", timeout=None):
     """Check up front that the release files the next steps install can be had.
 
-    ``files`` is a list of ``[component, file]``. A file missing from the mirror while
-    ``vent:artifacts:allow_download`` is false fails the step with
-    "not run: artifact ... missing", so its dependents are reported as not run instead
-    of failing one by one deep inside a formula."""
+    ``files`` is a list of ``[component, file]``. Each target answers with
+    ``vent_cluster.artifacts_missing`` (the wording every formula uses); a file that
+    cannot be had fails the step with "not run: missing artifact ...", so its
+    dependents are reported as not run instead of failing one by one deep inside a
+    formula."""
     _progress(f"{name}: release files on {tgt}")
+    answers, bad = _call(tgt, "vent_cluster.artifacts_missing", [files], tgt_type=tgt_type, timeout=timeout)
+    if bad:
+        return _ret(name, False, _failed_comment("vent_cluster.artifacts_missing", bad))
     missing = {}
-    checked = 0
-    for component, fname in files:
-        arts, bad = _call(tgt, "vent.artifact", [component, fname], tgt_type=tgt_type, timeout=timeout)
-        if bad:
-            return _ret(name, False, _failed_comment(f"vent.artifact {component} {fname}", bad))
-        by_path = {}
-        for minion, art in sorted(arts.items()):
-            if any(not src.startswith("file://") for src in art.get("sources", [])):
-                continue  # download allowed: the formula fetches it and checks its hash
-            by_path.setdefault(art["mirror"], (art, []))[1].append(minion)
-        for path, (art, minions) in sorted(by_path.items()):
-            found, _ = _call(",".join(minions), "file.file_exists", [path], tgt_type="list")
-            checked += len(minions)
-            absent = [m for m in minions if not found.get(m)]
-            if absent:
-                missing[f"artifact {component} {fname} {art['version']} missing at {path}"] = absent
+    for minion, messages in sorted(answers.items()):
+        for message in messages or []:
+            missing.setdefault(message, []).append(minion)
     if missing:
         text = "; ".join(f"{what} on {', '.join(ms)}" for what, ms in sorted(missing.items()))
-        return _ret(
-            name,
-            False,
-            f"not run: {text} (vent:artifacts:mirror; fill it with `./vent artifacts fetch` "
-            "or set vent:artifacts:allow_download: true)",
-        )
-    return _ret(name, True, f"release files available ({checked} found in the mirror, others downloadable)")
+        return _ret(name, False, f"not run: {text}")
+    return _ret(name, True, f"{len(files)} release file(s) available on {len(answers)} minion(s)")
 
 
 def apply(name, tgt, sls, tgt_type="compound", **kwargs):

@@ -8,7 +8,7 @@
     (`vent.etcd_member_add`) before etcd starts on it. Re-running `vent` would
     converge the same node but apply every formula on every node on the way. #}
 {%- from "vent/targets.jinja" import t, cached with context %}
-{%- import "vent/steps.jinja" as steps %}
+{%- import "vent/steps.jinja" as steps with context %}
 {%- set node = salt['pillar.get']('vent:add_node') %}
 {%- if not node %}
 {{- raise('vent:add_node: missing; pass the new minion\'s id as pillar vent:add_node (docs/day2.md)') }}
@@ -46,8 +46,8 @@ vent-add-node-refresh:
 {%- set prev.id = 'vent-add-node-pki' %}
 
 {%- if is_etcd %}
-{%-   if t.etcd_release %}
-{{ steps.etcd_artifacts('vent-add-node-etcd-artifacts', tgt, prev.id) }}
+{%-   if t.artifacts.etcd %}
+{{ steps.artifacts('vent-add-node-etcd-artifacts', tgt, t.artifacts.etcd, prev.id) }}
 {%-     set prev.id = 'vent-add-node-etcd-artifacts' %}
 {%-   endif %}
 
@@ -65,15 +65,12 @@ vent-add-node-etcd-member-add:
 {%- endif %}
 
 {%- if is_controller %}
-{{ steps.controlplane_artifacts('vent-add-node-controlplane-artifacts', tgt, prev.id) }}
-{{ steps.apply('vent-add-node-controlplane', tgt, 'controlplane', 'vent-add-node-controlplane-artifacts') }}
-{{ steps.apply('vent-add-node-controlplane-readyz', tgt, 'vent.readyz', 'vent-add-node-controlplane') }}
-{%-   set prev.id = 'vent-add-node-controlplane-readyz' %}
+{{ steps.installing(prev, 'vent-add-node-controlplane', tgt, t.artifacts.controlplane, 'controlplane') }}
 {%- endif %}
 
 {%- if is_compute %}
-{{ steps.worker_artifacts('vent-add-node-workers-artifacts', tgt, t, prev.id) }}
+{{ steps.artifacts('vent-add-node-workers-artifacts', tgt, t.artifacts.workers, prev.id) }}
 {{ steps.worker_stack('vent-add-node-workers', tgt, 'vent-add-node-workers-artifacts') }}
-{{ steps.flannel_artifacts('vent-add-node-flannel-artifacts', tgt, 'vent-add-node-workers') }}
-{{ steps.apply('vent-add-node-flannel', tgt, 'flannel', 'vent-add-node-flannel-artifacts') }}
+{%-   set prev.id = 'vent-add-node-workers' %}
+{{ steps.installing(prev, 'vent-add-node-flannel', tgt, t.artifacts.flannel, 'flannel') }}
 {%- endif %}

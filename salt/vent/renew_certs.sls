@@ -8,9 +8,9 @@
     vent:pki:days_remaining above vent:pki:days_valid: every certificate then counts
     as due. Keys are kept, so kubeconfigs stay valid. #}
 {%- from "vent/targets.jinja" import t with context %}
-{%- import "vent/steps.jinja" as steps %}
+{%- import "vent/steps.jinja" as steps with context %}
 {%- set force = {'vent': {'pki': {
-      'days_remaining': salt['pillar.get']('vent:pki:days_valid', 365) | int + 1}}} %}
+      'days_remaining': salt['pillar.get']('vent:pki:days_valid') | int + 1}}} %}
 {%- set prev = namespace(id='vent-renew-refresh') %}
 
 vent-renew-refresh:
@@ -27,18 +27,18 @@ vent-renew-refresh:
 {%- set prev.id = 'vent-renew-pki-nodes' %}
 
 {%- for member in t.etcd_ids %}
-{{ steps.apply('vent-renew-restart-etcd-' ~ member, 'L@' ~ member, 'vent.restart.etcd', prev.id) }}
+{{ steps.apply('vent-renew-restart-etcd-' ~ member, 'L@' ~ member, 'etcd.service.restarted', prev.id) }}
 {{ steps.etcd_health('vent-renew-etcd-health-' ~ member, member, 'vent-renew-restart-etcd-' ~ member) }}
 {%-   set prev.id = 'vent-renew-etcd-health-' ~ member %}
 {%- endfor %}
 
 {%- for controller in t.controller_ids %}
 {{ steps.apply('vent-renew-restart-controlplane-' ~ controller, 'L@' ~ controller,
-               'vent.restart.controlplane', prev.id) }}
-{{ steps.apply('vent-renew-readyz-' ~ controller, 'L@' ~ controller, 'vent.readyz',
+               'controlplane.service.restarted', prev.id) }}
+{{ steps.apply('vent-renew-readyz-' ~ controller, 'L@' ~ controller, 'controlplane.health',
                'vent-renew-restart-controlplane-' ~ controller) }}
 {%-   set prev.id = 'vent-renew-readyz-' ~ controller %}
 {%- endfor %}
 
-{{ steps.apply('vent-renew-restart-compute', t.compute, 'vent.restart.compute', prev.id,
-               batch=t.worker_batch) }}
+{{ steps.apply('vent-renew-restart-compute', t.compute,
+               ['kube_proxy.service.restarted', 'kubelet.service.restarted'], prev.id, batch=t.worker_batch) }}

@@ -9,7 +9,7 @@
     uncordoned after (kubectl on the CA controller). Every check below runs while
     this file renders, so a refused upgrade has changed nothing. #}
 {%- from "vent/targets.jinja" import t with context %}
-{%- import "vent/steps.jinja" as steps %}
+{%- import "vent/steps.jinja" as steps with context %}
 {%- set key = 'vent:upgrade:to' %}
 {%- set pinned_key = 'vent:artifacts:releases:kubernetes:version' %}
 {%- set to = salt['pillar.get'](key) %}
@@ -40,7 +40,7 @@
 
 {#- What the controllers run now: the kubectl the control-plane formula installs with
     the server binaries, from the same release. #}
-{%- set bin_dir = salt['pillar.get']('vent:kubernetes:dirs:bin', '/usr/local/bin') %}
+{%- set bin_dir = salt['vent_cluster.paths']().bin %}
 {%- if not t.controller_ids %}
 {{- raise(key ~ ': no minion with the controller role; nothing to upgrade') }}
 {%- endif %}
@@ -89,26 +89,27 @@ vent-upgrade-validate:
     - minion_id: {{ t.ca_id }}
     - require:
       - vent-upgrade-refresh
-{{ steps.controlplane_artifacts('vent-upgrade-controlplane-artifacts', t.controllers, 'vent-upgrade-validate') }}
+{{ steps.artifacts('vent-upgrade-controlplane-artifacts', t.controllers, t.artifacts.controlplane,
+                   'vent-upgrade-validate') }}
 {%- set prev.id = 'vent-upgrade-controlplane-artifacts' %}
 
 {%- for controller in t.controller_ids %}
 {{ steps.apply('vent-upgrade-controlplane-' ~ controller, 'L@' ~ controller, 'controlplane', prev.id) }}
-{{ steps.apply('vent-upgrade-readyz-' ~ controller, 'L@' ~ controller, 'vent.readyz',
+{{ steps.apply('vent-upgrade-readyz-' ~ controller, 'L@' ~ controller, 'controlplane.health',
                'vent-upgrade-controlplane-' ~ controller) }}
 {%-   set prev.id = 'vent-upgrade-readyz-' ~ controller %}
 {%- endfor %}
 
 {%- if t.compute_ids %}
-{{ steps.worker_artifacts('vent-upgrade-workers-artifacts', t.compute, t, prev.id) }}
+{{ steps.artifacts('vent-upgrade-workers-artifacts', t.compute, t.artifacts.workers, prev.id) }}
 {%-   set prev.id = 'vent-upgrade-workers-artifacts' %}
 {%- endif %}
 
-{%- for batch in t.compute_ids | batch(t.worker_batch) %}
+{%- for batch in t.compute_ids | batch(t.worker_batch or t.compute_ids | length or 1) %}
 {%-   set n = loop.index %}
 {%-   set day2 = dict(vent_day2=dict(nodes=batch)) %}
-{{ steps.apply('vent-upgrade-drain-' ~ n, t.ca, 'vent.drain', prev.id, pillar=day2) }}
+{{ steps.apply('vent-upgrade-drain-' ~ n, t.ca, 'controlplane.nodes.drain', prev.id, pillar=day2) }}
 {{ steps.worker_stack('vent-upgrade-workers-' ~ n, 'L@' ~ batch | join(','), 'vent-upgrade-drain-' ~ n) }}
-{{ steps.apply('vent-upgrade-uncordon-' ~ n, t.ca, 'vent.uncordon', 'vent-upgrade-workers-' ~ n, pillar=day2) }}
+{{ steps.apply('vent-upgrade-uncordon-' ~ n, t.ca, 'controlplane.nodes.uncordon', 'vent-upgrade-workers-' ~ n, pillar=day2) }}
 {%-   set prev.id = 'vent-upgrade-uncordon-' ~ n %}
 {%- endfor %}

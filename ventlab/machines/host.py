@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ventlab.model import model
+
+LAB = model.lab_network()
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 RULE_COMMENT = "vent-lab"
 
@@ -22,9 +25,9 @@ class Network:
     """The lab's L2 segment: one bridge carrying the public and the private subnet,
     as Packet's bond0 carries both."""
 
-    bridge: str = "vent-lab0"
-    public: str = "198.18.0.0/24"
-    private: str = "100.72.0.0/24"
+    bridge: str = LAB["bridge"]
+    public: str = LAB["public"]
+    private: str = LAB["private"]
 
     def gateway(self, cidr: str) -> str:
         return str(ipaddress.ip_network(cidr).network_address + 1)

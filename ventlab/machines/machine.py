@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ventlab.model import model
+
 from . import host, state
 
 BOOT_TIMEOUT = 90.0
@@ -299,10 +301,9 @@ def spec_from_device(device: dict) -> Spec:
     pub, priv = pick(True), pick(False)
     for ip in (pub, priv):
         addr = ipaddress.ip_address(ip["address"])
-        if not (addr in ipaddress.ip_network("198.18.0.0/15")
-                or addr in ipaddress.ip_network("100.64.0.0/10")):
-            raise MachineError(f"address {addr} is outside the lab ranges 198.18.0.0/15 "
-                               "and 100.64.0.0/10")
+        allowed = model.lab_network()["allowed"]
+        if not any(addr in ipaddress.ip_network(net) for net in allowed):
+            raise MachineError(f"address {addr} is outside the lab ranges {' and '.join(allowed)}")
     return Spec(id=device["id"], hostname=device["hostname"], public_ip=pub["address"],
                 private_ip=priv["address"], public_cidr=int(pub.get("cidr", 24)),
                 private_cidr=int(priv.get("cidr", 24)), gateway=pub.get("gateway"),

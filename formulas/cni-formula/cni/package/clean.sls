@@ -1,16 +1,21 @@
 {%- from "cni/map.jinja" import cni with context %}
-{%- for plugin in cni.plugins %}
+{%- if cni.install == 'package' %}
+{%-   for plugin in cni.plugins %}
+
 cni-package-clean-{{ plugin }}-file-absent:
   file.absent:
     - name: {{ cni.bin_dir }}/{{ plugin }}
-{%- endfor %}
-
-cni-package-clean-unpacked-file-absent:
-  file.absent:
-    - name: {{ cni.unpack_root }}/cni_plugins
-{%- if cni.install == 'package' %}
+{%-   endfor %}
 
 cni-package-clean-pkg-removed:
   pkg.removed:
     - name: {{ cni.package.name }}
+{%- else %}
+
+cni-package-clean-plugins-vent_artifact-removed:
+  vent_artifact.removed:
+    - component: cni_plugins
+    - file: cni-plugins
+    - bin_dir: {{ cni.bin_dir }}
+    - members: {{ cni.plugins | json }}
 {%- endif %}

@@ -15,9 +15,13 @@ cni-package-install-{{ plugin }}-file-symlink:
       - pkg: cni-package-install-pkg-installed
 {%-   endfor %}
 {%- elif cni.install == 'release' %}
-{%-   from "node/macros.jinja" import release_binaries %}
-{{ release_binaries('cni-package-install-plugins', 'cni_plugins', 'cni-plugins', cni.bin_dir,
-                    cni.plugins, unpack_root=cni.unpack_root) }}
+cni-package-install-plugins-vent_artifact-installed:
+  vent_artifact.installed:
+    - component: cni_plugins
+    - file: cni-plugins
+    - bin_dir: {{ cni.bin_dir }}
+    - members: {{ cni.plugins | json }}
+    - failhard: true
 {%- else %}
 cni-package-install-test-fail_without_changes:
   test.fail_without_changes:

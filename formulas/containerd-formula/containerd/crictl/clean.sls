@@ -1,7 +1,11 @@
 {%- from "containerd/map.jinja" import containerd with context %}
+
+containerd-crictl-clean-crictl-vent_artifact-removed:
+  vent_artifact.removed:
+    - component: crictl
+    - file: crictl
+    - bin_dir: {{ containerd.bin_dir }}
+
 containerd-crictl-clean-file-absent:
   file.absent:
-    - names:
-      - {{ containerd.bin_dir }}/crictl
-      - {{ containerd.crictl_config }}
-      - /opt/vent/crictl
+    - name: {{ containerd.crictl_config }}

@@ -1,7 +1,9 @@
 {%- from "containerd/map.jinja" import containerd with context %}
-{%- from "node/macros.jinja" import release_binaries %}
-{{ release_binaries('containerd-crictl-install-crictl', 'crictl', 'crictl', containerd.bin_dir,
-                    failhard=False) }}
+containerd-crictl-install-crictl-vent_artifact-installed:
+  vent_artifact.installed:
+    - component: crictl
+    - file: crictl
+    - bin_dir: {{ containerd.bin_dir }}
 
 containerd-crictl-install-file-managed:
   file.managed:

@@ -2,12 +2,14 @@
 {#- Only this SLS fails when gVisor's artifacts are missing: containerd and runc do not
     require it, so pods without the gvisor RuntimeClass still run. #}
 {%- if containerd.gvisor.enabled %}
-{%-   from "node/macros.jinja" import release_binaries %}
-{{ release_binaries('containerd-gvisor-install-runsc', 'gvisor', 'runsc', containerd.bin_dir,
-                    failhard=False) }}
+{%-   for file in ('runsc', 'containerd-shim-runsc-v1') %}
 
-{{ release_binaries('containerd-gvisor-install-shim', 'gvisor', 'containerd-shim-runsc-v1',
-                    containerd.bin_dir, failhard=False) }}
+containerd-gvisor-install-{{ file }}-vent_artifact-installed:
+  vent_artifact.installed:
+    - component: gvisor
+    - file: {{ file }}
+    - bin_dir: {{ containerd.bin_dir }}
+{%-   endfor %}
 {%- else %}
 containerd-gvisor-install-test-nop:
   test.nop:

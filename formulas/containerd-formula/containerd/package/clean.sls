@@ -4,13 +4,10 @@ containerd-package-clean-pkg-removed:
   pkg.removed:
     - name: {{ containerd.package.containerd }}
 {%- else %}
-{%-   for name in ('containerd', 'containerd-shim-runc-v2', 'ctr') %}
-containerd-package-clean-{{ name }}-file-absent:
-  file.absent:
-    - name: {{ containerd.bin_dir }}/{{ name }}
-{%-   endfor %}
 
-containerd-package-clean-unpacked-file-absent:
-  file.absent:
-    - name: /opt/vent/containerd
+containerd-package-clean-containerd-vent_artifact-removed:
+  vent_artifact.removed:
+    - component: containerd
+    - file: containerd
+    - bin_dir: {{ containerd.bin_dir }}
 {%- endif %}

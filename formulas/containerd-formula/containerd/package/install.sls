@@ -4,9 +4,12 @@ containerd-package-install-pkg-installed:
   pkg.installed:
     - name: {{ containerd.package.containerd }}
 {%- elif containerd.install == 'release' %}
-{%-   from "node/macros.jinja" import release_binaries %}
-{{ release_binaries('containerd-package-install-containerd', 'containerd', 'containerd',
-                    containerd.bin_dir) }}
+containerd-package-install-containerd-vent_artifact-installed:
+  vent_artifact.installed:
+    - component: containerd
+    - file: containerd
+    - bin_dir: {{ containerd.bin_dir }}
+    - failhard: true
 {%- else %}
 containerd-package-install-test-fail_without_changes:
   test.fail_without_changes:

@@ -4,8 +4,12 @@ containerd-runc-install-pkg-installed:
   pkg.installed:
     - name: {{ containerd.package.runc }}
 {%- elif containerd.runc.install == 'release' %}
-{%-   from "node/macros.jinja" import release_binaries %}
-{{ release_binaries('containerd-runc-install-runc', 'runc', 'runc', containerd.sbin_dir) }}
+containerd-runc-install-runc-vent_artifact-installed:
+  vent_artifact.installed:
+    - component: runc
+    - file: runc
+    - bin_dir: {{ containerd.sbin_dir }}
+    - failhard: true
 {%- else %}
 containerd-runc-install-test-fail_without_changes:
   test.fail_without_changes:

@@ -12,7 +12,7 @@ etcd-package-clean-{{ binary }}-absent:
     - name: {{ etcd.bin_dir }}/{{ binary }}
 {%- endfor %}
 
-etcd-package-clean-release-dir-absent:
+etcd-package-clean-release-root-absent:
   file.absent:
-    - name: {{ etcd.release_dir }}
+    - name: {{ etcd.unpack_root }}/etcd
 {%- endif %}

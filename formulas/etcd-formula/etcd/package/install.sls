@@ -39,42 +39,13 @@ etcd-package-install-alias-unit-absent:
       - pkg: etcd-package-install-pkg-installed
 
 {%- elif etcd.install == "release" %}
-{%- set art = salt["vent.artifact"]("etcd", "etcd") %}
-{%- set dest = etcd.release_dir ~ "/" ~ art.version %}
-{%- if art.sources | length == 1 and not salt["file.file_exists"](art.mirror) %}
 
-etcd-package-install-artifact-missing:
-  test.fail_without_changes:
-    - name: etcd release artifact
-    - comment: >-
-        vent:artifacts:releases:etcd: file etcd (version {{ art.version }}) is not in
-        the mirror at {{ art.mirror }} and vent:artifacts:allow_download is false;
-        run `./vent artifacts fetch` on a machine with internet access
-{%- else %}
-
-etcd-package-install-archive-extracted:
-  archive.extracted:
-    - name: {{ dest }}
-    - source: {{ art.sources | json }}
-    - source_hash: {{ art.source_hash }}
-    - archive_format: tar
-    - user: root
-    - group: root
-    - if_missing: {{ dest }}/{{ art.members[0] }}
-
-{%- for member in art.members %}
-{%- set binary = member.split("/")[-1] %}
-
-etcd-package-install-{{ binary }}-symlink:
-  file.symlink:
-    - name: {{ etcd.bin_dir }}/{{ binary }}
-    - target: {{ dest }}/{{ member }}
-    - force: true
-    - makedirs: true
-    - require:
-      - archive: etcd-package-install-archive-extracted
-{%- endfor %}
-{%- endif %}
+etcd-package-install-etcd-vent_artifact-installed:
+  vent_artifact.installed:
+    - component: etcd
+    - file: etcd
+    - bin_dir: {{ etcd.bin_dir }}
+    - failhard: true
 
 {%- else %}
 

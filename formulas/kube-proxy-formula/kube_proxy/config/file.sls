@@ -26,6 +26,8 @@ kube-proxy-config-file-test-fail_without_changes:
 {#- kube-proxy's ipvs mode needs strict ARP for the addresses it binds to kube-ipvs0. #}
 {%-     do config.update({'ipvs': {'strictARP': true} }) %}
 {%-   endif %}
+{#- vent:kubernetes:kube_proxy_config wins: fields set there replace ours. #}
+{%-   set config = salt['vent_cluster.merge'](config, kube_proxy.overrides) %}
 kube-proxy-config-file-file-serialize:
   file.serialize:
     - name: {{ kube_proxy.config_file }}

@@ -38,7 +38,7 @@ kube-proxy-service-running-http-wait_for_successful_query:
   http.wait_for_successful_query:
     - name: http://{{ kube_proxy.node_ip }}:{{ kube_proxy.healthz_port }}/healthz
     - status: 200
-    - wait_for: {{ salt['pillar.get']('vent:kubernetes:ready_timeout', 120) }}
+    - wait_for: {{ kube_proxy.ready_timeout }}
     - request_interval: 2
     - require:
       - service: kube-proxy-service-running-service-running

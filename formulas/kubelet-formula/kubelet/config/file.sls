@@ -35,7 +35,7 @@ kubelet-config-file-test-fail_without_changes:
         'registerWithTaints': kubelet.taints,
       } %}
 {#- vent:kubernetes:kubelet_config wins: fields set there replace ours. #}
-{%-   set config = salt['slsutil.merge'](config, kubelet.overrides, merge_lists=False) %}
+{%-   set config = salt['vent_cluster.merge'](config, kubelet.overrides) %}
 kubelet-config-file-file-serialize:
   file.serialize:
     - name: {{ kubelet.config_file }}

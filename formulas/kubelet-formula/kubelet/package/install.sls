@@ -1,4 +1,7 @@
 {%- from "kubelet/map.jinja" import kubelet with context %}
-{%- from "node/macros.jinja" import release_binaries %}
-{{ release_binaries('kubelet-package-install-kubelet', 'kubernetes', 'kubelet', kubelet.bin_dir,
-                    ['kubelet']) }}
+kubelet-package-install-kubelet-vent_artifact-installed:
+  vent_artifact.installed:
+    - component: kubernetes
+    - file: kubelet
+    - bin_dir: {{ kubelet.bin_dir }}
+    - failhard: true

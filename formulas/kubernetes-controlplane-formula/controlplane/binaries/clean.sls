@@ -1,7 +1,9 @@
 {%- from "controlplane/map.jinja" import cp with context %}
-{%- for name in cp.binaries %}
+{%- for component, file in cp.artifacts %}
 
-controlplane-binaries-clean-{{ name }}-file-absent:
-  file.absent:
-    - name: {{ cp.dirs.bin }}/{{ name }}
+controlplane-binaries-clean-{{ file }}-vent_artifact-removed:
+  vent_artifact.removed:
+    - component: {{ component }}
+    - file: {{ file }}
+    - bin_dir: {{ cp.dirs.bin }}
 {%- endfor %}

@@ -11,7 +11,7 @@ controlplane-rbac-apiserver-kubelet-vent_k8s-applied:
   vent_k8s.applied:
     - name: apiserver-to-kubelet
     - manifest: {{ manifest | json }}
-    - kubeconfig: {{ cp.dirs.kubeconfig }}/admin.kubeconfig
+    - kubeconfig: {{ cp.dirs.admin_kubeconfig }}
     - kubectl: {{ cp.dirs.bin }}/kubectl
     - require:
       - sls: controlplane.health

@@ -3,7 +3,7 @@
     the next member. #}
 {%- from "etcd/map.jinja" import etcd with context %}
 
-vent-restart-etcd-module-run:
+etcd-service-restarted-module-run:
   module.run:
     - service.restart:
       - name: {{ etcd.service }}

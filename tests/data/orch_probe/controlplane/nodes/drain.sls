@@ -1,4 +1,4 @@
-{#- Test double for salt/vent/drain.sls: records "drain-<node> <minion>" per node. #}
+{#- Test double for controlplane.nodes.drain: records "drain-<node> <minion>" per node. #}
 {%- from "probe.jinja" import probe %}
 {%- for node in salt['pillar.get']('vent_day2:nodes', []) %}
 {{ probe("drain-" ~ node) }}

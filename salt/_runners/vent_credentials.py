@@ -1,4 +1,5 @@
-"""PKI operator commands: ``salt-run vent.ca_init``, ``salt-run vent.kubeconfig``.
+"""Credentials for the cluster and its operators: ``salt-run vent.ca_init``,
+``vent.encryption_key_init``, ``vent.kubeconfig``.
 
 The CA is created on the master into ``pillar/secrets/ca.sls`` (git-ignored, 0600); that
 file renders the CA key only for the CA minion. Operator kubeconfigs get a fresh key
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import salt.client
 import salt.exceptions
-import salt.loader
 import salt.runner
 import yaml
 from cryptography import x509
@@ -154,7 +154,7 @@ def encryption_key_init():
 
 def _settings():
     """The effective ``vent`` pillar as the master compiles it (vent.effective_pillar)."""
-    return (_runner("vent.effective_pillar") or {}).get("vent", {})
+    return (_runner("vent.effective_pillar") or {})["vent"]
 
 
 def ca_init(ca_minion=None):
@@ -162,19 +162,19 @@ def ca_init(ca_minion=None):
     pillar/secrets/ca.sls (0600). ``ca_minion``: the minion that will hold the CA key
     and sign (default vent:pki:ca_minion). Refuses to overwrite an existing file."""
     vent = _settings()
-    pki = vent.get("pki", {})
-    ca_minion = ca_minion or pki.get("ca_minion")
+    pki = vent["pki"]
+    ca_minion = ca_minion or __utils__["vent_model.ca_minion"](vent)
     if not ca_minion:
         raise salt.exceptions.SaltInvocationError("ca_minion=<minion id> is required")
     ca_why = "a new CA would invalidate every certificate of the cluster"
     if (_pillar_root() / CA_SLS).exists():
         _write_secret(CA_SLS, "", ca_why)  # raises with the explanation
-    key_cfg = pki.get("key", {"algorithm": "rsa", "size": 4096})
-    days = pki.get("ca_days_valid", 3650)
-    name = vent.get("cluster", {}).get("name", "vent")
-    ca_key = _new_key(key_cfg["algorithm"], key_cfg.get("size"))
-    fp_key = _new_key(key_cfg["algorithm"], key_cfg.get("size"))
-    sa_key = _new_key(key_cfg["algorithm"], key_cfg.get("size"))
+    key_cfg = pki["key"]
+    days = pki["ca_days_valid"]
+    name = vent["cluster"]["name"]
+    ca_key = _new_key(key_cfg["algorithm"], key_cfg["size"])
+    fp_key = _new_key(key_cfg["algorithm"], key_cfg["size"])
+    sa_key = _new_key(key_cfg["algorithm"], key_cfg["size"])
     data = {
         "ca_minion": str(ca_minion),
         "ca": {
@@ -221,8 +221,8 @@ def kubeconfig(user="developer", path=None, force=False):
     if user not in USERS:
         raise salt.exceptions.SaltInvocationError(f"user must be one of {', '.join(USERS)}")
     vent = _settings()
-    pki = vent.get("pki", {})
-    ca = pki.get("ca_minion")
+    pki = vent["pki"]
+    ca = __utils__["vent_model.ca_minion"](vent)
     nodes = _runner("mine.get", "*", "vent_node") or {}
     ca_pem = (_runner("mine.get", ca, "vent_ca_cert") or {}).get(ca)
     if not ca_pem:
@@ -231,25 +231,24 @@ def kubeconfig(user="developer", path=None, force=False):
             f"`salt-run vent.ca_init ca_minion={ca}`, `salt {ca} state.apply pki.ca` "
             f"and `salt {ca} mine.update` first."
         )
-    mod = salt.loader.minion_mods(__opts__)
-    server = mod["vent_pki.operator_endpoint"](nodes, vent)
+    server = __utils__["vent_model.operator_api"](vent, nodes)
     if not server:
         raise salt.exceptions.CommandExecutionError(
             "No API endpoint: set vent:cluster:api:endpoint or deploy a controller "
             "(none in the mine's vent_node)."
         )
-    key_cfg = pki.get("key", {"algorithm": "rsa", "size": 4096})
-    key = _new_key(key_cfg["algorithm"], key_cfg.get("size"))
+    key_cfg = pki["key"]
+    key = _new_key(key_cfg["algorithm"], key_cfg["size"])
     request = {
         # Through the CA minion's own peer call, so the policy's `minions: <ca>`
         # check admits it and no other minion.
         "ca_server": ca,
         "signing_policy": f"vent-{user}",
         "public_key": _pub_pem(key),
-        "days_valid": int(pki.get("days_valid", 365)),
+        "days_valid": int(pki["days_valid"]),
     }
     if user == "developer":
-        request["O"] = pki.get("developer_group", "system:masters")
+        request["O"] = pki["developer_group"]
     with salt.client.LocalClient(mopts=__opts__) as client:
         ret = client.cmd(ca, "x509.create_certificate", kwarg=request, timeout=60)
     cert_pem = (ret or {}).get(ca)
@@ -258,7 +257,7 @@ def kubeconfig(user="developer", path=None, force=False):
             f"CA minion {ca!r} did not sign the {user} certificate: {cert_pem!r}"
         )
     text = _kubeconfig_text(
-        vent.get("cluster", {}).get("name", "vent"), server, ca_pem, user,
+        vent["cluster"]["name"], server, ca_pem, user,
         cert_pem, _key_pem(key),
     )
     if path is None:

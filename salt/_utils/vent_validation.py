@@ -1,9 +1,9 @@
-"""Vent's derived settings and pillar validation.
+"""Validation of the effective ``vent`` pillar and the nodes, before anything changes.
 
-Everything that is computed from pillar (the DNS service IP, the first service IP,
-artifact sources, the node list from the mine) is computed here and nowhere else, so
-states, templates, runners and the orchestration agree. The runner `vent.validate`
-calls `vent.check` on the master; the orchestration calls it on the CA minion.
+``problems`` returns every finding as a line that starts with the pillar key (or mine
+entry) at fault, so ``salt-run vent.validate`` and the orchestration's first step say
+exactly what to fix. Role rules and derived values come from the cluster model
+(``vent_model``), never recomputed here.
 """
 
 from __future__ import annotations
@@ -11,135 +11,26 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import importlib.util
 import ipaddress
+import os
 import re
-
-__virtualname__ = "vent"
+import sys
 
 PACKET_PRIVATE = ipaddress.ip_network("10.0.0.0/8")
 DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-ROLES = ("controller", "worker", "etcd")
-ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
-def __virtual__():
-    return __virtualname__
-
-
-# --- derived values ---------------------------------------------------------------
-
-
-def _settings(vent=None):
-    if vent is None:
-        vent = __pillar__.get("vent", {})  # noqa: F821 (salt dunder)
-    return vent
-
-
-def service_ip(index, vent=None):
-    """The ``index``-th address of the service CIDR (1: the API's ClusterIP)."""
-    net = ipaddress.ip_network(_settings(vent)["cluster"]["service_cidr"], strict=True)
-    return str(net[int(index)])
-
-
-def api_service_ip(vent=None):
-    """The ClusterIP of ``kubernetes.default``: always the first service address."""
-    return service_ip(1, vent)
-
-
-def dns_ip(vent=None):
-    """The cluster DNS IP: ``vent:cluster:dns_ip`` or the 10th service address."""
-    cluster = _settings(vent)["cluster"]
-    return cluster.get("dns_ip") or service_ip(10, vent)
-
-
-def arch(osarch=None):
-    osarch = osarch or __grains__.get("osarch", "amd64")  # noqa: F821
-    return ARCH_ALIASES.get(osarch, osarch)
-
-
-def artifact(component, name, osarch=None, vent=None):
-    """Where a release file comes from: ``{source, source_hash, hash_type, mirror,
-    members, version}``. ``source`` lists the mirror path first, then the upstream
-    URL when downloads are allowed."""
-    settings = _settings(vent)
-    art = settings["artifacts"]
-    release = art["releases"][component]
-    a = arch(osarch)
-    upstream_arch = release.get("arch", {}).get(a, a)
-    entry = release["files"][name]
-    version = str(release["version"])
-    url = entry["url"].format(version=version, arch=upstream_arch)
-    checksum = entry["checksums"].get(a)
-    if not checksum:
-        raise ValueError(f"vent:artifacts:releases:{component}:files:{name}:checksums:{a} is missing")
-    mirror_path = "/".join(
-        [art["mirror"].rstrip("/"), component, version, a, url.rsplit("/", 1)[1]]
-    )
-    sources = ["file://" + mirror_path]
-    if art.get("allow_download", True):
-        sources.append(url)
-    members = [m.format(version=version, arch=upstream_arch) for m in entry.get("members", [])]
-    return {
-        "component": component,
-        "name": name,
-        "version": version,
-        "url": url,
-        "mirror": mirror_path,
-        "sources": sources,
-        "hash_type": entry.get("hash_type", "sha256"),
-        "source_hash": f"{entry.get('hash_type', 'sha256')}={checksum}",
-        "members": members,
-    }
-
-
-def image(component, vent=None):
-    """The pinned container image of a release, by digest when one is recorded:
-    ``registry/name:v<version>@sha256:...``."""
-    release = _settings(vent)["artifacts"]["releases"][component]
-    ref = release["image"].format(version=release["version"])
-    digest = release.get("digest")
-    return f"{ref}@{digest}" if digest else ref
-
-
-# --- the node's identity, published to the mine -----------------------------------
-
-
-def _ipv4_of_interface(pattern):
-    ifaces = __grains__.get("ip4_interfaces", {})  # noqa: F821
-    for name in sorted(ifaces):
-        if re.fullmatch(pattern, name) and ifaces[name]:
-            return ifaces[name][0]
-    return None
-
-
-def private_ip():
-    """The node's private address: grain ``vent:private_ip`` (set at deploy from the
-    Packet API), else the first IPv4 of the pillar-named interface."""
-    grain = __grains__.get("vent", {}).get("private_ip")  # noqa: F821
-    if grain:
-        return grain
-    net = __pillar__.get("vent", {}).get("network", {})  # noqa: F821
-    if net.get("private_interface"):
-        return _ipv4_of_interface(re.escape(net["private_interface"]))
-    if net.get("private_interface_regex"):
-        return _ipv4_of_interface(net["private_interface_regex"])
-    return None
-
-
-def node_info():
-    """What a node publishes to the mine: roles and addresses. No secrets."""
-    vent = __grains__.get("vent", {})  # noqa: F821
-    return {
-        "id": __grains__.get("id"),  # noqa: F821
-        "hostname": __grains__.get("host"),  # noqa: F821
-        "roles": sorted(__grains__.get("roles", [])),  # noqa: F821
-        "private_ip": private_ip(),
-        "public_ip": vent.get("public_ip"),
-        "arch": arch(),
-    }
-
-
-# --- validation -------------------------------------------------------------------
+def _model(name):
+    """A function of the cluster model, from the file beside this one: Salt's loader
+    gives utilities no ``__utils__``."""
+    key = "vent_model_beside_validation"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, os.path.join(os.path.dirname(__file__),
+                                                                        "vent_model.py"))
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return getattr(sys.modules[key], name)
 
 
 def _net(value, key, problems):
@@ -163,14 +54,13 @@ def _walk_unknown(value, schema, path, problems):
             problems.append(f"{path}:{key}: unknown key; did you mean {path}:{close[0]}?")
 
 
-def check(vent=None, nodes=None, schema=None):
+def problems(vent, nodes=None, schema=None):
     """Validate the effective ``vent`` pillar.
 
     ``nodes`` is the mine's ``vent_node`` data (minion id -> node_info), ``schema`` the
     tracked defaults to spot typos against. Returns ``{"errors": [...], "warnings":
     [...], "summary": {...}}``; every line starts with the pillar key at fault.
     """
-    vent = _settings(vent)
     nodes = nodes or {}
     errors, warnings = [], []
     cluster = vent.get("cluster", {})
@@ -285,23 +175,29 @@ def check(vent=None, nodes=None, schema=None):
     for comp, rel in sorted(releases.items()):
         if not rel.get("version"):
             errors.append(f"vent:artifacts:releases:{comp}:version: missing")
+        version = str(rel.get("version"))
+        built = ((vent.get("artifacts", {}).get("built") or {}).get(comp) or {}).get(version, {})
         for fname, entry in sorted((rel.get("files") or {}).items()):
-            sums = entry.get("checksums") or {}
-            if not any(sums.values()):
+            sums = (entry.get("checksums") or {}).get(version) or {}
+            if not any(sums.values()) and not (built.get("files") or {}).get(fname):
+                pinned = ", ".join(sorted(str(v) for v in (entry.get("checksums") or {}))) or "none"
                 errors.append(
-                    f"vent:artifacts:releases:{comp}:files:{fname}:checksums: "
-                    f"version {rel.get('version')} has no checksum"
+                    f"vent:artifacts:releases:{comp}:files:{fname}:checksums: no checksum for "
+                    f"version {version} (checksums are pinned for: {pinned})"
                 )
+        if rel.get("digests") is not None and not rel["digests"].get(version) and not built.get("images"):
+            errors.append(
+                f"vent:artifacts:releases:{comp}:digests: no image digest for version {version}"
+            )
 
-    roles = {m: set((n or {}).get("roles") or []) for m, n in nodes.items()}
-    for minion, r in sorted(roles.items()):
-        unknown = r - set(ROLES)
+    for minion, node in sorted(nodes.items()):
+        unknown = set((node or {}).get("roles") or []) - set(_model("role_names")())
         if unknown:
             errors.append(f"grains:roles: {minion} has unknown role(s) {sorted(unknown)}")
-    controllers = sorted(m for m, r in roles.items() if "controller" in r)
+    controllers = _model("controllers")(nodes)
     if nodes and not controllers:
         errors.append("grains:roles: no minion has the controller role")
-    etcd_members = sorted(m for m, r in roles.items() if "etcd" in r) or controllers
+    etcd_members = _model("etcd_members")(nodes)
     if etcd_members and len(etcd_members) % 2 == 0:
         warnings.append(
             f"vent:etcd: {len(etcd_members)} etcd members; an even count tolerates no "
@@ -316,9 +212,9 @@ def check(vent=None, nodes=None, schema=None):
     summary = {
         "cluster_cidr": cluster.get("cluster_cidr"),
         "service_cidr": cluster.get("service_cidr"),
-        "dns_ip": dns_ip(vent) if "service_cidr" in nets and not errors else None,
+        "dns_ip": _model("dns_ip")(vent) if "service_cidr" in nets and not errors else None,
         "controllers": controllers,
-        "workers": sorted(m for m, r in roles.items() if "worker" in r),
+        "workers": _model("workers")(nodes),
         "etcd": etcd_members,
     }
     return {"errors": errors, "warnings": warnings, "summary": summary}

@@ -1,0 +1,188 @@
+"""The cluster model as Jinja and the CLI see it: ``salt['vent_cluster.<fn>']()``.
+
+Every answer comes from the ``vent_model`` utility (salt/_utils/vent_model.py), fed
+with this minion's pillar and the mine; this module adds only what needs the minion
+itself (its grains and interfaces). Nothing is computed in Jinja.
+"""
+
+from __future__ import annotations
+
+import re
+
+__virtualname__ = "vent_cluster"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _model(fun, *args, **kwargs):
+    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
+
+
+def settings():
+    """The effective ``vent`` pillar of this minion."""
+    return __pillar__["vent"]
+
+
+def nodes():
+    """The mine's ``vent_node`` data: minion id -> roles and addresses."""
+    return __salt__["mine.get"]("*", "vent_node") or {}
+
+
+def merge(base, over):
+    """The model's merge rule (mappings merge, anything else is replaced)."""
+    return _model("merge", base, over)
+
+
+def formula(defaults, key):
+    """A formula's one dict: its defaults.yaml with pillar ``vent:<key>`` merged over it
+    by the model's merge rule (the same rule the pillar files follow)."""
+    return _model("merge", defaults, settings().get(key) or {})
+
+
+def arch(osarch=None):
+    return _model("arch", osarch or __grains__.get("osarch"))
+
+
+def control_plane():
+    """Control-plane component key -> binary (also its unit and service user)."""
+    return __utils__["vent_model.control_plane"]()
+
+
+def units(role):
+    """The systemd units of a role (etcd, controller, compute)."""
+    return list(__utils__["vent_model.units"](role))
+
+
+def paths():
+    return _model("paths", settings())
+
+
+def ports():
+    return _model("ports", settings())
+
+
+def ready_timeout():
+    return _model("ready_timeout", settings())
+
+
+def targets():
+    """Compound targets and minion lists per role, from the mine."""
+    return _model("targets", settings(), nodes())
+
+
+def orchestration(grains=None):
+    """What the orchestrations target (``vent_model.orchestration``). ``grains``: the
+    master's grain cache ({minion: grains}); roles are known from it as soon as a
+    minion has started, before the mine is updated."""
+    if grains is None:
+        found = nodes()
+    else:
+        found = {m: {"id": m, "roles": sorted((g or {}).get("roles") or [])} for m, g in grains.items()}
+    return _model("orchestration", settings(), found)
+
+
+def roles():
+    """What this minion does: ``{controller, etcd, compute, ca}`` (its own node entry
+    stands in until its first mine update)."""
+    me = node_info()
+    return _model("roles_of", me["id"], nodes(), settings(), node=me)
+
+
+def service_ip(index):
+    return _model("service_ip", settings(), index)
+
+
+def api_service_ip():
+    return _model("api_service_ip", settings())
+
+
+def dns_ip():
+    return _model("dns_ip", settings())
+
+
+def local_api():
+    return _model("local_api", settings())
+
+
+def node_api():
+    """Where this node's kubelet and kube-proxy reach the API: the local apiserver on
+    a controller, else the first controller's private address."""
+    if roles()["controller"]:
+        return local_api()
+    return _model("node_api", settings(), nodes())
+
+
+def artifact(component, name, osarch=None):
+    """Where a release file comes from (see ``vent_model.artifact``)."""
+    return _model("artifact", settings(), component, name, osarch or __grains__.get("osarch"))
+
+
+def artifact_missing(component, name, installed=None):
+    """Why release file ``name`` of ``component`` cannot be had on this node ('' when
+    it can): the one wording every formula, the orchestration and the runners use.
+    ``installed``: a path whose presence means the file is already in place."""
+    import os
+
+    art = artifact(component, name)
+    downloadable = settings()["artifacts"]["allow_download"] and art["origin"] == "published"
+    if downloadable or os.path.isfile(art["mirror"]) or (installed and os.path.exists(installed)):
+        return ""
+    why = ("a file built locally is never downloaded" if art["origin"] == "built"
+           else f"vent:artifacts:allow_download is false (upstream {art['url']})")
+    return (f"missing artifact {art['key']} (version {art['version']}): {art['mirror']} is not in the "
+            f"mirror (vent:artifacts:mirror) and {why}; fill the mirror with `./vent artifacts fetch` "
+            "(with internet access) or `./vent artifacts build` (from the Go module proxy)")
+
+
+def artifacts_missing(files):
+    """``artifact_missing`` for each ``[component, file]``: the messages of those that
+    cannot be had."""
+    return [m for m in (artifact_missing(c, f) for c, f in files) if m]
+
+
+def image(component):
+    return _model("image", settings(), component, __grains__.get("osarch"))
+
+
+def step_artifacts(step):
+    return _model("step_artifacts", settings(), step)
+
+
+# --- the node's identity, published to the mine -----------------------------------
+
+
+def _ipv4_of_interface(pattern):
+    ifaces = __grains__.get("ip4_interfaces", {})
+    for name in sorted(ifaces):
+        if re.fullmatch(pattern, name) and ifaces[name]:
+            return ifaces[name][0]
+    return None
+
+
+def private_ip():
+    """The node's private address: grain ``vent:private_ip`` (set at deploy from the
+    Packet API), else the first IPv4 of the pillar-named interface."""
+    grain = __grains__.get("vent", {}).get("private_ip")
+    if grain:
+        return grain
+    net = settings()["network"]
+    if net["private_interface"]:
+        return _ipv4_of_interface(re.escape(net["private_interface"]))
+    if net["private_interface_regex"]:
+        return _ipv4_of_interface(net["private_interface_regex"])
+    return None
+
+
+def node_info():
+    """What a node publishes to the mine: roles and addresses. No secrets."""
+    vent = __grains__.get("vent", {})
+    return {
+        "id": __grains__.get("id"),
+        "hostname": __grains__.get("host"),
+        "roles": sorted(__grains__.get("roles", [])),
+        "private_ip": private_ip(),
+        "public_ip": vent.get("public_ip"),
+        "arch": arch(),
+    }

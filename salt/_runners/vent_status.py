@@ -1,0 +1,124 @@
+"""``salt-run vent.status`` and ``vent.public_ip``: the cluster as Salt sees it.
+
+Nodes come from the mine (completed with the grain cache), roles and units from the
+cluster model, API readiness from the one check every part of Vent uses. Missing
+pieces read "missing"; anything down makes the exit code non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+
+__virtualname__ = "vent"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _ops(fun, *args, **kwargs):
+    return __utils__[f"vent_ops.{fun}"](*args, **kwargs)
+
+
+def _model(fun, *args, **kwargs):
+    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
+
+
+def _nodes():
+    return _ops("nodes", __salt__["mine.get"]("*", "vent_node"), __salt__["cache.grains"](tgt="*"))
+
+
+def _vent():
+    return __salt__["pillar.show_pillar"]()["vent"]
+
+
+def public_ip():
+    """The controllers' public IPs, one ``<minion> <ip>`` line each."""
+    nodes = _nodes()
+    lines = [f"{m} {nodes[m].get('public_ip') or 'missing'}" for m in _model("controllers", nodes)]
+    if not lines:
+        return _ops("text", "no controller in the mine (run `salt-run state.orchestrate vent` first)", 1)
+    return _ops("text", "\n".join(lines), 0 if all(not ln.endswith(" missing") for ln in lines) else 1)
+
+
+def _table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*[str(c) for c in r]).rstrip() for r in [header, *rows])
+
+
+def _units(minion, nodes, vent):
+    roles = _model("roles_of", minion, nodes, vent)
+    return [u for role in ("etcd", "controller", "compute") if roles[role] for u in _model("units", role)]
+
+
+def _etcd_health(members, up):
+    """{member: healthy | unhealthy | missing}, asked of one live member."""
+    live = [m for m in members if m in up]
+    if not live:
+        return {}
+    res = _ops("cmd", live[:1], "vent_etcd.wait_healthy", kwarg={"timeout": 3}, timeout=15)
+    ok, ret = res.get(live[0], (False, "no answer"))
+    return {m: "healthy" if ok else ("unhealthy" if m in str(ret) else "missing") for m in members}
+
+
+def status():
+    """One table of the cluster's nodes: roles, addresses, Salt reachability, services,
+    etcd health, apiserver readiness and the earliest certificate expiry; below it
+    each certificate's expiry. Exits non-zero when a node is unreachable or a service,
+    etcd or the apiserver is not up."""
+    vent = _vent()
+    paths = _model("paths", vent)
+    nodes = _nodes()
+    if not nodes:
+        return _ops("text", "no nodes: no minion has published vent_node to the mine", 1)
+    ids = sorted(nodes)
+    ping = _ops("cmd", ids, "test.ping", timeout=5)
+    up = [m for m in ids if ping.get(m, (False, None))[1] is True]
+
+    units = {m: _units(m, nodes, vent) for m in ids}
+    services = {m: {} for m in ids}
+    for unit in sorted({u for us in units.values() for u in us}):
+        targets = [m for m in up if unit in units[m]]
+        for minion, (_ok, ret) in _ops("cmd", targets, "service.status", [unit]).items():
+            services[minion][unit] = ret is True
+    etcd_members = _model("etcd_members", nodes)
+    etcd = _etcd_health(etcd_members, up)
+    controllers = [m for m in _model("controllers", nodes) if m in up]
+    api = _ops("api_ready", controllers, _model("local_api", vent), paths["ca_cert"]) if controllers else {}
+    certs = {}
+    for minion, (ok, ret) in _ops("cmd", up, "x509.read_certificates", [f"{paths['pki']}/*.crt"]).items():
+        if ok and isinstance(ret, dict):
+            certs[minion] = {
+                os.path.basename(path): (info or {}).get("not_after") or (info or {}).get("Not After")
+                for path, info in ret.items()
+            }
+
+    rows, bad = [], False
+    for m in ids:
+        n = nodes[m]
+        reach = "yes" if m in up else "NO"
+        if m in up:
+            down = [u for u in units[m] if not services[m].get(u)]
+            svc = "all up" if units[m] and not down else ("-" if not units[m] else "down: " + ",".join(down))
+        else:
+            down, svc = units[m], "unknown"
+        cert_dates = certs.get(m) or {}
+        earliest = min(cert_dates.items(), key=lambda kv: str(kv[1]), default=None)
+        etcd_col = etcd.get(m, "-" if m not in etcd_members else "missing")
+        api_col = api.get(m, "-" if m not in _model("controllers", nodes) else "missing")
+        bad |= m not in up or bool(down) or etcd_col not in ("-", "healthy") or api_col not in ("-", "ready")
+        rows.append([
+            m, ",".join(n.get("roles") or []) or "-", n.get("public_ip") or "missing",
+            n.get("private_ip") or "missing", reach, svc, etcd_col, api_col,
+            f"{earliest[1]} ({earliest[0]})" if earliest else "missing",
+        ])
+    text = _table(
+        ["NODE", "ROLES", "PUBLIC IP", "PRIVATE IP", "SALT", "SERVICES", "ETCD", "APISERVER",
+         "FIRST CERT EXPIRY"],
+        rows,
+    )
+    details = [f"  {m} {name}: {date}" for m in ids for name, date in sorted((certs.get(m) or {}).items())]
+    if details:
+        text += "\n\ncertificates:\n" + "\n".join(details)
+    return _ops("text", text, 1 if bad else 0)

@@ -1,0 +1,473 @@
+"""The cluster model: the one place that answers who does what, where files live,
+which ports and units exist, and where a release file comes from.
+
+Everything here is a pure function of ``vent`` (the complete ``vent`` pillar: the
+tracked defaults with site overrides merged, as the master compiles it) and ``nodes``
+(minion id -> the ``vent_node`` mine entry: ``{id, hostname, roles, private_ip,
+public_ip, arch}``). Nothing reads pillar with a fallback literal: the defaults live in
+``pillar/vent/defaults.sls`` alone, and ``load`` merges them the one way.
+
+Salt reaches this module as ``__utils__["vent_model.<fn>"]`` (execution modules, states,
+runners); the ``vent_cluster`` execution module is its face for Jinja. ``ventlab`` and
+the tests import the file directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+from pathlib import Path
+
+import yaml
+
+# The tracked pillar files every settings dict starts from, in merge order.
+TRACKED = ("vent/defaults.sls", "vent/artifacts.sls")
+# The operator's overrides, merged last (git-ignored; see pillar/site.sls.example).
+SITE = "site.sls"
+
+ROLES = ("controller", "worker", "etcd")
+ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64"}
+LOCAL_API = "127.0.0.1"
+
+# Control-plane components: pillar/flag key, binary (also unit and service user).
+CONTROL_PLANE = {
+    "apiserver": "kube-apiserver",
+    "controller_manager": "kube-controller-manager",
+    "scheduler": "kube-scheduler",
+}
+# The systemd units each role runs, in the order they are started.
+UNITS = {
+    "etcd": ("etcd",),
+    "controller": tuple(CONTROL_PLANE.values()),
+    "compute": ("containerd", "kubelet", "kube-proxy"),
+}
+# Service users the PKI formula creates; kubelet and kube-proxy run as root (upstream
+# needs it).
+SERVICE_USERS = ("etcd", *CONTROL_PLANE.values())
+# Formulas in the order a node is taken apart: the reverse of the deploy.
+CLEAN_ORDER = (
+    ("compute", ("flannel", "kube_proxy", "kubelet", "cni", "containerd", "node")),
+    ("controller", ("controlplane",)),
+    ("etcd", ("etcd",)),
+    ("all", ("pki",)),
+)
+# The phases of `salt-run state.orchestrate vent`, in deploy order;
+# vent:orchestrate:stop_after names one of them.
+PHASES = ("refresh", "validate", "node", "pki", "etcd", "runtime", "controlplane", "rbac",
+          "workers", "flannel", "addons", "status")
+# Release files each step installs: [component, file]. Runtimes that a node may take
+# from Debian instead (vent:<component>:install: package) are listed by component.
+STEP_ARTIFACTS = {
+    "etcd": (("etcd", "etcd"),),
+    "runtime": (("containerd", "containerd"), ("runc", "runc"), ("cni_plugins", "cni-plugins")),
+    "controlplane": tuple(("kubernetes", b) for b in (*CONTROL_PLANE.values(), "kubectl")),
+    "workers": (("kubernetes", "kubelet"), ("kubernetes", "kube-proxy"), ("crictl", "crictl")),
+    "gvisor": (("gvisor", "runsc"), ("gvisor", "containerd-shim-runsc-v1")),
+    "flannel": (("flannel_cni_plugin", "cni-plugins"),),
+}
+# A runtime component that may come from Debian: the pillar key that says so.
+PACKAGED = {"etcd": "etcd", "containerd": "containerd", "runc": "runc", "cni_plugins": "cni"}
+
+# Grain the `vent.etcd_member_add` runner sets on a node it added to a running
+# cluster: that node's etcd must start with initial-cluster-state `existing`.
+ETCD_JOIN_GRAIN = "vent_etcd_initial_cluster_state"
+
+# The lab's networks: public addresses (the one routed range) and the private network,
+# both inside the ranges tests may use (198.18.0.0/15, 100.64.0.0/10) and outside the
+# default service and cluster CIDRs.
+LAB = {"bridge": "vent-lab0", "public": "198.18.0.0/24", "private": "100.72.0.0/24",
+       "allowed": ("198.18.0.0/15", "100.64.0.0/10")}
+
+
+def control_plane() -> dict:
+    """Control-plane component key (as in vent:kubernetes:<key>_flags) -> binary, which
+    is also its unit and service user."""
+    return dict(CONTROL_PLANE)
+
+
+def units(role: str) -> tuple[str, ...]:
+    """The systemd units of ``role`` (etcd, controller, compute), in start order."""
+    return UNITS[role]
+
+
+def service_users() -> tuple[str, ...]:
+    return SERVICE_USERS
+
+
+def clean_order() -> tuple:
+    return CLEAN_ORDER
+
+
+def etcd_join_grain() -> str:
+    return ETCD_JOIN_GRAIN
+
+
+def local_api_address() -> str:
+    return LOCAL_API
+
+
+def lab_network() -> dict:
+    return dict(LAB)
+
+
+# --- loading settings -------------------------------------------------------------
+
+
+def merge(base: dict, over: dict) -> dict:
+    """The one merge rule of Vent's pillar: mappings merge key by key, anything else
+    (lists included) is replaced. Returns a new dict; neither input changes."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_sls(path: Path) -> dict:
+    """A tracked pillar file (plain YAML): its ``vent`` mapping."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a mapping")
+    return data.get("vent") or {}
+
+
+def load(pillar_roots, site: bool = True, overrides: dict | None = None) -> dict:
+    """The settings as the master compiles them: tracked defaults, then the site file,
+    then ``overrides``. ``pillar_roots``: directories searched in order (the first one
+    holding a file wins, as Salt's pillar_roots do)."""
+    roots = [Path(r) for r in ([pillar_roots] if isinstance(pillar_roots, (str, os.PathLike))
+                               else pillar_roots)]
+    vent: dict = {}
+    for name in (*TRACKED, *((SITE,) if site else ())):
+        for root in roots:
+            if (root / name).exists():
+                vent = merge(vent, read_sls(root / name))
+                break
+    return merge(vent, overrides or {})
+
+
+# --- roles -------------------------------------------------------------------------
+
+
+def role_names() -> tuple[str, ...]:
+    """The roles a node's ``roles`` grain may hold."""
+    return ROLES
+
+
+def _with_role(nodes: dict, role: str) -> list[str]:
+    return sorted(m for m, n in (nodes or {}).items() if role in ((n or {}).get("roles") or []))
+
+
+def controllers(nodes: dict) -> list[str]:
+    return _with_role(nodes, "controller")
+
+
+def workers(nodes: dict) -> list[str]:
+    return _with_role(nodes, "worker")
+
+
+def dedicated_etcd(nodes: dict) -> bool:
+    """Some node has the etcd role: etcd runs on those nodes and nowhere else."""
+    return bool(_with_role(nodes, "etcd"))
+
+
+def etcd_members(nodes: dict) -> list[str]:
+    """Nodes with the etcd role; without any, the controllers."""
+    return _with_role(nodes, "etcd") or controllers(nodes)
+
+
+def schedulable(vent: dict) -> bool:
+    return bool(vent["roles"]["controllers_schedulable"])
+
+
+def compute(nodes: dict, vent: dict) -> list[str]:
+    """Nodes that run the kubelet stack: workers, plus controllers when they accept pods."""
+    ids = set(workers(nodes))
+    if schedulable(vent):
+        ids |= set(controllers(nodes))
+    return sorted(ids)
+
+
+def ca_minion(vent: dict) -> str:
+    return vent["pki"]["ca_minion"]
+
+
+def roles_of(minion: str, nodes: dict, vent: dict, node: dict | None = None) -> dict:
+    """What ``minion`` does: ``{controller, etcd, compute, ca}`` as booleans. ``node``
+    stands in for the minion's own mine entry before its first mine update."""
+    node = node if node is not None else (nodes or {}).get(minion) or {}
+    roles = set(node.get("roles") or [])
+    controller = "controller" in roles
+    return {
+        "controller": controller,
+        "etcd": "etcd" in roles or (controller and not dedicated_etcd(nodes)),
+        "compute": "worker" in roles or (controller and schedulable(vent)),
+        "ca": minion == ca_minion(vent),
+    }
+
+
+def targets(vent: dict, nodes: dict) -> dict:
+    """Compound targets and minion lists for each role, for the orchestrations and the
+    highstate top."""
+    dedicated = dedicated_etcd(nodes)
+    ca = ca_minion(vent)
+    return {
+        "all": "G@roles:controller or G@roles:worker or G@roles:etcd",
+        "controllers": "G@roles:controller",
+        "etcd": "G@roles:etcd" if dedicated else "G@roles:controller",
+        "compute": "G@roles:worker or G@roles:controller" if schedulable(vent) else "G@roles:worker",
+        "ca": f"L@{ca}",
+        "ca_id": ca,
+        "etcd_dedicated": dedicated,
+        "controller_ids": controllers(nodes),
+        "etcd_ids": etcd_members(nodes),
+        "compute_ids": compute(nodes, vent),
+    }
+
+
+def phases(vent: dict) -> list[str]:
+    """The deploy phases to run: all, or up to vent:orchestrate:stop_after."""
+    stop = vent["orchestrate"]["stop_after"]
+    if stop is None:
+        return list(PHASES)
+    if stop not in PHASES:
+        raise ValueError(f"vent:orchestrate:stop_after: {stop} is not a step; use one of {', '.join(PHASES)}")
+    return list(PHASES[: PHASES.index(stop) + 1])
+
+
+def orchestration(vent: dict, nodes: dict) -> dict:
+    """Everything the orchestrations decide from settings and roles: the targets, the
+    phases to run, the worker batch size, the release files each step installs."""
+    out = targets(vent, nodes)
+    out.update({
+        "phases": phases(vent),
+        "worker_batch": vent["orchestrate"]["worker_batch"],
+        "ready_timeout": ready_timeout(vent),
+        "artifacts": {step: step_artifacts(vent, step) for step in ("etcd", "runtime", "controlplane",
+                                                                    "workers", "flannel")},
+    })
+    return out
+
+
+def from_release(vent: dict, component: str) -> bool:
+    """The component is installed from its pinned release file (not Debian's package)."""
+    key = PACKAGED.get(component)
+    return key is None or vent[key]["install"] == "release"
+
+
+def step_artifacts(vent: dict, step: str) -> list[list[str]]:
+    """The release files a deploy step installs, as ``[component, file]``."""
+    files = [list(f) for f in STEP_ARTIFACTS[step] if from_release(vent, f[0])]
+    if step == "workers" and vent["gvisor"]["enabled"]:
+        files += [list(f) for f in STEP_ARTIFACTS["gvisor"]]
+    return files
+
+
+# --- paths, ports, timeouts -----------------------------------------------------------
+
+
+def paths(vent: dict) -> dict:
+    """Where Vent's files live on a node."""
+    pki, dirs = vent["pki"], vent["kubernetes"]["dirs"]
+    return {
+        "pki": pki["dir"],
+        "ca_cert": f"{pki['dir']}/ca.crt",
+        "kubeconfig": pki["kubeconfig_dir"],
+        "admin_kubeconfig": f"{pki['kubeconfig_dir']}/admin.kubeconfig",
+        "encryption_config": vent["encryption"]["config_file"],
+        "bin": dirs["bin"],
+        "kubectl": f"{dirs['bin']}/kubectl",
+        "config": dirs["config"],
+        "systemd": dirs["systemd"],
+        "cni_bin": vent["cni"]["bin_dir"],
+        "cni_conf": vent["cni"]["conf_dir"],
+        "mirror": vent["artifacts"]["mirror"],
+        "unpack_root": vent["artifacts"]["unpack_root"],
+        "manifests": vent["addons"]["manifest_dir"],
+    }
+
+
+def ports(vent: dict) -> dict:
+    return {
+        "api": int(vent["cluster"]["api"]["port"]),
+        "etcd_client": int(vent["etcd"]["client_port"]),
+        "etcd_peer": int(vent["etcd"]["peer_port"]),
+        "kubelet": int(vent["kubelet"]["port"]),
+        "kubelet_healthz": int(vent["kubelet"]["healthz_port"]),
+        "kube_proxy_healthz": int(vent["kube_proxy"]["healthz_port"]),
+        "kube_proxy_metrics": int(vent["kube_proxy"]["metrics_port"]),
+        "vxlan": int(vent["flannel"]["vxlan_port"]),
+    }
+
+
+def ready_timeout(vent: dict) -> int:
+    """How long any wait for a Kubernetes component may take, in seconds."""
+    return int(vent["kubernetes"]["ready_timeout"])
+
+
+# --- derived network values --------------------------------------------------------
+
+
+def service_ip(vent: dict, index: int) -> str:
+    """The ``index``-th address of the service CIDR (1: the API's ClusterIP)."""
+    return str(ipaddress.ip_network(vent["cluster"]["service_cidr"], strict=True)[int(index)])
+
+
+def api_service_ip(vent: dict) -> str:
+    return service_ip(vent, 1)
+
+
+def dns_ip(vent: dict) -> str:
+    """``vent:cluster:dns_ip``, or the 10th service address."""
+    return vent["cluster"]["dns_ip"] or service_ip(vent, 10)
+
+
+def _url_host(host: str) -> str:
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host
+
+
+def api_url(host: str, vent: dict) -> str:
+    return f"https://{_url_host(host)}:{ports(vent)['api']}"
+
+
+def local_api(vent: dict) -> str:
+    """The API as a controller's own components reach it."""
+    return api_url(LOCAL_API, vent)
+
+
+def node_api(vent: dict, nodes: dict) -> str | None:
+    """Where in-cluster clients off the controllers (kubelet, kube-proxy) reach the API:
+    the first controller's private address."""
+    ids = controllers(nodes)
+    if not ids or not (nodes[ids[0]] or {}).get("private_ip"):
+        return None
+    return api_url(nodes[ids[0]]["private_ip"], vent)
+
+
+def operator_api(vent: dict, nodes: dict) -> str | None:
+    """The API address for operators: vent:cluster:api:endpoint (a name, an address or
+    a URL), else the first controller's public address."""
+    host = vent["cluster"]["api"]["endpoint"]
+    if host and str(host).startswith("https://"):
+        return str(host)
+    if not host:
+        ids = controllers(nodes)
+        if not ids:
+            return None
+        node = nodes[ids[0]] or {}
+        host = node.get("public_ip") or node.get("private_ip")
+        if not host:
+            return None
+    return api_url(str(host), vent)
+
+
+def etcd_cluster(vent: dict, nodes: dict) -> list[dict]:
+    """The etcd members, sorted by minion id: ``{name, private_ip, peer_url,
+    client_url}``. ValueError names what is missing."""
+    members = etcd_members(nodes)
+    if not members:
+        raise ValueError("no etcd member in the mine (mine function vent_node): no minion has the etcd "
+                         "or controller role; run `salt '*' mine.update` after setting the roles grain")
+    missing = [m for m in members if not (nodes[m] or {}).get("private_ip")]
+    if missing:
+        raise ValueError(f"mine:vent_node: {', '.join(missing)} publish no private_ip; set the grain "
+                         "vent:private_ip or vent:network:private_interface")
+    p = ports(vent)
+    return [{"name": m, "private_ip": nodes[m]["private_ip"],
+             "peer_url": f"https://{_url_host(nodes[m]['private_ip'])}:{p['etcd_peer']}",
+             "client_url": f"https://{_url_host(nodes[m]['private_ip'])}:{p['etcd_client']}"}
+            for m in members]
+
+
+def etcd_client_urls(vent: dict, nodes: dict) -> list[str]:
+    return [m["client_url"] for m in etcd_cluster(vent, nodes)]
+
+
+# --- release artifacts ---------------------------------------------------------------
+
+
+def arch(osarch: str | None) -> str:
+    osarch = osarch or "amd64"
+    return ARCH_ALIASES.get(osarch, osarch)
+
+
+def artifact(vent: dict, component: str, name: str, osarch: str | None = None) -> dict:
+    """Where a release file comes from: ``{sources, source_hash, hash_type, mirror,
+    members, version, origin, url}``. ``sources`` lists the mirror path first, then the
+    upstream URL when downloads are allowed.
+
+    Checksums are keyed by version, so a changed version without its checksums is an
+    error rather than a silent reuse of the old ones. A file that `./vent artifacts
+    build` made from source for this very version (``vent:artifacts:built``, written
+    from the mirror's BUILT.json) is verified against its recorded sha256 instead: a
+    local build never matches upstream's bytes, and it is never downloaded."""
+    art = vent["artifacts"]
+    release = art["releases"][component]
+    a = arch(osarch)
+    upstream_arch = (release.get("arch") or {}).get(a, a)
+    entry = release["files"][name]
+    version = str(release["version"])
+    key = f"vent:artifacts:releases:{component}:files:{name}:checksums"
+    url = entry["url"].format(version=version, arch=upstream_arch)
+    hash_type = entry.get("hash_type", "sha256")
+    built = (((art.get("built") or {}).get(component) or {}).get(version) or {}).get("files", {})
+    if (built.get(name) or {}).get(a):
+        checksum, hash_type, origin = built[name][a], "sha256", "built"
+    else:
+        by_version = entry.get("checksums") or {}
+        if version not in by_version:
+            pinned = ", ".join(sorted(str(v) for v in by_version)) or "none"
+            raise ValueError(f"{key}: no checksums for version {version} "
+                             f"(checksums are pinned for: {pinned})")
+        checksum, origin = (by_version[version] or {}).get(a), "published"
+        if not checksum:
+            raise ValueError(f"{key}:{version}:{a} is missing")
+    mirror = "/".join([art["mirror"].rstrip("/"), component, version, a, url.rsplit("/", 1)[1]])
+    sources = ["file://" + mirror]
+    if art["allow_download"] and origin == "published":
+        sources.append(url)
+    return {
+        "component": component,
+        "name": name,
+        "version": version,
+        "arch": a,
+        "url": url,
+        "mirror": mirror,
+        "sources": sources,
+        "hash_type": hash_type,
+        "source_hash": f"{hash_type}={checksum}",
+        "members": [m.format(version=version, arch=upstream_arch) for m in entry.get("members", [])],
+        "origin": origin,
+        "key": f"vent:artifacts:releases:{component}:files:{name}",
+    }
+
+
+def image(vent: dict, component: str, osarch: str | None = None) -> str:
+    """The pinned container image of a release: ``registry/name:tag@sha256:...``.
+
+    An image `./vent artifacts build` made for this version carries its own digest
+    (``vent:artifacts:built``); otherwise the published digest for this version and
+    arch. A release without ``digests`` (a test image none is published for) is
+    referenced by tag."""
+    art = vent["artifacts"]
+    release = art["releases"][component]
+    version = str(release["version"])
+    a = arch(osarch)
+    ref = release["image"].format(version=version)
+    built = (((art.get("built") or {}).get(component) or {}).get(version) or {}).get("images") or {}
+    digests = release.get("digests")
+    digest = built.get(a) or ((digests or {}).get(version) or {}).get(a)
+    if digest:
+        return f"{ref}@{digest}"
+    if digests is not None:
+        raise ValueError(f"vent:artifacts:releases:{component}:digests: no image digest for version "
+                         f"{version} ({a})")
+    return ref

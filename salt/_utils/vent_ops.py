@@ -1,0 +1,104 @@
+"""What the operator runners share: asking minions through Salt, kubectl on a
+controller, the API readiness of the controllers, and plain-text results with an
+exit code. Runners reach it as ``__utils__["vent_ops.<fn>"]``."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import salt.client
+from salt.exceptions import CommandExecutionError
+
+
+def text(data, retcode=0):
+    """Plain-text output with an exit code: salt-run exits with ``retcode``."""
+    return {"outputter": "vent_text", "data": data, "retcode": retcode}
+
+
+def cmd(targets, fun, arg=(), kwarg=None, timeout=10):
+    """Run ``fun`` on a list of minions: {minion: (ok, return)}; absent: no answer."""
+    if not targets:
+        return {}
+    with salt.client.LocalClient(mopts=__opts__) as client:
+        raw = client.cmd(list(targets), fun, list(arg), tgt_type="list", timeout=timeout,
+                         kwarg=kwarg or {}, full_return=True)
+    out = {}
+    for minion, data in (raw or {}).items():
+        if isinstance(data, dict) and "ret" in data:
+            out[minion] = (not data.get("retcode"), data["ret"])
+    return out
+
+
+def nodes(mine, cached_grains):
+    """minion id -> node info: the mine's ``vent_node`` data, completed with the master's
+    cached grains for minions that have not published yet. (Runners pass the data:
+    their ``__salt__`` does not resolve inside a utility.)"""
+    found = {m: dict(n or {}) for m, n in (mine or {}).items()}
+    for minion, grains in (cached_grains or {}).items():
+        node = found.setdefault(minion, {"id": minion})
+        node.setdefault("roles", sorted((grains or {}).get("roles", [])))
+        vent = (grains or {}).get("vent", {}) or {}
+        for key in ("private_ip", "public_ip"):
+            if not node.get(key) and vent.get(key):
+                node[key] = vent[key]
+    return found
+
+
+def api_ready(controllers, local_api, ca_cert, timeout=5):
+    """{controller: "ready" | why} from each controller's own API (``local_api``,
+    verified against ``ca_cert``), asked with ``vent_k8s.wait_healthy``: the one
+    readiness check of the API."""
+    res = cmd(controllers, "vent_k8s.wait_healthy", [local_api, ca_cert],
+              {"timeout": timeout, "paths": ["/readyz"]}, timeout=timeout + 10)
+    out = {}
+    for minion in controllers:
+        ok, ret = res.get(minion, (False, None))
+        if ok and isinstance(ret, dict) and ret.get("ok"):
+            out[minion] = "ready"
+        elif isinstance(ret, dict) and "status" in ret:
+            out[minion] = "not ready (" + "; ".join(f"{p}: {s}" for p, s in ret["status"].items()) + ")"
+        else:
+            out[minion] = "missing"
+    return out
+
+
+class Kubectl:
+    """kubectl on a controller (the CA minion) with its admin kubeconfig, run through
+    Salt so no credential leaves the controller. Failures raise
+    CommandExecutionError with kubectl's last line."""
+
+    def __init__(self, minion, paths, timeout=60):
+        self.minion = minion
+        self.timeout = timeout
+        self.base = f"{paths['kubectl']} --kubeconfig={paths['admin_kubeconfig']}"
+
+    def sh(self, command, timeout=None):
+        res = cmd([self.minion], "cmd.run_all", [command],
+                  {"python_shell": True, "timeout": timeout or self.timeout},
+                  timeout=(timeout or self.timeout) + 10)
+        if self.minion not in res:
+            raise CommandExecutionError(f"{self.minion} did not answer")
+        ret = res[self.minion][1]
+        if not isinstance(ret, dict):
+            raise CommandExecutionError(str(ret))
+        return ret
+
+    def run(self, args, stdin=None, timeout=None):
+        command = f"{self.base} " + " ".join(shlex.quote(a) for a in args)
+        if stdin is not None:
+            command = f"printf %s {shlex.quote(stdin)} | {command}"
+        ret = self.sh(command, timeout)
+        if ret.get("retcode"):
+            why = (ret.get("stderr") or ret.get("stdout") or "no output").strip().splitlines()[-1]
+            raise CommandExecutionError(why)
+        return ret.get("stdout", "")
+
+    def json(self, args):
+        return json.loads(self.run([*args, "-o", "json"]) or "{}")
+
+
+def kubectl(minion, paths, timeout=60):
+    """A ``Kubectl`` on ``minion``; ``paths``: the model's paths (kubectl, admin
+    kubeconfig)."""
+    return Kubectl(minion, paths, timeout)

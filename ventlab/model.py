@@ -1,0 +1,44 @@
+"""The cluster model for code that runs outside Salt (the lab, the artifact build,
+the tests): the same files Salt loads as ``__utils__``, imported once, with the
+settings loaded by the model's own merge rule."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+UTILS = REPO / "salt" / "_utils"
+PILLAR = REPO / "pillar"
+
+
+def util(name: str):
+    """One of ``salt/_utils/<name>.py``, imported once."""
+    key = f"vent_utils_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, UTILS / f"{name}.py")
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+class Utils(dict):
+    """``__utils__`` as Salt packs it into modules, states and runners:
+    ``"<module>.<function>"`` -> the function, for tests that load those files
+    without Salt's loader."""
+
+    def __missing__(self, key):
+        module, _, name = key.partition(".")
+        return getattr(util(module), name)
+
+
+UTILS_DUNDER = Utils()
+
+
+model = util("vent_model")
+
+
+def settings(site: bool = True, overrides: dict | None = None, pillar_root: Path = PILLAR) -> dict:
+    """The ``vent`` settings as the master compiles them from this checkout's pillar."""
+    return model.load([pillar_root], site=site, overrides=overrides)
