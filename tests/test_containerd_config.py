@@ -6,7 +6,12 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from conftest import settings
 from test_node_minion import LocalMinion, changed
+
+from ventlab.model import model
+
+RELEASES = settings()["artifacts"]["releases"]
 
 CRI = ("plugins", "io.containerd.grpc.v1.cri")
 
@@ -36,7 +41,7 @@ def test_defaults_systemd_runc_and_runsc(minion, tmp_path):
     assert changed(states)
     cri = dig(doc, *CRI)
     assert doc["version"] == 2
-    assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10"
+    assert cri["sandbox_image"] == model.image(settings(), "pause", "amd64")
     runtimes = cri["containerd"]["runtimes"]
     assert cri["containerd"]["default_runtime_name"] == "runc"
     assert runtimes["runc"]["runtime_type"] == "io.containerd.runc.v2"
@@ -53,15 +58,16 @@ def test_defaults_systemd_runc_and_runsc(minion, tmp_path):
 
 @pytest.mark.salt
 def test_lab_pillar_cgroupfs_no_gvisor_mirrors(minion, tmp_path):
-    mirrors = {"docker.io": ["http://198.18.0.1:5000"], "registry.k8s.io": ["http://198.18.0.1:5001"]}
+    mirrors = {"docker.io": ["http://198.18.0.1:5000"],
+               "registry.k8s.io": ["http://198.18.0.1:5000/v2/registry.k8s.io"]}
     _, doc = render(
         minion, tmp_path,
-        containerd={"cgroup_driver": "cgroupfs", "sandbox_image": "lab.local/pause:1",
-                    "registry_mirrors": mirrors},
+        containerd={"cgroup_driver": "cgroupfs", "registry_mirrors": mirrors},
         runc={"install": "package"}, gvisor={"enabled": False},
     )
     cri = dig(doc, *CRI)
-    assert cri["sandbox_image"] == "lab.local/pause:1"
+    # The pause image is the pinned release, by digest.
+    assert cri["sandbox_image"] == model.image(settings(), "pause", "amd64")
     runtimes = cri["containerd"]["runtimes"]
     assert set(runtimes) == {"runc"}
     assert runtimes["runc"]["options"] == {"BinaryName": "/usr/sbin/runc", "SystemdCgroup": False}
@@ -69,8 +75,11 @@ def test_lab_pillar_cgroupfs_no_gvisor_mirrors(minion, tmp_path):
     docker = tomllib.loads((hosts_dir / "docker.io" / "hosts.toml").read_text())
     assert docker["server"] == "https://registry-1.docker.io"
     assert list(docker["host"]) == ["http://198.18.0.1:5000"]
+    assert "override_path" not in docker["host"]["http://198.18.0.1:5000"]
     k8s = tomllib.loads((hosts_dir / "registry.k8s.io" / "hosts.toml").read_text())
-    assert list(k8s["host"]) == ["http://198.18.0.1:5001"]
+    # A namespace of a shared mirror: its URL is the API root, taken as is.
+    assert k8s["host"] == {"http://198.18.0.1:5000/v2/registry.k8s.io": {
+        "capabilities": ["pull", "resolve"], "override_path": True}}
 
     # A registry dropped from pillar is no longer mirrored.
     render(minion, tmp_path, containerd={"registry_mirrors": {"docker.io": mirrors["docker.io"]}})
@@ -92,12 +101,14 @@ def test_missing_runsc_fails_only_the_gvisor_part(minion, tmp_path):
     bin_dir = tmp_path / "bin"
     states, doc = render(
         minion, tmp_path, check=False, sls="containerd.gvisor.install,containerd.config.file",
-        containerd={"install": "package", "bin_dir": str(bin_dir)}, runc={"install": "package"},
+        containerd={"install": "package"}, runc={"install": "package"},
+        kubernetes={"dirs": {"bin": str(bin_dir)}},
     )
     failed = sorted(v["comment"] for v in states.values() if v["result"] is False)
     assert len(failed) == 2, failed
-    assert "vent:artifacts:releases:gvisor:files:containerd-shim-runsc-v1 (version 20260817.0)" in failed[0]
-    assert "vent:artifacts:releases:gvisor:files:runsc (version 20260817.0)" in failed[1]
+    version = RELEASES["gvisor"]["version"]
+    assert f"vent:artifacts:releases:gvisor:files:containerd-shim-runsc-v1 (version {version})" in failed[0]
+    assert f"vent:artifacts:releases:gvisor:files:runsc (version {version})" in failed[1]
     assert "runsc" in dig(doc, *CRI)["containerd"]["runtimes"]
     assert not bin_dir.exists()
 
@@ -107,5 +118,6 @@ def test_missing_containerd_release_fails_fast(minion, tmp_path):
     states, doc = render(minion, tmp_path, check=False, sls="containerd")
     failed = [v["comment"] for v in states.values() if v["result"] is False]
     assert len(failed) == 1, failed
-    assert "vent:artifacts:releases:containerd:files:containerd (version 2.1.9)" in failed[0]
+    version = RELEASES["containerd"]["version"]
+    assert f"vent:artifacts:releases:containerd:files:containerd (version {version})" in failed[0]
     assert doc is None

@@ -30,8 +30,10 @@ from pathlib import Path
 
 import yaml
 
-from ventlab import saltconfig
+from ventlab import artifacts, registry, saltconfig
+from ventlab.build import manifest
 from ventlab.machines import host, image, machine, state
+from ventlab.model import model
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -42,17 +44,18 @@ PROVIDER_FILE = REPO / "cloud.providers.d" / "lab.conf"
 MASTER_CONF = REPO / "etc" / "salt" / "master.d" / "50-lab.conf"
 SITE = REPO / "pillar" / "site.sls"
 SECRETS = REPO / "pillar" / "secrets"
-# vent:artifacts:mirror of lab/pillar/lab.sls; every machine sees it read-only.
-MIRROR = Path("/srv/vent/artifacts")
+# The lab's settings: the tracked pillar with lab/pillar/lab.sls over it (what
+# pillar/site.sls holds while the lab runs).
+SETTINGS = model.load([REPO / "pillar"], site=False,
+                      overrides=model.read_sls(REPO / "lab" / "pillar" / "lab.sls"))
+# vent:artifacts:mirror; every machine sees it read-only at the same path.
+MIRROR = Path(model.paths(SETTINGS)["mirror"])
 START_TIMEOUT = 30.0
 # `up` exit codes: the deploy stopped only where release files are absent (the lab's
 # normal state where Kubernetes/flannel/gVisor/CoreDNS cannot be had), or a step failed.
 EXIT_NOT_RUN = 3
 EXIT_FAILED = 1
-# Printed after every orchestration while the lab pillar drops br_netfilter.
-LIMITS = ("lab limitation: no br_netfilter (lab/pillar/lab.sls vent:node:modules): bridged "
-          "traffic between pods on one node bypasses iptables, so a pod cannot reach a "
-          "service backed by a pod on its own node")
+REGISTRY_ADDR = f"{MASTER_IP}:{registry.PORT}"
 
 
 def log(msg: str) -> None:
@@ -180,13 +183,56 @@ def write_provider(url: str, key: Path) -> None:
     _record_file(PROVIDER_FILE)
 
 
+def site_pillar() -> dict:
+    """The lab's pillar: lab/pillar/lab.sls with what `up` derives from this host, the
+    checksums and digests of the release files built here and the registry mirror
+    serving the built images, so the states verify and pull exactly those."""
+    return model.merge(model.read_sls(REPO / "lab" / "pillar" / "lab.sls"), {
+        "artifacts": {"built": manifest.pillar(manifest.read(MIRROR))},
+        "containerd": {"registry_mirrors": registry.mirrors(MIRROR, REGISTRY_ADDR)},
+    })
+
+
 def write_site() -> None:
-    if SITE.exists():
-        if MARKER not in SITE.read_text():
-            log(f"keeping the operator's {SITE.relative_to(REPO)} (no lab overrides added)")
+    """pillar/site.sls from the lab's pillar, rewritten on every `up` (the build may
+    have changed) unless the file is the operator's own."""
+    if SITE.exists() and MARKER not in SITE.read_text():
+        log(f"keeping the operator's {SITE.relative_to(REPO)} (no lab overrides added)")
         return
-    SITE.write_text((REPO / "lab" / "pillar" / "lab.sls").read_text())
+    header = "".join(line + "\n" for line in (REPO / "lab" / "pillar" / "lab.sls").read_text().splitlines()
+                     if line.startswith("#"))
+    SITE.write_text(header + yaml.safe_dump({"vent": site_pillar()}, sort_keys=True))
     _record_file(SITE)
+
+
+def ensure_artifacts() -> None:
+    """Every pinned release file and image in the mirror and valid; what is missing is
+    built from the Go modules (the lab never downloads: allow_download is false)."""
+    arch = artifacts.host_arch()
+    bad = [(state, label) for state, label, _ in artifacts.check(SETTINGS, [arch])
+           if state not in ("ok", "ok-built")]
+    if not bad:
+        return
+    log(f"{len(bad)} release file(s) or image(s) missing or not valid "
+        f"({', '.join(label for _, label in bad[:4])}{', ...' if len(bad) > 4 else ''}): "
+        "./vent artifacts build")
+    if artifacts.build(SETTINGS, [arch]):
+        raise SystemExit("the release build failed (see above); `./vent artifacts check` lists "
+                         "what is missing")
+
+
+def start_registry() -> None:
+    """The image registry on the lab bridge, loaded with the built images."""
+    rec = state.read()["processes"].get("registry")
+    if not _alive(rec):
+        conf = _lab() / "registry.json"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        registry.STORAGE.mkdir(parents=True, exist_ok=True)
+        conf.write_text(registry.config_text(REGISTRY_ADDR))
+        log(f"starting the image registry on {REGISTRY_ADDR}")
+        _daemon("registry", registry.argv(conf), match="docker-registry")
+    registry.wait_ready(REGISTRY_ADDR)
+    registry.push(MIRROR, REGISTRY_ADDR, log=lambda m: log(f"  {m}"))
 
 
 def ensure_mirror() -> None:
@@ -258,7 +304,8 @@ def summarize(out: str) -> tuple[int, list[str]]:
         elif "requisite failed" in comment and cause:
             lines.append(f"  {sid:32} not run: after {cause}")
         elif first.startswith("not run:"):
-            missing = re.findall(r"artifact (\S+ \S+) \S+ missing", first)
+            missing = re.findall(r"missing artifact vent:artifacts:releases:(\S+):files:(\S+) ", first)
+            missing = [f"{c} {f}" for c, f in missing]
             cause = cause or f"{sid} (missing: {', '.join(missing)})"
             code = code or EXIT_NOT_RUN
             lines.append(f"  {sid:32} {first}")
@@ -299,7 +346,6 @@ def orchestrate() -> int:
     if proc.returncode and not code:
         print(proc.stderr[-2000:], flush=True)
         code = EXIT_FAILED
-    print(LIMITS, flush=True)
     return code
 
 
@@ -332,13 +378,15 @@ def up(args) -> int:
     image.build(log=lambda m: log(f"  {m}"))
     with state.locked() as st:
         host.bridge_up(NET, st)
+    ensure_mirror()
+    ensure_artifacts()
+    start_registry()
     key = ssh_key()
     url = start_emulator()
     write_provider(url, key)
     write_site()
-    ensure_mirror()
     init_secret("encryption", "vent.encryption_key_init")
-    init_secret("ca", "vent.ca_init", "ca_minion=controller-0")
+    init_secret("ca", "vent.ca_init", f"ca_minion={model.ca_minion(SETTINGS)}")
     start_master()
     log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s")
     lab_map = write_map(args.controllers, args.workers)
@@ -370,7 +418,7 @@ def _stop(record: dict, timeout: float = 10.0) -> None:
 
 def down(args) -> int:
     st = state.read()
-    for name in ("salt-master", "emulator"):
+    for name in ("salt-master", "emulator", "registry"):
         if name in st["processes"]:
             log(f"stopping {name}")
             _stop(st["processes"][name])
@@ -394,7 +442,7 @@ def down(args) -> int:
                 path.rmdir()
         st["dirs"] = []
     for leftover in ("emulator.json", "emulator.url", "lab.map", "token", "ssh", "logs",
-                     "machines"):
+                     "machines", "registry.json"):
         p = _lab() / leftover
         shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     log("lab down")
