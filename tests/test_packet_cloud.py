@@ -5,16 +5,18 @@ profiles run with ``deploy: false``; the SSH deploy is exercised by the lab test
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
-from conftest import REPO
+from conftest import REPO, load_salt_module
 
 from ventlab import saltconfig
 from ventlab.emulator import DEFAULT_PROJECT_ID, Emulator, State
@@ -306,3 +308,59 @@ def _eventually(fn, timeout=5.0):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+# ---- the retry budget ----------------------------------------------------------------
+class FakeClock:
+    """time for the driver: sleeping moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _driver(emu: Emulator, clock: FakeClock, **provider):
+    """The driver module outside salt-cloud, configured like a provider file."""
+    driver = load_salt_module("salt/_clouds/packet.py", "packet_under_test")
+    conf = {"driver": "packet", "project_id": DEFAULT_PROJECT_ID, "api_url": emu.url, "token": TOKEN}
+    driver.__opts__ = {"providers": {"packet": {"packet": {**conf, **provider}}}}
+    driver.__active_provider_name__ = "packet:packet"
+    driver.time = types.SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep)
+    return driver
+
+
+def test_retries_end_at_api_retries_with_no_wait_after_the_last(cloud, caplog):
+    clock = FakeClock()
+    driver = _driver(cloud.emu, clock, api_retries=3, api_backoff=1, api_backoff_max=30)
+    cloud.admin("POST", "/faults", {"status": 500, "count": 100, "path": "^/plans$"})
+    with caplog.at_level(logging.WARNING), pytest.raises(driver.PacketApiError) as failed:
+        driver.avail_sizes()
+    assert [c["status"] for c in cloud.calls("GET", "/plans")] == [500] * 4
+    assert clock.sleeps == [1, 2, 4]
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert [m.split("; ")[-1] for m in retries] == [
+        "retry 1/3 in 1.0s",
+        "retry 2/3 in 2.0s",
+        "retry 3/3 in 4.0s",
+    ]
+    assert f"Packet API GET {cloud.emu.url}/plans: HTTP 500" in str(failed.value)
+    assert "gave up after 4 attempts" in str(failed.value)
+
+
+def test_retry_budget_ends_retrying_before_api_retries(cloud):
+    clock = FakeClock()
+    driver = _driver(cloud.emu, clock, api_retries=100, api_retry_budget=10, api_backoff=1)
+    cloud.admin("POST", "/faults", {"status": 503, "count": 1000, "path": "^/plans$"})
+    with pytest.raises(driver.PacketApiError) as failed:
+        driver.avail_sizes()
+    # Waits 1, 2, 4 fit in 10s with a second left for the attempt; waiting 8 more would not.
+    assert clock.sleeps == [1, 2, 4]
+    assert len(cloud.calls("GET", "/plans")) == 4
+    assert "api_retry_budget 10s" in str(failed.value)

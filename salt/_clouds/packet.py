@@ -15,6 +15,11 @@ Provider (``cloud.providers.d/packet.conf``)::
       token: <API token>            # or $METAL_AUTH_TOKEN / $PACKET_AUTH_TOKEN
       api_url: https://api.equinix.com/metal/v1
       ssh_keyfile: ~/.ssh/vent      # SSH deploy; <ssh_keyfile>.pub is registered
+      api_retries: 5                # retries of a failed request (429, 5xx, timeout, refused)
+      api_retry_budget: 60          # seconds one request may take, all attempts and waits
+      api_timeout: 30               # seconds per attempt (cut to what is left of the budget)
+      api_backoff: 1.0              # first wait; doubles per retry, capped by api_backoff_max
+      api_backoff_max: 30
 
 Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (metro; or
 ``metro``/``facility``), ``billing_cycle``, ``tags`` (roles among them become the
@@ -22,16 +27,21 @@ Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (metro
 ``user_ssh_keys``, ``ssh_public_key``, ``spot_instance``, ``spot_price_max``,
 ``termination_time``, ``ipxe_script_url``, ``always_pxe``,
 ``hardware_reservation_id``, ``public_ipv4`` (default true), ``wait_for_active``
-(seconds), ``poll_interval``, ``destroy_on_failure``, ``api_retries``,
-``api_timeout``, ``api_backoff``, ``api_backoff_max``.
+(seconds), ``poll_interval``, ``destroy_on_failure``, and the ``api_*`` keys above.
+
+An API error names the request's URL and HTTP status with the API's ``errors`` (or,
+when no answer came, the host and the cause).
 
 The token is sent only in the ``X-Auth-Token`` header; it is never logged, never put in
 returned data, and any text that would quote it is redacted.
 """
 
 import logging
+import math
 import os
 import time
+from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import salt.config as config
 import salt.utils.files
@@ -54,6 +64,8 @@ ROLES = ("controller", "worker", "etcd")
 RETRY_STATUS = (429, 500, 502, 503, 504)
 # States after which waiting longer cannot make a device active.
 DEAD_STATES = ("failed", "inactive", "deprovisioning", "deleted")
+# An attempt shorter than this cannot get an answer from a real API; not worth starting.
+MIN_ATTEMPT = 1.0
 
 
 def __virtual__():
@@ -81,6 +93,16 @@ def get_dependencies():
     return config.check_driver_dependencies(__virtualname__, {"requests": HAS_REQUESTS})
 
 
+# ---- errors ------------------------------------------------------------------------
+class PacketApiError(SaltCloudSystemExit):
+    """A request that failed for good. The message names the URL and the HTTP status
+    (or the host and the cause), never the token."""
+
+
+class _Transient(SaltCloudException):
+    """A non-idempotent request got no usable answer; it may or may not have happened."""
+
+
 # ---- settings ----------------------------------------------------------------------
 def _provider():
     conf = get_configured_provider()
@@ -94,6 +116,17 @@ def _setting(name, vm_=None, default=None):
     if vm_ is not None:
         return config.get_cloud_config_value(name, vm_, __opts__, default=default, search_global=True)
     return _provider().get(name, __opts__.get(name, default))
+
+
+def _number(name, vm_, default, minimum=0.0):
+    value = _setting(name, vm_, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number >= minimum or math.isinf(number):
+        raise SaltCloudConfigError(f"{name} must be a number >= {minimum:g}, not {value!r}")
+    return number
 
 
 def _token(vm_=None):
@@ -110,7 +143,7 @@ def _token(vm_=None):
 def _redact(text, vm_=None):
     try:
         token = _token(vm_)
-    except SaltCloudConfigError:
+    except SaltCloudException:
         return str(text)
     return str(text).replace(token, "*" * 8)
 
@@ -120,6 +153,52 @@ def _project_id(vm_=None):
 
 
 # ---- HTTP --------------------------------------------------------------------------
+class _Retry(SaltCloudException):
+    """One attempt failed in a way that may pass: 429, 5xx, timeout, no connection."""
+
+    def __init__(self, what, retry_after=None, unsent=False):
+        super().__init__(what)
+        self.what = what
+        self.retry_after = retry_after
+        self.unsent = unsent  # the API did not act on it (429): safe to repeat a POST
+
+
+class _Cycle:
+    """The attempts of one request, or of one create POST with its look-ups: at most
+    api_retries retries, no wait after the last attempt, and no attempt that would end
+    after api_retry_budget seconds, so a dead API costs one bounded cycle."""
+
+    def __init__(self, api):
+        self.api = api
+        self.started = time.monotonic()
+        self.deadline = self.started + api.budget
+        self.attempts = 0
+
+    def timeout(self):
+        return max(0.1, min(self.api.timeout, self.deadline - time.monotonic()))
+
+    def wait(self, retry_after=None):
+        """Seconds to wait before the next attempt; None when retries or budget are spent."""
+        if self.attempts > self.api.retries:
+            return None
+        delay = min(self.api.backoff_max, self.api.backoff * 2 ** (self.attempts - 1))
+        if retry_after is not None:
+            try:
+                delay = min(self.api.backoff_max, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        if time.monotonic() + delay + MIN_ATTEMPT > self.deadline:
+            return None
+        return delay
+
+    def summary(self):
+        spent = time.monotonic() - self.started
+        return (
+            f"{self.attempts} attempt{'s' if self.attempts != 1 else ''} in {spent:.1f}s "
+            f"(api_retries {self.api.retries}, api_retry_budget {self.api.budget:g}s)"
+        )
+
+
 class _Api:
     """One retry/backoff/error policy for every request the driver makes."""
 
@@ -127,10 +206,11 @@ class _Api:
         self.vm_ = vm_
         self.url = str(_setting("api_url", vm_, DEFAULT_API_URL)).rstrip("/")
         self.token = _token(vm_)
-        self.retries = int(_setting("api_retries", vm_, 5))
-        self.timeout = float(_setting("api_timeout", vm_, 30))
-        self.backoff = float(_setting("api_backoff", vm_, 1.0))
-        self.backoff_max = float(_setting("api_backoff_max", vm_, 30))
+        self.retries = int(_number("api_retries", vm_, 5))
+        self.timeout = _number("api_timeout", vm_, 30, 0.1)
+        self.backoff = _number("api_backoff", vm_, 1.0)
+        self.backoff_max = _number("api_backoff_max", vm_, 30)
+        self.budget = _number("api_retry_budget", vm_, 60, 0.1)
         self.session = requests.Session()
         self.session.headers.update(
             {
@@ -141,68 +221,59 @@ class _Api:
             }
         )
 
-    def _wait(self, attempt, retry_after=None):
-        delay = min(self.backoff_max, self.backoff * (2**attempt))
-        if retry_after is not None:
-            try:
-                delay = min(self.backoff_max, max(0.0, float(retry_after)))
-            except ValueError:
-                pass
-        return delay
+    def cycle(self):
+        return _Cycle(self)
 
-    def request(self, method, path, body=None, params=None, retry_unsafe=True):
+    def request(self, method, path, body=None, params=None, retry_unsafe=True, cycle=None):
         """JSON of the answer (None for 204). ``retry_unsafe=False``: a timeout or 5xx
         of a non-idempotent request is raised as _Transient instead of repeated, so the
         caller can check whether it took effect."""
         url = self.url + path
-        last = None
-        for attempt in range(self.retries + 1):
+        cycle = cycle or self.cycle()
+        while True:
             try:
-                resp = self.session.request(method, url, json=body, params=params, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}"
-                if not retry_unsafe:
-                    raise _Transient(last) from None
-                self._log_retry(method, path, last, attempt)
-                time.sleep(self._wait(attempt))
-                continue
-            if resp.status_code in RETRY_STATUS:
-                last = f"HTTP {resp.status_code} {_errors(resp)}"
-                if not retry_unsafe and resp.status_code != 429:
-                    raise _Transient(last)
-                if attempt < self.retries:
-                    delay = self._wait(attempt, resp.headers.get("Retry-After"))
-                    self._log_retry(method, path, last, attempt, delay)
-                    time.sleep(delay)
-                continue
-            if resp.status_code >= 400:
-                raise SaltCloudSystemExit(
-                    _redact(
-                        f"Packet API {method} {path} answered {resp.status_code} "
-                        f"{_reason(resp.status_code)}: {_errors(resp)}",
-                        self.vm_,
-                    )
+                return self._attempt(method, url, body, params, cycle)
+            except _Retry as exc:
+                if not retry_unsafe and not exc.unsent:
+                    raise _Transient(exc.what) from None
+                delay = cycle.wait(exc.retry_after)
+                if delay is None:
+                    final = f"Packet API {method} {url}: {exc.what}; gave up after {cycle.summary()}"
+                    raise PacketApiError(self._redact(final)) from None
+                log.warning(
+                    "Packet API %s %s: %s; retry %d/%d in %.1fs",
+                    method, url, exc.what, cycle.attempts, self.retries, delay,
                 )
-            if resp.status_code == 204 or not resp.content:
-                return None
-            return resp.json()
-        raise SaltCloudSystemExit(
-            _redact(
-                f"Packet API {method} {path} still failing after {self.retries + 1} attempts: {last}",
-                self.vm_,
-            )
-        )
+                time.sleep(delay)
 
-    def _log_retry(self, method, path, what, attempt, delay=None):
-        log.warning(
-            "Packet API %s %s: %s; retry %d/%d%s",
-            method,
-            path,
-            what,
-            attempt + 1,
-            self.retries,
-            f" in {delay:.1f}s" if delay is not None else "",
-        )
+    def _attempt(self, method, url, body, params, cycle):
+        cycle.attempts += 1
+        timeout = cycle.timeout()
+        log.debug("Packet API %s %s (attempt %d, timeout %.1fs)", method, url, cycle.attempts, timeout)
+        try:
+            resp = self.session.request(method, url, json=body, params=params, timeout=timeout)
+        except requests.ConnectTimeout:
+            raise _Retry(f"cannot connect to {_host(url)}: no connection within {timeout:.1f}s") from None
+        except requests.Timeout:
+            raise _Retry(f"no answer from {_host(url)} within {timeout:.1f}s (read timeout)") from None
+        except requests.ConnectionError as exc:
+            raise _Retry(f"cannot connect to {_host(url)}: {_cause(exc)}") from None
+        if resp.status_code in RETRY_STATUS:
+            raise _Retry(_status(resp), resp.headers.get("Retry-After"), unsent=resp.status_code == 429)
+        if resp.status_code >= 400:
+            raise PacketApiError(
+                self._redact(f"Packet API {method} {url} answered {_status(resp)}{_hint(resp.status_code)}")
+            )
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            what = f"Packet API {method} {url} answered HTTP {resp.status_code} without JSON"
+            raise PacketApiError(what) from None
+
+    def _redact(self, text):
+        return str(text).replace(self.token, "*" * 8)
 
     def pages(self, path, key, params=None):
         """Every item of a paginated listing (bounded by the API's last_page)."""
@@ -218,8 +289,33 @@ class _Api:
         return items
 
 
-class _Transient(SaltCloudException):
-    pass
+def _host(url):
+    parts = urlsplit(url)
+    return parts.netloc or url
+
+
+def _cause(exc):
+    """The innermost OS-level reason of a requests/urllib3 connection error, e.g.
+    "Connection refused" or "Name or service not known", not urllib3's wrapper text."""
+    seen, todo = set(), [exc]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen or cur is None:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            return cur.strerror
+        todo.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
+        todo.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
+    return type(exc).__name__
+
+
+def _status(resp):
+    try:
+        status = f"HTTP {resp.status_code} {HTTPStatus(resp.status_code).phrase}"
+    except ValueError:
+        status = f"HTTP {resp.status_code}"
+    return f"{status}: {_errors(resp)}"
 
 
 def _errors(resp):
@@ -230,15 +326,14 @@ def _errors(resp):
     errors = data.get("errors") or data.get("error") if isinstance(data, dict) else None
     if isinstance(errors, list):
         return "; ".join(str(e) for e in errors)
-    return str(errors or data)
+    return str(errors or data)[:200]
 
 
-def _reason(status):
+def _hint(status):
     return {
-        401: "(unauthorized: check the API token)",
-        403: "(forbidden: the token has no access to this project/resource)",
-        404: "(not found: check project_id and names)",
-        422: "(the API rejected the request)",
+        401: " (check the API token)",
+        403: " (the token has no access to this project or resource)",
+        404: " (check project_id and names)",
     }.get(status, "")
 
 
@@ -528,20 +623,40 @@ def _create_body(api, vm_):
 
 
 def _post_device(api, vm_, body):
-    """POST the device once; a timeout/5xx may still have created it, so look before
-    trying again rather than risk a twin."""
-    path = f"/projects/{_project_id(vm_)}/devices"
-    for attempt in range(api.retries + 1):
+    """POST the device; a timeout/5xx may still have created it, so look before trying
+    again rather than risk a twin. The POSTs share one retry cycle; a look that fails for
+    good ends the create, saying that the device may exist."""
+    name, path = vm_["name"], f"/projects/{_project_id(vm_)}/devices"
+    cycle = api.cycle()
+    while True:
         try:
-            return api.request("POST", path, body=body, retry_unsafe=False)
+            return api.request("POST", path, body=body, retry_unsafe=False, cycle=cycle)
         except _Transient as exc:
-            time.sleep(api._wait(attempt))
-            existing = _find(api, vm_["name"], vm_)
-            if existing is not None:
-                log.warning("create of %s answered %s but the device exists", vm_["name"], exc)
-                return existing
-            log.warning("create of %s: %s; retry %d/%d", vm_["name"], exc, attempt + 1, api.retries)
-    raise SaltCloudSystemExit(f"Packet API: could not create {vm_['name']} (transient errors)")
+            failure = f"Packet API POST {api.url}{path}: {exc}"
+        delay = cycle.wait()
+        if delay is not None:
+            time.sleep(delay)  # time for a create the API did start to show up
+        existing = _look_after_failed_post(api, vm_, failure)
+        if existing is not None:
+            log.warning("create of %s answered %s but the device exists", name, failure)
+            return existing
+        if delay is None:
+            raise PacketApiError(
+                f"{name} was not created: {failure}; gave up after {cycle.summary()}; "
+                f"no device named {name} is in project {_project_id(vm_)}"
+            )
+        log.warning("create of %s: %s; retry %d/%d", name, failure, cycle.attempts, api.retries)
+
+
+def _look_after_failed_post(api, vm_, failure):
+    try:
+        return _find(api, vm_["name"], vm_)
+    except PacketApiError as exc:
+        name = vm_["name"]
+        raise PacketApiError(
+            f"creating {name} failed ({failure}) and whether the device exists is unknown: {exc}. "
+            f"Check with `salt-cloud -Q`; if it is listed, remove it with `salt-cloud -d {name}`"
+        ) from None
 
 
 def _dead(api, vm_, device, destroy_on_failure):
