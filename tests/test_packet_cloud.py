@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from ventlab.emulator import DEFAULT_PROJECT_ID, Emulator, State
 
 SALT_CLOUD = Path(sys.executable).parent / "salt-cloud"
 TOKEN = "vent-test-token-5f1d9c0e7a"  # noqa: S105 - a test secret the emulator accepts
+WRONG_TOKEN = "vent-wrong-token-93b1e4"  # noqa: S105 - a token the emulator refuses
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +141,8 @@ def test_token_from_environment(tmp_path, emulator):
     sizes = cloud.json("--list-sizes", "packet", env={"METAL_AUTH_TOKEN": TOKEN})
     assert "c2.medium.x86" in sizes["packet"]["packet"]
     proc = cloud.run("--list-sizes", "packet", check=False)
-    assert "METAL_AUTH_TOKEN" in proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert "METAL_AUTH_TOKEN" in proc.stderr
 
 
 def test_profile_creates_one_device_with_role_and_address_grains(cloud):
@@ -225,7 +228,8 @@ def test_bad_token_is_a_clear_error_without_the_token(tmp_path, emulator):
     cloud.admin("DELETE", "/calls")
     proc = cloud.run("--list-sizes", "packet", check=False)
     text = proc.stdout + proc.stderr
-    assert "401" in text
+    assert proc.returncode == 1
+    assert f"Packet API GET {emulator.url}/plans answered HTTP 401" in proc.stderr
     assert "Invalid authentication token" in text
     assert "not-the-token" not in text
     assert [c["status"] for c in cloud.calls("GET", "/plans")] == [401]
@@ -310,6 +314,118 @@ def _eventually(fn, timeout=5.0):
         time.sleep(0.05)
 
 
+# ---- API errors reach the user: exit 1, the URL and the status, never the token -----
+def _refused_url() -> str:
+    """An API URL on a loopback port nothing listens on: connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/metal/v1"
+
+
+def _api_failure(kind: str, emu: Emulator) -> tuple[dict, list[dict], str, list[str]]:
+    """(provider settings, emulator faults, the API URL, what the error must say)."""
+    host = emu.url.split("/")[2]
+    if kind == "401":
+        return {"token": WRONG_TOKEN}, [], emu.url, ["HTTP 401 Unauthorized", "Invalid authentication token"]
+    if kind == "5xx":
+        fault = {"status": 503, "count": 10000}
+        return {}, [fault], emu.url, ["HTTP 503 Service Unavailable", "gave up after 2 attempts"]
+    if kind == "refused":
+        url = _refused_url()
+        return {"api_url": url}, [], url, [f"cannot connect to {url.split('/')[2]}: Connection refused"]
+    fault = {"status": "timeout", "count": 10000, "delay": 3}
+    return {}, [fault], emu.url, [f"no answer from {host} within 1.0s", "gave up after 2 attempts"]
+
+
+API_ACTIONS = {
+    "-p": ["-p", "vent-worker", "err-new-0"],
+    "-m": ["-m", "{map}", "-y"],
+    "-m -P": ["-m", "{map}", "-P", "-y"],
+    "-d": ["-d", "err-kept-0", "-y"],
+    "-Q": ["-Q"],
+    "--list-sizes": ["--list-sizes", "packet"],
+    "--list-images": ["--list-images", "packet"],
+    "--list-locations": ["--list-locations", "packet"],
+    "-f list_nodes": ["-f", "list_nodes", "packet"],
+}
+
+
+@pytest.fixture
+def clean_emulator(emulator):
+    """Faults of a test never reach the next one."""
+    requests.delete(emulator.admin_url + "/faults", timeout=5)
+    requests.delete(emulator.admin_url + "/calls", timeout=5)
+    yield emulator
+    requests.delete(emulator.admin_url + "/faults", timeout=5)
+
+
+@pytest.mark.parametrize("action", sorted(API_ACTIONS))
+@pytest.mark.parametrize("kind", ["401", "5xx", "refused", "slow"])
+def test_api_failure_exits_1_naming_url_and_status(tmp_path, clean_emulator, kind, action):
+    emu = clean_emulator
+    kept = emu.state.create_device(
+        DEFAULT_PROJECT_ID,
+        {"hostname": "err-kept-0", "plan": "t1.small.x86", "metro": "am", "operating_system": "debian_12"},
+    )
+    settings, faults, url, expected = _api_failure(kind, emu)
+    cloud = Cloud(tmp_path, emu, api_retries=1, **settings)
+    map_file = tmp_path / "err.map"
+    map_file.write_text(yaml.safe_dump({"vent-worker": ["err-new-0", "err-new-1"]}))
+    for fault in faults:
+        cloud.admin("POST", "/faults", fault)
+    try:
+        proc = cloud.run(*[a.format(map=map_file) for a in API_ACTIONS[action]], check=False)
+    finally:
+        cloud.admin("DELETE", "/faults")
+        emu.state.delete_device(kept["id"])
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"Error: Packet API GET {url}/" in proc.stderr
+    for text in expected:
+        assert text in proc.stderr
+    log = cloud.log_path.read_text() if cloud.log_path.exists() else ""
+    for secret in (TOKEN, WRONG_TOKEN):
+        assert secret not in proc.stdout + proc.stderr + log
+    assert cloud.devices("err-new-0") == [] and cloud.devices("err-new-1") == []
+    # One retry cycle per action: the first request that fails ends it.
+    calls = cloud.calls()
+    assert len({c["path"] for c in calls}) <= 1
+    assert len(calls) == {"401": 1, "5xx": 2, "refused": 0, "slow": 2}[kind]
+
+
+def test_query_lists_devices_with_one_listing(cloud):
+    cloud.json("-p", "vent-worker", "query-worker-0")
+    [device] = cloud.devices("query-worker-0")
+    cloud.admin("DELETE", "/calls")
+    listed = cloud.json("-Q")["packet"]["packet"]
+    assert listed["query-worker-0"]["id"] == device["id"]
+    assert listed["query-worker-0"]["private_ips"] == [device["ip_addresses"][1]["address"]]
+    # salt-cloud's worker reads the listing made in its own process, never asks again.
+    assert [c["path"] for c in cloud.calls()] == [f"/projects/{DEFAULT_PROJECT_ID}/devices"]
+
+
+def test_forbidden_destroy_exits_1_and_keeps_the_device(cloud):
+    cloud.json("-p", "vent-worker", "forbid-worker-0")
+    [device] = cloud.devices("forbid-worker-0")
+    cloud.admin("POST", "/faults", {"status": 403, "count": 100, "method": "DELETE"})
+    proc = cloud.run("-d", "forbid-worker-0", "-y", check=False)
+    assert proc.returncode == 1
+    assert f"forbid-worker-0 ({device['id']}) was not destroyed, it still exists" in proc.stderr
+    assert f"Packet API DELETE {cloud.emu.url}/devices/{device['id']} answered HTTP 403" in proc.stderr
+    assert cloud.devices("forbid-worker-0") == [device]
+
+
+def test_create_post_failing_for_good_exits_1_and_leaves_nothing(cloud, tmp_path):
+    cloud.admin("POST", "/faults", {"status": 503, "count": 100, "method": "POST", "path": "/devices$"})
+    proc = cloud.run("-p", "vent-worker", "post-worker-0", check=False)
+    assert proc.returncode == 1
+    devices = f"{cloud.emu.url}/projects/{DEFAULT_PROJECT_ID}/devices"
+    assert f"post-worker-0 was not created: Packet API POST {devices}: HTTP 503" in proc.stderr
+    assert "no device named post-worker-0 is in project" in proc.stderr
+    assert cloud.devices("post-worker-0") == []
+
+
 # ---- the retry budget ----------------------------------------------------------------
 class FakeClock:
     """time for the driver: sleeping moves the clock, nothing waits."""
@@ -364,3 +480,13 @@ def test_retry_budget_ends_retrying_before_api_retries(cloud):
     assert clock.sleeps == [1, 2, 4]
     assert len(cloud.calls("GET", "/plans")) == 4
     assert "api_retry_budget 10s" in str(failed.value)
+
+
+def test_retry_budget_bounds_salt_cloud_attempts(tmp_path, clean_emulator):
+    cloud = Cloud(tmp_path, clean_emulator, api_retries=100, api_retry_budget=2.5, api_backoff=0.5)
+    cloud.admin("POST", "/faults", {"status": 503, "count": 1000, "path": "^/plans$"})
+    proc = cloud.run("--list-sizes", "packet", check=False)
+    assert proc.returncode == 1
+    assert "api_retry_budget 2.5s" in proc.stderr
+    # Every wait is at least 0.5s and the last attempt needs a second of the budget left.
+    assert 1 <= len(cloud.calls("GET", "/plans")) <= 4

@@ -29,15 +29,24 @@ Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (metro
 ``hardware_reservation_id``, ``public_ipv4`` (default true), ``wait_for_active``
 (seconds), ``poll_interval``, ``destroy_on_failure``, and the ``api_*`` keys above.
 
-An API error names the request's URL and HTTP status with the API's ``errors`` (or,
-when no answer came, the host and the cause).
+Errors. An API error names the request's URL and HTTP status with the API's ``errors``
+(or, when no answer came, the host and the cause). Under the ``salt-cloud`` command any
+failure ends the command with exit status 1 and ``Error: <message>`` on stderr, for
+every action (see ``_exits`` for why the driver does this itself). A ``salt-cloud -m``
+map stops at the first device that fails; re-running it creates only what is missing.
+With ``-P`` the listing still ends the command on an API error, but a device that
+fails in salt-cloud's worker pool is reported as its ``Error`` in the output and the
+exit status stays 0 (salt-cloud's pool cannot be stopped safely from a worker).
+
 
 The token is sent only in the ``X-Auth-Token`` header; it is never logged, never put in
 returned data, and any text that would quote it is redacted.
 """
 
+import functools
 import logging
 import math
+import multiprocessing
 import os
 import time
 from http import HTTPStatus
@@ -64,6 +73,8 @@ ROLES = ("controller", "worker", "etcd")
 RETRY_STATUS = (429, 500, 502, 503, 504)
 # States after which waiting longer cannot make a device active.
 DEAD_STATES = ("failed", "inactive", "deprovisioning", "deleted")
+# Provider key that carries optimize_providers' device listing to salt-cloud's workers.
+LISTING = "_vent_device_listing"
 # An attempt shorter than this cannot get an answer from a real API; not worth starting.
 MIN_ATTEMPT = 1.0
 
@@ -93,7 +104,7 @@ def get_dependencies():
     return config.check_driver_dependencies(__virtualname__, {"requests": HAS_REQUESTS})
 
 
-# ---- errors ------------------------------------------------------------------------
+# ---- errors reach the user -----------------------------------------------------------
 class PacketApiError(SaltCloudSystemExit):
     """A request that failed for good. The message names the URL and the HTTP status
     (or the host and the cause), never the token."""
@@ -101,6 +112,35 @@ class PacketApiError(SaltCloudSystemExit):
 
 class _Transient(SaltCloudException):
     """A non-idempotent request got no usable answer; it may or may not have happened."""
+
+
+def _exits(fn):
+    """salt-cloud swallows driver exceptions in several places and exits 0: Cloud's
+    size_list/image_list/location_list log them; the worker processes that list devices
+    for -Q/-d/-p/-m/-a return "no devices"; run_map puts them in its output; `-d` with
+    nothing found exits 0. None of those handlers catches SystemExit, so under the
+    salt-cloud command a failure ends the command here, with exit status 1.
+
+    Not in a worker of salt-cloud's process pool (-m -P, -d -P): anything but a
+    SaltCloudException there makes salt terminate the pool, and workers that inherited
+    salt-cloud's SIGTERM handler can outlive that and hang the command. There salt logs
+    the error and reports it as the device's "Error", and exits 0.
+
+    Elsewhere (salt-run cloud.*, the cloud execution module, Vent's runners) SystemExit
+    would end the caller's process, so they get the exception."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SaltCloudException as exc:
+            if __opts__.get("__cli") != "salt-cloud":
+                raise
+            if "PoolWorker" in multiprocessing.current_process().name:
+                raise
+            raise SystemExit(f"Error: {_redact(exc)}") from None
+
+    return wrapper
 
 
 # ---- settings ----------------------------------------------------------------------
@@ -127,6 +167,12 @@ def _number(name, vm_, default, minimum=0.0):
     if not number >= minimum or math.isinf(number):
         raise SaltCloudConfigError(f"{name} must be a number >= {minimum:g}, not {value!r}")
     return number
+
+
+def _provider_vm(alias):
+    """What get_cloud_config_value needs to read one provider's settings, for code
+    that salt-cloud calls without naming the active provider."""
+    return {"driver": f"{alias}:{__virtualname__}", "profile": None}
 
 
 def _token(vm_=None):
@@ -394,18 +440,35 @@ def _function_only(call, name):
         raise SaltCloudSystemExit(f"The {name} function must be called with -f or --function.")
 
 
+def _metros(api):
+    return api.request("GET", "/locations/metros").get("metros", [])
+
+
+def _facilities(api):
+    return api.request("GET", "/facilities").get("facilities", [])
+
+
+def _plans(api):
+    return api.request("GET", "/plans").get("plans", [])
+
+
+def _operating_systems(api):
+    return api.request("GET", "/operating-systems").get("operating_systems", [])
+
+
+@_exits
 def avail_locations(call=None):
     _function_only(call, "avail_locations")
     api = _Api()
     ret = {}
-    for metro in api.request("GET", "/locations/metros").get("metros", []):
+    for metro in _metros(api):
         ret[metro["code"]] = {
             "type": "metro",
             "id": metro["id"],
             "name": metro["name"],
             "country": metro.get("country"),
         }
-    for fac in api.request("GET", "/facilities").get("facilities", []):
+    for fac in _facilities(api):
         ret[fac["code"]] = {
             "type": "facility",
             "id": fac["id"],
@@ -416,6 +479,7 @@ def avail_locations(call=None):
     return ret
 
 
+@_exits
 def avail_sizes(call=None):
     _function_only(call, "avail_sizes")
     return {
@@ -427,10 +491,11 @@ def avail_sizes(call=None):
             "specs": p.get("specs"),
             "deployment_types": p.get("deployment_types"),
         }
-        for p in _Api().request("GET", "/plans").get("plans", [])
+        for p in _plans(_Api())
     }
 
 
+@_exits
 def avail_images(call=None):
     _function_only(call, "avail_images")
     return {
@@ -440,10 +505,11 @@ def avail_images(call=None):
             "version": o.get("version"),
             "provisionable_on": o.get("provisionable_on", []),
         }
-        for o in _Api().request("GET", "/operating-systems").get("operating_systems", [])
+        for o in _operating_systems(_Api())
     }
 
 
+@_exits
 def show_spot_prices(kwargs=None, call=None):
     """Current spot prices: ``salt-cloud -f show_spot_prices packet [metro=am]
     [facility=ams1] [plan=c2.medium.x86]`` (metros unless facility is given)."""
@@ -455,12 +521,35 @@ def show_spot_prices(kwargs=None, call=None):
     return _Api().request("GET", path, params=params).get("spot_market_prices", {})
 
 
-def _listed(api):
+@_exits
+def optimize_providers(providers):
+    """salt-cloud calls this in its own process just before it lists devices in worker
+    processes (for -Q/-F/-S, -d, -p, -m and -a), and it takes whatever goes wrong in those
+    workers for "no devices": a wrong token made `-d` report nothing to destroy and exit
+    0. So the listing happens here, where an error ends the command, and the workers read
+    it from their copy of the provider config (``LISTING``) instead of asking again."""
+    optimized = {}
+    for alias, conf in providers.items():
+        vm_ = _provider_vm(alias)
+        devices = [_slim(d) for d in _devices(_Api(vm_), vm_)]
+        optimized[alias] = dict(conf, **{LISTING: devices})
+    return optimized
+
+
+def _slim(device):
+    # userdata may hold secrets; nothing listed shows it, so it is not carried along.
+    return {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
+
+
+def _listed():
     """Devices salt-cloud should see. A reclaimed spot device is left out: its machine is
     gone (the real API deletes it soon after), and hiding it lets re-running the profile
     or map replace it instead of stopping at "already exists"."""
+    devices = _provider().get(LISTING)
+    if devices is None:
+        devices = _devices(_Api())
     listed = []
-    for device in _devices(api):
+    for device in devices:
         if _reclaimed(device):
             log.warning(
                 "spot device %s (%s) was reclaimed; re-run its profile or map to replace it",
@@ -472,15 +561,17 @@ def _listed(api):
     return listed
 
 
+@_exits
 def list_nodes(call=None):
     _function_only(call, "list_nodes")
-    return {d["hostname"]: _node(d) for d in _listed(_Api())}
+    return {d["hostname"]: _node(d) for d in _listed()}
 
 
+@_exits
 def list_nodes_full(call=None):
     _function_only(call, "list_nodes_full")
     ret = {}
-    for device in _listed(_Api()):
+    for device in _listed():
         node = _node(device)
         node["extra"] = {
             k: v
@@ -491,18 +582,21 @@ def list_nodes_full(call=None):
     return ret
 
 
+@_exits
 def list_nodes_select(call=None):
     return __utils__["cloud.list_nodes_select"](
         list_nodes_full("function"), __opts__["query.selection"], call
     )
 
 
+@_exits
 def show_instance(name, call=None):
     if call != "action":
         raise SaltCloudSystemExit("The show_instance action must be called with -a or --action.")
-    device = _find(_Api(), name)
+    api = _Api()
+    device = _find(api, name)
     if device is None:
-        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
+        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()} ({api.url})")
     node = _node(device)
     node["extra"] = {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
     __utils__["cloud.cache_node"](node, _get_active_provider_name(), __opts__)
@@ -713,6 +807,7 @@ def _grains(vm_, device):
     return grains
 
 
+@_exits
 def create(vm_):
     try:
         if (
@@ -773,6 +868,7 @@ def _fire(what, tag, args):
         )
 
 
+@_exits
 def destroy(name, call=None):
     if call == "function":
         raise SaltCloudSystemExit("The destroy action must be called with -d, --destroy, -a or --action.")
@@ -780,8 +876,11 @@ def destroy(name, call=None):
     api = _Api()
     device = _find(api, name)
     if device is None:
-        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
-    api.request("DELETE", f"/devices/{device['id']}")
+        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()} ({api.url})")
+    try:
+        api.request("DELETE", f"/devices/{device['id']}")
+    except PacketApiError as exc:
+        raise PacketApiError(f"{name} ({device['id']}) was not destroyed, it still exists: {exc}") from None
     _fire("destroyed instance", f"salt/cloud/{name}/destroyed", args={"name": name})
     if __opts__.get("update_cachedir", False) is True:
         __utils__["cloud.delete_minion_cachedir"](name, _get_active_provider_name().split(":")[0], __opts__)
