@@ -38,7 +38,7 @@ class Cloud:
     """A salt-cloud config dir laid out like etc/salt (master + master.d paths from
     ventlab.saltconfig, the repo's profiles, map and deploy scripts) for one emulator."""
 
-    def __init__(self, base: Path, emu: Emulator, **provider) -> None:
+    def __init__(self, base: Path, emu: Emulator, profiles: dict | None = None, **provider) -> None:
         self.emu = emu
         self.dir = base / "etc"
         root = base / "root"
@@ -60,7 +60,12 @@ class Cloud:
                 }
             )
         )
-        (self.dir / "cloud.profiles.d").symlink_to(REPO / "cloud.profiles.d")
+        # The repo's profiles, plus the test's own (which may extend them).
+        (self.dir / "cloud.profiles.d").mkdir()
+        for conf in (REPO / "cloud.profiles.d").glob("*.conf"):
+            (self.dir / "cloud.profiles.d" / conf.name).symlink_to(conf)
+        if profiles:
+            (self.dir / "cloud.profiles.d" / "test.conf").write_text(yaml.safe_dump(profiles))
         (self.dir / "cloud.deploy.d").symlink_to(REPO / "etc" / "salt" / "cloud.deploy.d")
         common = {
             "driver": "packet",
@@ -272,9 +277,9 @@ def test_show_instance_spot_prices_and_destroy(cloud):
 def test_failed_spot_device_is_destroyed_and_recreated_on_rerun(cloud):
     cloud.admin("POST", "/fail-next-devices", {"count": 1})
     proc = cloud.run("-p", "vent-worker-spot", "fail-worker-0", check=False)
-    text = proc.stdout + proc.stderr
-    assert "fail-worker-0" in text and "failed" in text
-    assert "destroyed it" in text
+    assert proc.returncode == 1
+    assert "device fail-worker-0 (" in proc.stderr and "went failed" in proc.stderr
+    assert "destroyed it (destroy_on_failure)" in proc.stderr
     assert len(cloud.calls("DELETE")) == 1
     assert cloud.devices("fail-worker-0") == []
 
@@ -298,9 +303,10 @@ def test_reclaimed_spot_device_is_replaced_on_rerun(cloud):
 def test_on_demand_failure_is_reported_and_kept(cloud):
     cloud.admin("POST", "/fail-next-devices", {"count": 1})
     proc = cloud.run("-p", "vent-worker", "keep-worker-0", check=False)
-    text = proc.stdout + proc.stderr
-    assert "salt-cloud -d keep-worker-0" in text
+    assert proc.returncode == 1
     [device] = cloud.devices("keep-worker-0")
+    assert f"device keep-worker-0 ({device['id']}) was created but it went failed" in proc.stderr
+    assert "billed until removed: salt-cloud -d keep-worker-0" in proc.stderr
     assert device["state"] == "failed"
     assert cloud.calls("DELETE") == []
 
@@ -490,3 +496,119 @@ def test_retry_budget_bounds_salt_cloud_attempts(tmp_path, clean_emulator):
     assert "api_retry_budget 2.5s" in proc.stderr
     # Every wait is at least 0.5s and the last attempt needs a second of the budget left.
     assert 1 <= len(cloud.calls("GET", "/plans")) <= 4
+
+
+# ---- checks before the first POST; what a failure after it leaves ---------------------
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        pytest.param(
+            {"ssh_keyfile": "/nonexistent/key", "deploy": True},
+            "ssh_keyfile /nonexistent/key does not exist",
+            id="missing ssh_keyfile",
+        ),
+        pytest.param(
+            {"spot_instance": True, "spot_price_max": 0},
+            "spot_price_max must be a number above 0, not 0",
+            id="spot price 0",
+        ),
+        pytest.param(
+            {"spot_instance": True, "spot_price_max": "low"},
+            "spot_price_max must be a number above 0, not 'low'",
+            id="spot price not a number",
+        ),
+        pytest.param(
+            {"spot_instance": True, "spot_price_max": None},
+            "spot_instance needs spot_price_max",
+            id="spot price missing",
+        ),
+        pytest.param(
+            {"size": "c9.huge.x86"},
+            "plan 'c9.huge.x86' is not one the API offers",
+            id="unknown plan",
+        ),
+        pytest.param(
+            {"image": "debian_99"},
+            "operating system 'debian_99' is not one the API offers",
+            id="unknown OS",
+        ),
+        pytest.param(
+            {"location": "zz"},
+            "metro 'zz' is not one the API offers",
+            id="unknown metro",
+        ),
+        pytest.param(
+            {"location": "zzz9"},
+            "facility 'zzz9' is not one the API offers",
+            id="unknown facility",
+        ),
+        pytest.param(
+            {"userdata_file": "/nonexistent/user-data"},
+            "userdata_file /nonexistent/user-data does not exist",
+            id="missing userdata_file",
+        ),
+        pytest.param(
+            {"termination_time": "2001-01-01T00:00:00Z"},
+            "termination_time 2001-01-01T00:00:00Z is in the past",
+            id="termination in the past",
+        ),
+        pytest.param(
+            {"billing_cycle": "weekly"},
+            "billing_cycle 'weekly' is not one of hourly, daily, monthly, yearly",
+            id="unknown billing cycle",
+        ),
+    ],
+)
+def test_profile_problem_stops_create_before_any_post(tmp_path, clean_emulator, settings, expected):
+    cloud = Cloud(tmp_path, clean_emulator, profiles={"bad": {"extends": "vent-controller", **settings}})
+    proc = cloud.run("-p", "bad", "bad-worker-0", check=False)
+    assert proc.returncode == 1
+    assert "bad-worker-0 was not created (no device requested); fix profile bad" in proc.stderr
+    assert expected in proc.stderr
+    assert cloud.calls("POST") == []
+    assert cloud.devices("bad-worker-0") == []
+
+
+def test_invalid_name_stops_create_before_any_request(cloud):
+    proc = cloud.run("-p", "vent-worker", "Worker_0", check=False)
+    assert proc.returncode == 1
+    assert "name 'Worker_0' is not a valid hostname" in proc.stderr
+    assert [c["method"] for c in cloud.calls()] == ["GET"]  # salt-cloud's listing only
+    assert cloud.devices("Worker_0") == []
+
+
+def test_map_entry_problem_stops_create_before_any_post(cloud, tmp_path):
+    map_file = tmp_path / "bad.map"
+    map_file.write_text(yaml.safe_dump({"vent-worker": [{"map-bad-0": {"size": "c9.huge.x86"}}]}))
+    proc = cloud.run("-m", str(map_file), "-y", check=False)
+    assert proc.returncode == 1
+    assert "map-bad-0 was not created (no device requested); fix profile vent-worker or its map entry" in (
+        proc.stderr
+    )
+    assert "plan 'c9.huge.x86'" in proc.stderr
+    assert cloud.calls("POST") == []
+
+
+def test_failure_after_create_names_the_device_left_and_how_to_remove_it(tmp_path, clean_emulator):
+    slow = {"slow": {"extends": "vent-controller", "wait_for_active": 0}}
+    cloud = Cloud(tmp_path, clean_emulator, profiles=slow)
+    proc = cloud.run("-p", "slow", "left-worker-0", check=False)
+    assert proc.returncode == 1
+    [device] = cloud.devices("left-worker-0")
+    assert f"device left-worker-0 ({device['id']}) was created but it was not active after 0s" in proc.stderr
+    assert f"still in project {DEFAULT_PROJECT_ID}, billed until removed: salt-cloud -d left-worker-0" in (
+        proc.stderr
+    )
+    assert cloud.calls("DELETE") == []
+
+
+def test_failure_after_create_removes_the_device_with_destroy_on_failure(tmp_path, clean_emulator):
+    slow = {"slow": {"extends": "vent-controller", "wait_for_active": 0, "destroy_on_failure": True}}
+    cloud = Cloud(tmp_path, clean_emulator, profiles=slow)
+    proc = cloud.run("-p", "slow", "gone-worker-0", check=False)
+    assert proc.returncode == 1
+    assert "device gone-worker-0 (" in proc.stderr
+    assert "destroyed it (destroy_on_failure), re-run to create it again" in proc.stderr
+    [delete] = cloud.calls("DELETE")
+    assert delete["status"] == 204
+    assert cloud.devices("gone-worker-0") == []

@@ -38,16 +38,23 @@ With ``-P`` the listing still ends the command on an API error, but a device tha
 fails in salt-cloud's worker pool is reported as its ``Error`` in the output and the
 exit status stays 0 (salt-cloud's pool cannot be stopped safely from a worker).
 
+Create checks before its first POST what can go wrong later: the name, key files and
+deploy credentials, the spot price, billing cycle, termination time and userdata file,
+then the plan, operating system and metro/facility against the API's lists. When a step
+after the POST fails, the message names the device left behind and how to remove it
+(``salt-cloud -d NAME``); with ``destroy_on_failure: true`` the driver removes it.
 
 The token is sent only in the ``X-Auth-Token`` header; it is never logged, never put in
 returned data, and any text that would quote it is redacted.
 """
 
+import datetime as dt
 import functools
 import logging
 import math
 import multiprocessing
 import os
+import re
 import time
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -73,6 +80,10 @@ ROLES = ("controller", "worker", "etcd")
 RETRY_STATUS = (429, 500, 502, 503, 504)
 # States after which waiting longer cannot make a device active.
 DEAD_STATES = ("failed", "inactive", "deprovisioning", "deleted")
+BILLING_CYCLES = ("hourly", "daily", "monthly", "yearly")
+# The minion id and the Kubernetes node name are this hostname; node names must be
+# lowercase RFC 1123 subdomains.
+HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 # Provider key that carries optimize_providers' device listing to salt-cloud's workers.
 LISTING = "_vent_device_listing"
 # An attempt shorter than this cannot get an answer from a real API; not worth starting.
@@ -603,7 +614,7 @@ def show_instance(name, call=None):
     return node
 
 
-# ---- create ------------------------------------------------------------------------
+# ---- create: events ----------------------------------------------------------------
 def _master_listening():
     """Events go to a local master's event bus; with none running each would wait ~1s
     for a socket that never answers."""
@@ -623,7 +634,9 @@ def _event(vm_, what, tag, keys=("name", "profile", "provider", "driver")):
     )
 
 
-def _location_body(vm_):
+# ---- create: checks before the first POST --------------------------------------------
+def _location_spec(vm_):
+    """(metro, [facilities]) from the profile; ``location`` may be either."""
     metro = _setting("metro", vm_)
     facility = _setting("facility", vm_)
     location = _setting("location", vm_)
@@ -633,22 +646,158 @@ def _location_body(vm_):
             facility = location
         else:
             metro = location
-    if not (metro or facility):
-        raise SaltCloudConfigError(f"profile {vm_.get('profile')}: set 'location' (metro) or 'facility'")
-    body = {}
+    if isinstance(facility, str):
+        facility = [facility]
+    return metro, list(facility or [])
+
+
+def _plan(vm_):
+    return _setting("size", vm_) or _setting("plan", vm_)
+
+
+def _os(vm_):
+    return _setting("image", vm_) or _setting("operating_system", vm_)
+
+
+def _key_file(vm_):
+    """The SSH private key salt-cloud deploys with, ``~`` expanded (salt's bootstrap
+    does not expand it)."""
+    keyfile = _setting("key_filename", vm_) or _setting("ssh_keyfile", vm_)
+    return os.path.expanduser(str(keyfile)) if keyfile else None
+
+
+def _deploys(vm_):
+    return bool(_setting("deploy", vm_, True))
+
+
+def _name_problems(vm_):
+    name = str(vm_["name"])
+    if len(name) <= 253 and HOSTNAME.fullmatch(name):
+        return []
+    return [
+        f"name {name!r} is not a valid hostname: lowercase letters, digits, '-' and '.', "
+        "labels of at most 63 characters that start and end with a letter or digit "
+        "(it becomes the minion id and the Kubernetes node name)"
+    ]
+
+
+def _required_problems(vm_):
+    problems = []
+    if not _plan(vm_):
+        problems.append("no plan: set 'size'")
+    if not _os(vm_):
+        problems.append("no operating system: set 'image'")
+    if _location_spec(vm_) == (None, []):
+        problems.append("no location: set 'location' (a metro such as am, or a facility such as ams1)")
+    billing = _setting("billing_cycle", vm_, "hourly")
+    if billing not in BILLING_CYCLES:
+        problems.append(f"billing_cycle {billing!r} is not one of {', '.join(BILLING_CYCLES)}")
+    return problems
+
+
+def _spot_problems(vm_):
+    if not _setting("spot_instance", vm_, False):
+        return []
+    price = _setting("spot_price_max", vm_)
+    if price is None:
+        return ["spot_instance needs spot_price_max (the highest hourly price to pay)"]
+    try:
+        value = float(price)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(price, bool) or not (value > 0 and math.isfinite(value)):
+        return [f"spot_price_max must be a number above 0, not {price!r}"]
+    return []
+
+
+def _termination_problems(vm_):
+    value = _setting("termination_time", vm_)
+    if not value:
+        return []
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return [f"termination_time {value!r} is not an ISO 8601 time such as 2030-01-31T12:00:00Z"]
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if when <= dt.datetime.now(dt.UTC):
+        return [f"termination_time {value} is in the past"]
+    return []
+
+
+def _file_problems(vm_):
+    problems = []
+    for key in ("userdata_file", "ssh_public_key"):
+        path = _setting(key, vm_)
+        if path and not os.path.isfile(os.path.expanduser(str(path))):
+            problems.append(f"{key} {path} does not exist")
+    keyfile = _key_file(vm_)
+    if keyfile and not os.path.isfile(keyfile):
+        problems.append(f"ssh_keyfile {keyfile} does not exist")
+    elif not keyfile and _deploys(vm_) and not _other_credentials(vm_):
+        problems.append(
+            "deploy is on but there is no ssh_keyfile (nor password or ssh_agent) to log in with"
+        )
+    return problems
+
+
+def _other_credentials(vm_):
+    """What salt's bootstrap accepts instead of a key file."""
+    agent = __opts__.get("ssh_agent") and os.path.exists(os.environ.get("SSH_AUTH_SOCK", ""))
+    return bool(agent or _setting("password", vm_) or _setting("win_password", vm_))
+
+
+def _local_problems(vm_):
+    return (
+        _name_problems(vm_)
+        + _required_problems(vm_)
+        + _spot_problems(vm_)
+        + _termination_problems(vm_)
+        + _file_problems(vm_)
+    )
+
+
+def _unknown(kind, value, known):
+    shown = ", ".join(sorted(known)[:15]) + (", ..." if len(known) > 15 else "")
+    return f"{kind} {value!r} is not one the API offers ({shown})"
+
+
+def _catalog_problems(api, vm_):
+    """The names the API would reject only after a create request, checked against its
+    own lists so a typo fails before anything is requested."""
+    problems = []
+    plans = {p.get("slug") for p in _plans(api)}
+    if _plan(vm_) not in plans:
+        problems.append(_unknown("plan", _plan(vm_), plans))
+    systems = {o.get("slug") for o in _operating_systems(api)}
+    if _os(vm_) not in systems:
+        problems.append(_unknown("operating system", _os(vm_), systems))
+    metro, facilities = _location_spec(vm_)
     if metro:
-        body["metro"] = metro
-    if facility:
-        body["facility"] = [facility] if isinstance(facility, str) else list(facility)
-    return body
+        metros = {m.get("code") for m in _metros(api)}
+        if metro not in metros:
+            problems.append(_unknown("metro", metro, metros))
+    wanted = [f for f in facilities if f != "any"]
+    if wanted:
+        known = {f.get("code") for f in _facilities(api)}
+        problems.extend(_unknown("facility", f, known) for f in wanted if f not in known)
+    return problems
 
 
+def _refuse(vm_, problems):
+    """Nothing was created: say so, with every problem at once."""
+    lines = "\n".join(f"  - {p}" for p in problems)
+    where = f"profile {vm_['profile']} or its map entry" if vm_.get("profile") else "its settings"
+    return SaltCloudConfigError(f"{vm_['name']} was not created (no device requested); fix {where}:\n{lines}")
+
+
+# ---- create: the request -----------------------------------------------------------
 def _ssh_key_ids(api, vm_):
     project_keys = list(_setting("project_ssh_keys", vm_, []) or [])
     user_keys = list(_setting("user_ssh_keys", vm_, []) or [])
     pub_path = _setting("ssh_public_key", vm_)
-    keyfile = _setting("ssh_keyfile", vm_) or _setting("key_filename", vm_)
-    if not pub_path and keyfile and os.path.isfile(os.path.expanduser(f"{keyfile}.pub")):
+    keyfile = _key_file(vm_)
+    if not pub_path and keyfile and os.path.isfile(f"{keyfile}.pub"):
         pub_path = f"{keyfile}.pub"
     if pub_path:
         with salt.utils.files.fopen(os.path.expanduser(pub_path)) as fh:
@@ -674,21 +823,30 @@ def _userdata(vm_):
     userdata = _setting("userdata", vm_)
     path = _setting("userdata_file", vm_)
     if path:
-        with salt.utils.files.fopen(path) as fh:
+        with salt.utils.files.fopen(os.path.expanduser(str(path))) as fh:
             userdata = fh.read()
     if userdata:
         userdata = __utils__["cloud.userdata_template"](__opts__, vm_, userdata)
     return userdata
 
 
+def _location_body(vm_):
+    metro, facilities = _location_spec(vm_)
+    body = {}
+    if metro:
+        body["metro"] = metro
+    if facilities:
+        body["facility"] = facilities
+    return body
+
+
 def _create_body(api, vm_):
-    tags = list(_setting("tags", vm_, []) or [])
     body = {
         "hostname": vm_["name"],
-        "plan": _setting("size", vm_) or _setting("plan", vm_),
-        "operating_system": _setting("image", vm_) or _setting("operating_system", vm_),
+        "plan": _plan(vm_),
+        "operating_system": _os(vm_),
         "billing_cycle": _setting("billing_cycle", vm_, "hourly"),
-        "tags": tags,
+        "tags": list(_setting("tags", vm_, []) or []),
         **_location_body(vm_),
     }
     project_keys, user_keys = _ssh_key_ids(api, vm_)
@@ -700,11 +858,8 @@ def _create_body(api, vm_):
     if userdata:
         body["userdata"] = userdata
     if _setting("spot_instance", vm_, False):
-        price = _setting("spot_price_max", vm_)
-        if price is None:
-            raise SaltCloudConfigError(f"profile {vm_.get('profile')}: spot_instance needs spot_price_max")
         body["spot_instance"] = True
-        body["spot_price_max"] = float(price)
+        body["spot_price_max"] = float(_setting("spot_price_max", vm_))
     for key in ("termination_time", "ipxe_script_url", "hardware_reservation_id"):
         value = _setting(key, vm_)
         if value:
@@ -753,32 +908,27 @@ def _look_after_failed_post(api, vm_, failure):
         ) from None
 
 
-def _dead(api, vm_, device, destroy_on_failure):
-    why = "its spot instance was reclaimed" if _reclaimed(device) else f"it is {device['state']}"
-    msg = f"device {vm_['name']} ({device['id']}) is not usable: {why}"
-    if destroy_on_failure:
-        api.request("DELETE", f"/devices/{device['id']}")
-        msg += "; destroyed it (destroy_on_failure), re-run to create it again"
-    else:
-        msg += f"; destroy it with `salt-cloud -d {vm_['name']}` and re-run"
-    _event(vm_, msg, "failed")
-    raise SaltCloudSystemExit(msg)
+# ---- create: after the POST ----------------------------------------------------------
+def _why_dead(device):
+    if _reclaimed(device):
+        return "its spot instance was reclaimed"
+    return f"it went {device.get('state')}"
 
 
-def _wait_active(api, vm_, device, destroy_on_failure):
-    timeout = float(_setting("wait_for_active", vm_, 1800))
-    interval = float(_setting("poll_interval", vm_, 10))
+def _wait_active(api, vm_, device):
+    timeout = _number("wait_for_active", vm_, 1800)
+    interval = _number("poll_interval", vm_, 10)
     deadline = time.monotonic() + timeout
     while True:
         state = device.get("state")
         if state == "active":
             return device
         if state in DEAD_STATES or _reclaimed(device):
-            _dead(api, vm_, device, destroy_on_failure)
+            raise SaltCloudSystemExit(_why_dead(device))
         if time.monotonic() >= deadline:
             raise SaltCloudSystemExit(
-                f"device {vm_['name']} ({device['id']}) not active after {timeout:.0f}s "
-                f"(state {state}); raise wait_for_active or check the device"
+                f"it was not active after {timeout:g}s (state {state}); raise wait_for_active "
+                "if this plan needs longer"
             )
         log.debug("device %s is %s, waiting", vm_["name"], state)
         time.sleep(max(0.05, min(interval, deadline - time.monotonic())))
@@ -807,54 +957,106 @@ def _grains(vm_, device):
     return grains
 
 
-@_exits
-def create(vm_):
+def _deploy(vm_, device):
+    node = _node(device)
+    grains = _grains(vm_, device)
+    vm_["grains"] = grains
+    use_private = _setting("ssh_interface", vm_, "public_ips") == "private_ips"
+    host = node["private_ips"] if use_private or not _ips(device, True) else _ips(device, True)
+    if not host:
+        raise SaltCloudSystemExit("it has no IPv4 address to deploy over")
+    vm_["ssh_host"] = host[0]
+    vm_.setdefault("ssh_username", device.get("user") or "root")
+    ret = __utils__["cloud.bootstrap"](vm_, __opts__)
+    failed = (ret.get("Error") or {}).get("Not Deployed") if isinstance(ret, dict) else None
+    if failed:
+        raise SaltCloudSystemExit(f"the Salt deploy failed: {failed}")
+    ret.update(node)
+    ret["grains"] = grains
+    return ret
+
+
+def _finish(api, vm_, device, destroy_on_failure):
+    """Wait for the device and deploy Salt on it. Whatever fails from here on leaves a
+    billed machine, so the error names it and how to remove it, or removes it."""
     try:
-        if (
-            vm_["profile"]
-            and config.is_profile_configured(
+        return _deploy(vm_, _wait_active(api, vm_, device))
+    except Exception as exc:  # any failure here leaves the device: it must be named
+        message = _left_behind(api, vm_, device, _redact(exc, vm_), destroy_on_failure)
+        _event(vm_, message, "failed")
+        raise SaltCloudSystemExit(message) from None
+
+
+def _left_behind(api, vm_, device, why, remove):
+    name, did, project = vm_["name"], device["id"], _project_id(vm_)
+    head = f"device {name} ({did}) was created but {why}"
+    keep = f"It is still in project {project}, billed until removed: salt-cloud -d {name}"
+    if not remove:
+        return f"{head}. {keep}"
+    try:
+        api.request("DELETE", f"/devices/{did}")
+    except PacketApiError as exc:
+        return f"{head}; destroying it (destroy_on_failure) failed: {exc}. {keep}"
+    return f"{head}; destroyed it (destroy_on_failure), re-run to create it again"
+
+
+def _reusable(api, vm_, destroy_on_failure):
+    """The existing device of this name, None when there is none or it was removed."""
+    device = _find(api, vm_["name"], vm_)
+    if device is None:
+        return None
+    dead = device.get("state") in DEAD_STATES or _reclaimed(device)
+    if not dead:
+        log.info("device %s exists (%s): reusing it", vm_["name"], device["id"])
+        return device
+    # A reclaimed spot machine is gone already: replacing its record loses nothing.
+    if not (destroy_on_failure or _reclaimed(device)):
+        raise SaltCloudSystemExit(
+            f"device {vm_['name']} ({device['id']}) exists but {_why_dead(device)}; "
+            f"remove it with `salt-cloud -d {vm_['name']}` and re-run"
+        )
+    log.warning("%s exists but is %s; replacing it", vm_["name"], device.get("state"))
+    api.request("DELETE", f"/devices/{device['id']}")
+    return None
+
+
+def _profile_missing(vm_):
+    try:
+        return bool(vm_["profile"]) and (
+            config.is_profile_configured(
                 __opts__, _get_active_provider_name() or __virtualname__, vm_["profile"], vm_=vm_
             )
             is False
-        ):
-            return False
+        )
     except AttributeError:
-        pass
+        return False
+
+
+@_exits
+def create(vm_):
+    if _profile_missing(vm_):
+        return False
+    problems = _local_problems(vm_)
+    if problems:
+        raise _refuse(vm_, problems)
     _event(vm_, "starting create", "creating")
     api = _Api(vm_)
+    keyfile = _key_file(vm_)
+    if keyfile:
+        vm_["key_filename"] = keyfile
     destroy_on_failure = bool(_setting("destroy_on_failure", vm_, False))
 
-    device = _find(api, vm_["name"], vm_)
-    if device is not None and (device.get("state") in DEAD_STATES or _reclaimed(device)):
-        # A reclaimed spot machine is gone already: replacing its record loses nothing.
-        if not destroy_on_failure and not _reclaimed(device):
-            _dead(api, vm_, device, False)
-        log.warning("%s exists but is %s; replacing it", vm_["name"], device.get("state"))
-        api.request("DELETE", f"/devices/{device['id']}")
-        device = None
-    if device is not None:
-        log.info("device %s exists (%s): reusing it", vm_["name"], device["id"])
-    else:
+    device = _reusable(api, vm_, destroy_on_failure)
+    if device is None:
+        problems = _catalog_problems(api, vm_)
+        if problems:
+            raise _refuse(vm_, problems)
         body = _create_body(api, vm_)
         _event(vm_, "requesting instance", "requesting")
         device = _post_device(api, vm_, body)
         log.info("created device %s (%s)", vm_["name"], device["id"])
 
-    device = _wait_active(api, vm_, device, destroy_on_failure)
-    node = _node(device)
-    grains = _grains(vm_, device)
-    vm_["grains"] = grains
-
-    use_private = _setting("ssh_interface", vm_, "public_ips") == "private_ips"
-    host = node["private_ips"] if use_private or not _ips(device, True) else _ips(device, True)
-    if not host:
-        raise SaltCloudSystemExit(f"device {vm_['name']} has no IPv4 address to deploy over")
-    vm_["ssh_host"] = host[0]
-    vm_.setdefault("ssh_username", device.get("user") or "root")
-
-    ret = __utils__["cloud.bootstrap"](vm_, __opts__)
-    ret.update(node)
-    ret["grains"] = grains
+    ret = _finish(api, vm_, device, destroy_on_failure)
     _event(vm_, "created instance", "created")
     return ret
 
