@@ -221,7 +221,7 @@ class _Retry(SaltCloudException):
 
 
 class _Cycle:
-    """The attempts of one request, or of one create POST with its look-ups: at most
+    """The attempts of one request, or of the POSTs of one create: at most
     api_retries retries, no wait after the last attempt, and no attempt that would end
     after api_retry_budget seconds, so a dead API costs one bounded cycle."""
 
@@ -260,7 +260,6 @@ class _Api:
     """One retry/backoff/error policy for every request the driver makes."""
 
     def __init__(self, vm_=None):
-        self.vm_ = vm_
         self.url = str(_setting("api_url", vm_, DEFAULT_API_URL)).rstrip("/")
         self.token = _token(vm_)
         self.retries = int(_number("api_retries", vm_, 5))
