@@ -202,9 +202,9 @@ def test_state_file_survives_restart(tmp_path):
 
 
 def test_load_backend_by_import_path():
-    assert isinstance(load_backend("ventlab.emulator.backends:NullBackend"), NullBackend)
+    assert isinstance(load_backend("ventlab.emulator.device_backends:NullBackend"), NullBackend)
     with pytest.raises(ValueError):
-        load_backend("ventlab.emulator.backends")
+        load_backend("ventlab.emulator.device_backends")
 
 
 def test_command_line_prints_url_and_serves(tmp_path):

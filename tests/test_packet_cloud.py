@@ -5,22 +5,26 @@ profiles run with ``deploy: false``; the SSH deploy is exercised by the lab test
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
-from conftest import REPO
+from conftest import REPO, load_salt_module
 
 from ventlab import saltconfig
 from ventlab.emulator import DEFAULT_PROJECT_ID, Emulator, State
 
 SALT_CLOUD = Path(sys.executable).parent / "salt-cloud"
 TOKEN = "vent-test-token-5f1d9c0e7a"  # noqa: S105 - a test secret the emulator accepts
+WRONG_TOKEN = "vent-wrong-token-93b1e4"  # noqa: S105 - a token the emulator refuses
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,7 @@ class Cloud:
     """A salt-cloud config dir laid out like etc/salt (master + master.d paths from
     ventlab.saltconfig, the repo's profiles, map and deploy scripts) for one emulator."""
 
-    def __init__(self, base: Path, emu: Emulator, **provider) -> None:
+    def __init__(self, base: Path, emu: Emulator, profiles: dict | None = None, **provider) -> None:
         self.emu = emu
         self.dir = base / "etc"
         root = base / "root"
@@ -56,7 +60,12 @@ class Cloud:
                 }
             )
         )
-        (self.dir / "cloud.profiles.d").symlink_to(REPO / "cloud.profiles.d")
+        # The repo's profiles, plus the test's own (which may extend them).
+        (self.dir / "cloud.profiles.d").mkdir()
+        for conf in (REPO / "cloud.profiles.d").glob("*.conf"):
+            (self.dir / "cloud.profiles.d" / conf.name).symlink_to(conf)
+        if profiles:
+            (self.dir / "cloud.profiles.d" / "test.conf").write_text(yaml.safe_dump(profiles))
         (self.dir / "cloud.deploy.d").symlink_to(REPO / "etc" / "salt" / "cloud.deploy.d")
         common = {
             "driver": "packet",
@@ -137,7 +146,8 @@ def test_token_from_environment(tmp_path, emulator):
     sizes = cloud.json("--list-sizes", "packet", env={"METAL_AUTH_TOKEN": TOKEN})
     assert "c2.medium.x86" in sizes["packet"]["packet"]
     proc = cloud.run("--list-sizes", "packet", check=False)
-    assert "METAL_AUTH_TOKEN" in proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert "METAL_AUTH_TOKEN" in proc.stderr
 
 
 def test_profile_creates_one_device_with_role_and_address_grains(cloud):
@@ -223,7 +233,8 @@ def test_bad_token_is_a_clear_error_without_the_token(tmp_path, emulator):
     cloud.admin("DELETE", "/calls")
     proc = cloud.run("--list-sizes", "packet", check=False)
     text = proc.stdout + proc.stderr
-    assert "401" in text
+    assert proc.returncode == 1
+    assert f"Packet API GET {emulator.url}/plans answered HTTP 401" in proc.stderr
     assert "Invalid authentication token" in text
     assert "not-the-token" not in text
     assert [c["status"] for c in cloud.calls("GET", "/plans")] == [401]
@@ -266,9 +277,9 @@ def test_show_instance_spot_prices_and_destroy(cloud):
 def test_failed_spot_device_is_destroyed_and_recreated_on_rerun(cloud):
     cloud.admin("POST", "/fail-next-devices", {"count": 1})
     proc = cloud.run("-p", "vent-worker-spot", "fail-worker-0", check=False)
-    text = proc.stdout + proc.stderr
-    assert "fail-worker-0" in text and "failed" in text
-    assert "destroyed it" in text
+    assert proc.returncode == 1
+    assert "device fail-worker-0 (" in proc.stderr and "went failed" in proc.stderr
+    assert "destroyed it (destroy_on_failure)" in proc.stderr
     assert len(cloud.calls("DELETE")) == 1
     assert cloud.devices("fail-worker-0") == []
 
@@ -292,9 +303,10 @@ def test_reclaimed_spot_device_is_replaced_on_rerun(cloud):
 def test_on_demand_failure_is_reported_and_kept(cloud):
     cloud.admin("POST", "/fail-next-devices", {"count": 1})
     proc = cloud.run("-p", "vent-worker", "keep-worker-0", check=False)
-    text = proc.stdout + proc.stderr
-    assert "salt-cloud -d keep-worker-0" in text
+    assert proc.returncode == 1
     [device] = cloud.devices("keep-worker-0")
+    assert f"device keep-worker-0 ({device['id']}) was created but it went failed" in proc.stderr
+    assert "billed until removed: salt-cloud -d keep-worker-0" in proc.stderr
     assert device["state"] == "failed"
     assert cloud.calls("DELETE") == []
 
@@ -306,3 +318,297 @@ def _eventually(fn, timeout=5.0):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+# ---- API errors reach the user: exit 1, the URL and the status, never the token -----
+def _refused_url() -> str:
+    """An API URL on a loopback port nothing listens on: connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/metal/v1"
+
+
+def _api_failure(kind: str, emu: Emulator) -> tuple[dict, list[dict], str, list[str]]:
+    """(provider settings, emulator faults, the API URL, what the error must say)."""
+    host = emu.url.split("/")[2]
+    if kind == "401":
+        return {"token": WRONG_TOKEN}, [], emu.url, ["HTTP 401 Unauthorized", "Invalid authentication token"]
+    if kind == "5xx":
+        fault = {"status": 503, "count": 10000}
+        return {}, [fault], emu.url, ["HTTP 503 Service Unavailable", "gave up after 2 attempts"]
+    if kind == "refused":
+        url = _refused_url()
+        return {"api_url": url}, [], url, [f"cannot connect to {url.split('/')[2]}: Connection refused"]
+    fault = {"status": "timeout", "count": 10000, "delay": 3}
+    return {}, [fault], emu.url, [f"no answer from {host} within 1.0s", "gave up after 2 attempts"]
+
+
+API_ACTIONS = {
+    "-p": ["-p", "vent-worker", "err-new-0"],
+    "-m": ["-m", "{map}", "-y"],
+    "-m -P": ["-m", "{map}", "-P", "-y"],
+    "-d": ["-d", "err-kept-0", "-y"],
+    "-Q": ["-Q"],
+    "--list-sizes": ["--list-sizes", "packet"],
+    "--list-images": ["--list-images", "packet"],
+    "--list-locations": ["--list-locations", "packet"],
+    "-f list_nodes": ["-f", "list_nodes", "packet"],
+}
+
+
+@pytest.fixture
+def clean_emulator(emulator):
+    """Faults of a test never reach the next one."""
+    requests.delete(emulator.admin_url + "/faults", timeout=5)
+    requests.delete(emulator.admin_url + "/calls", timeout=5)
+    yield emulator
+    requests.delete(emulator.admin_url + "/faults", timeout=5)
+
+
+@pytest.mark.parametrize("action", sorted(API_ACTIONS))
+@pytest.mark.parametrize("kind", ["401", "5xx", "refused", "slow"])
+def test_api_failure_exits_1_naming_url_and_status(tmp_path, clean_emulator, kind, action):
+    emu = clean_emulator
+    kept = emu.state.create_device(
+        DEFAULT_PROJECT_ID,
+        {"hostname": "err-kept-0", "plan": "t1.small.x86", "metro": "am", "operating_system": "debian_12"},
+    )
+    settings, faults, url, expected = _api_failure(kind, emu)
+    cloud = Cloud(tmp_path, emu, api_retries=1, **settings)
+    map_file = tmp_path / "err.map"
+    map_file.write_text(yaml.safe_dump({"vent-worker": ["err-new-0", "err-new-1"]}))
+    for fault in faults:
+        cloud.admin("POST", "/faults", fault)
+    try:
+        proc = cloud.run(*[a.format(map=map_file) for a in API_ACTIONS[action]], check=False)
+    finally:
+        cloud.admin("DELETE", "/faults")
+        emu.state.delete_device(kept["id"])
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"Error: Packet API GET {url}/" in proc.stderr
+    for text in expected:
+        assert text in proc.stderr
+    log = cloud.log_path.read_text() if cloud.log_path.exists() else ""
+    for secret in (TOKEN, WRONG_TOKEN):
+        assert secret not in proc.stdout + proc.stderr + log
+    assert cloud.devices("err-new-0") == [] and cloud.devices("err-new-1") == []
+    # One retry cycle per action: the first request that fails ends it.
+    calls = cloud.calls()
+    assert len({c["path"] for c in calls}) <= 1
+    assert len(calls) == {"401": 1, "5xx": 2, "refused": 0, "slow": 2}[kind]
+
+
+def test_query_lists_devices_with_one_listing(cloud):
+    cloud.json("-p", "vent-worker", "query-worker-0")
+    [device] = cloud.devices("query-worker-0")
+    cloud.admin("DELETE", "/calls")
+    listed = cloud.json("-Q")["packet"]["packet"]
+    assert listed["query-worker-0"]["id"] == device["id"]
+    assert listed["query-worker-0"]["private_ips"] == [device["ip_addresses"][1]["address"]]
+    # salt-cloud's worker reads the listing made in its own process, never asks again.
+    assert [c["path"] for c in cloud.calls()] == [f"/projects/{DEFAULT_PROJECT_ID}/devices"]
+
+
+def test_forbidden_destroy_exits_1_and_keeps_the_device(cloud):
+    cloud.json("-p", "vent-worker", "forbid-worker-0")
+    [device] = cloud.devices("forbid-worker-0")
+    cloud.admin("POST", "/faults", {"status": 403, "count": 100, "method": "DELETE"})
+    proc = cloud.run("-d", "forbid-worker-0", "-y", check=False)
+    assert proc.returncode == 1
+    assert f"forbid-worker-0 ({device['id']}) was not destroyed, it still exists" in proc.stderr
+    assert f"Packet API DELETE {cloud.emu.url}/devices/{device['id']} answered HTTP 403" in proc.stderr
+    assert cloud.devices("forbid-worker-0") == [device]
+
+
+def test_create_post_failing_for_good_exits_1_and_leaves_nothing(cloud, tmp_path):
+    cloud.admin("POST", "/faults", {"status": 503, "count": 100, "method": "POST", "path": "/devices$"})
+    proc = cloud.run("-p", "vent-worker", "post-worker-0", check=False)
+    assert proc.returncode == 1
+    devices = f"{cloud.emu.url}/projects/{DEFAULT_PROJECT_ID}/devices"
+    assert f"post-worker-0 was not created: Packet API POST {devices}: HTTP 503" in proc.stderr
+    assert "no device named post-worker-0 is in project" in proc.stderr
+    assert cloud.devices("post-worker-0") == []
+
+
+# ---- the retry budget ----------------------------------------------------------------
+class FakeClock:
+    """time for the driver: sleeping moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _driver(emu: Emulator, clock: FakeClock, **provider):
+    """The driver module outside salt-cloud, configured like a provider file."""
+    driver = load_salt_module("salt/_clouds/packet.py", "packet_under_test")
+    conf = {"driver": "packet", "project_id": DEFAULT_PROJECT_ID, "api_url": emu.url, "token": TOKEN}
+    driver.__opts__ = {"providers": {"packet": {"packet": {**conf, **provider}}}}
+    driver.__active_provider_name__ = "packet:packet"
+    driver.time = types.SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep)
+    return driver
+
+
+def test_retries_end_at_api_retries_with_no_wait_after_the_last(cloud, caplog):
+    clock = FakeClock()
+    driver = _driver(cloud.emu, clock, api_retries=3, api_backoff=1, api_backoff_max=30)
+    cloud.admin("POST", "/faults", {"status": 500, "count": 100, "path": "^/plans$"})
+    with caplog.at_level(logging.WARNING), pytest.raises(driver.PacketApiError) as failed:
+        driver.avail_sizes()
+    assert [c["status"] for c in cloud.calls("GET", "/plans")] == [500] * 4
+    assert clock.sleeps == [1, 2, 4]
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert [m.split("; ")[-1] for m in retries] == [
+        "retry 1/3 in 1.0s",
+        "retry 2/3 in 2.0s",
+        "retry 3/3 in 4.0s",
+    ]
+    assert f"Packet API GET {cloud.emu.url}/plans: HTTP 500" in str(failed.value)
+    assert "gave up after 4 attempts" in str(failed.value)
+
+
+def test_retry_budget_ends_retrying_before_api_retries(cloud):
+    clock = FakeClock()
+    driver = _driver(cloud.emu, clock, api_retries=100, api_retry_budget=10, api_backoff=1)
+    cloud.admin("POST", "/faults", {"status": 503, "count": 1000, "path": "^/plans$"})
+    with pytest.raises(driver.PacketApiError) as failed:
+        driver.avail_sizes()
+    # Waits 1, 2, 4 fit in 10s with a second left for the attempt; waiting 8 more would not.
+    assert clock.sleeps == [1, 2, 4]
+    assert len(cloud.calls("GET", "/plans")) == 4
+    assert "api_retry_budget 10s" in str(failed.value)
+
+
+def test_retry_budget_bounds_salt_cloud_attempts(tmp_path, clean_emulator):
+    cloud = Cloud(tmp_path, clean_emulator, api_retries=100, api_retry_budget=2.5, api_backoff=0.5)
+    cloud.admin("POST", "/faults", {"status": 503, "count": 1000, "path": "^/plans$"})
+    proc = cloud.run("--list-sizes", "packet", check=False)
+    assert proc.returncode == 1
+    assert "api_retry_budget 2.5s" in proc.stderr
+    # Every wait is at least 0.5s and the last attempt needs a second of the budget left.
+    assert 1 <= len(cloud.calls("GET", "/plans")) <= 4
+
+
+# ---- checks before the first POST; what a failure after it leaves ---------------------
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        pytest.param(
+            {"ssh_keyfile": "/nonexistent/key", "deploy": True},
+            "ssh_keyfile /nonexistent/key does not exist",
+            id="missing ssh_keyfile",
+        ),
+        pytest.param(
+            {"spot_instance": True, "spot_price_max": 0},
+            "spot_price_max must be a number above 0, not 0",
+            id="spot price 0",
+        ),
+        pytest.param(
+            {"spot_instance": True, "spot_price_max": "low"},
+            "spot_price_max must be a number above 0, not 'low'",
+            id="spot price not a number",
+        ),
+        pytest.param(
+            {"spot_instance": True, "spot_price_max": None},
+            "spot_instance needs spot_price_max",
+            id="spot price missing",
+        ),
+        pytest.param(
+            {"size": "c9.huge.x86"},
+            "plan 'c9.huge.x86' is not one the API offers",
+            id="unknown plan",
+        ),
+        pytest.param(
+            {"image": "debian_99"},
+            "operating system 'debian_99' is not one the API offers",
+            id="unknown OS",
+        ),
+        pytest.param(
+            {"location": "zz"},
+            "metro 'zz' is not one the API offers",
+            id="unknown metro",
+        ),
+        pytest.param(
+            {"location": "zzz9"},
+            "facility 'zzz9' is not one the API offers",
+            id="unknown facility",
+        ),
+        pytest.param(
+            {"userdata_file": "/nonexistent/user-data"},
+            "userdata_file /nonexistent/user-data does not exist",
+            id="missing userdata_file",
+        ),
+        pytest.param(
+            {"termination_time": "2001-01-01T00:00:00Z"},
+            "termination_time 2001-01-01T00:00:00Z is in the past",
+            id="termination in the past",
+        ),
+        pytest.param(
+            {"billing_cycle": "weekly"},
+            "billing_cycle 'weekly' is not one of hourly, daily, monthly, yearly",
+            id="unknown billing cycle",
+        ),
+    ],
+)
+def test_profile_problem_stops_create_before_any_post(tmp_path, clean_emulator, settings, expected):
+    cloud = Cloud(tmp_path, clean_emulator, profiles={"bad": {"extends": "vent-controller", **settings}})
+    proc = cloud.run("-p", "bad", "bad-worker-0", check=False)
+    assert proc.returncode == 1
+    assert "bad-worker-0 was not created (no device requested); fix profile bad" in proc.stderr
+    assert expected in proc.stderr
+    assert cloud.calls("POST") == []
+    assert cloud.devices("bad-worker-0") == []
+
+
+def test_invalid_name_stops_create_before_any_request(cloud):
+    proc = cloud.run("-p", "vent-worker", "Worker_0", check=False)
+    assert proc.returncode == 1
+    assert "name 'Worker_0' is not a valid hostname" in proc.stderr
+    assert [c["method"] for c in cloud.calls()] == ["GET"]  # salt-cloud's listing only
+    assert cloud.devices("Worker_0") == []
+
+
+def test_map_entry_problem_stops_create_before_any_post(cloud, tmp_path):
+    map_file = tmp_path / "bad.map"
+    map_file.write_text(yaml.safe_dump({"vent-worker": [{"map-bad-0": {"size": "c9.huge.x86"}}]}))
+    proc = cloud.run("-m", str(map_file), "-y", check=False)
+    assert proc.returncode == 1
+    assert "map-bad-0 was not created (no device requested); fix profile vent-worker or its map entry" in (
+        proc.stderr
+    )
+    assert "plan 'c9.huge.x86'" in proc.stderr
+    assert cloud.calls("POST") == []
+
+
+def test_failure_after_create_names_the_device_left_and_how_to_remove_it(tmp_path, clean_emulator):
+    slow = {"slow": {"extends": "vent-controller", "wait_for_active": 0}}
+    cloud = Cloud(tmp_path, clean_emulator, profiles=slow)
+    proc = cloud.run("-p", "slow", "left-worker-0", check=False)
+    assert proc.returncode == 1
+    [device] = cloud.devices("left-worker-0")
+    assert f"device left-worker-0 ({device['id']}) was created but it was not active after 0s" in proc.stderr
+    assert f"still in project {DEFAULT_PROJECT_ID}, billed until removed: salt-cloud -d left-worker-0" in (
+        proc.stderr
+    )
+    assert cloud.calls("DELETE") == []
+
+
+def test_failure_after_create_removes_the_device_with_destroy_on_failure(tmp_path, clean_emulator):
+    slow = {"slow": {"extends": "vent-controller", "wait_for_active": 0, "destroy_on_failure": True}}
+    cloud = Cloud(tmp_path, clean_emulator, profiles=slow)
+    proc = cloud.run("-p", "slow", "gone-worker-0", check=False)
+    assert proc.returncode == 1
+    assert "device gone-worker-0 (" in proc.stderr
+    assert "destroyed it (destroy_on_failure), re-run to create it again" in proc.stderr
+    [delete] = cloud.calls("DELETE")
+    assert delete["status"] == 204
+    assert cloud.devices("gone-worker-0") == []

@@ -170,7 +170,7 @@ def write_provider(url: str, key: Path) -> None:
     if real.exists():
         raise SystemExit(f"{real} exists: the lab defines the `packet` provider itself; "
                          "move that file away while the lab runs")
-    from ventlab.emulator.state import DEFAULT_PROJECT_ID
+    from ventlab.emulator.devices import DEFAULT_PROJECT_ID
 
     config = {"packet": {
         "driver": "packet", "api_url": url, "token": token(),

@@ -15,6 +15,11 @@ Provider (``cloud.providers.d/packet.conf``)::
       token: <API token>            # or $METAL_AUTH_TOKEN / $PACKET_AUTH_TOKEN
       api_url: https://api.equinix.com/metal/v1
       ssh_keyfile: ~/.ssh/vent      # SSH deploy; <ssh_keyfile>.pub is registered
+      api_retries: 5                # retries of a failed request (429, 5xx, timeout, refused)
+      api_retry_budget: 60          # seconds one request may take, all attempts and waits
+      api_timeout: 30               # seconds per attempt (cut to what is left of the budget)
+      api_backoff: 1.0              # first wait; doubles per retry, capped by api_backoff_max
+      api_backoff_max: 30
 
 Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (metro; or
 ``metro``/``facility``), ``billing_cycle``, ``tags`` (roles among them become the
@@ -22,16 +27,37 @@ Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (metro
 ``user_ssh_keys``, ``ssh_public_key``, ``spot_instance``, ``spot_price_max``,
 ``termination_time``, ``ipxe_script_url``, ``always_pxe``,
 ``hardware_reservation_id``, ``public_ipv4`` (default true), ``wait_for_active``
-(seconds), ``poll_interval``, ``destroy_on_failure``, ``api_retries``,
-``api_timeout``, ``api_backoff``, ``api_backoff_max``.
+(seconds), ``poll_interval``, ``destroy_on_failure``, and the ``api_*`` keys above.
+
+Errors. An API error names the request's URL and HTTP status with the API's ``errors``
+(or, when no answer came, the host and the cause). Under the ``salt-cloud`` command any
+failure ends the command with exit status 1 and ``Error: <message>`` on stderr, for
+every action (see ``_exits`` for why the driver does this itself). A ``salt-cloud -m``
+map stops at the first device that fails; re-running it creates only what is missing.
+With ``-P`` the listing still ends the command on an API error, but a device that
+fails in salt-cloud's worker pool is reported as its ``Error`` in the output and the
+exit status stays 0 (salt-cloud's pool cannot be stopped safely from a worker).
+
+Create checks before its first POST what can go wrong later: the name, key files and
+deploy credentials, the spot price, billing cycle, termination time and userdata file,
+then the plan, operating system and metro/facility against the API's lists. When a step
+after the POST fails, the message names the device left behind and how to remove it
+(``salt-cloud -d NAME``); with ``destroy_on_failure: true`` the driver removes it.
 
 The token is sent only in the ``X-Auth-Token`` header; it is never logged, never put in
 returned data, and any text that would quote it is redacted.
 """
 
+import datetime as dt
+import functools
 import logging
+import math
+import multiprocessing
 import os
+import re
 import time
+from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import salt.config as config
 import salt.utils.files
@@ -54,6 +80,14 @@ ROLES = ("controller", "worker", "etcd")
 RETRY_STATUS = (429, 500, 502, 503, 504)
 # States after which waiting longer cannot make a device active.
 DEAD_STATES = ("failed", "inactive", "deprovisioning", "deleted")
+BILLING_CYCLES = ("hourly", "daily", "monthly", "yearly")
+# The minion id and the Kubernetes node name are this hostname; node names must be
+# lowercase RFC 1123 subdomains.
+HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+# Provider key that carries optimize_providers' device listing to salt-cloud's workers.
+LISTING = "_vent_device_listing"
+# An attempt shorter than this cannot get an answer from a real API; not worth starting.
+MIN_ATTEMPT = 1.0
 
 
 def __virtual__():
@@ -81,6 +115,45 @@ def get_dependencies():
     return config.check_driver_dependencies(__virtualname__, {"requests": HAS_REQUESTS})
 
 
+# ---- errors reach the user -----------------------------------------------------------
+class PacketApiError(SaltCloudSystemExit):
+    """A request that failed for good. The message names the URL and the HTTP status
+    (or the host and the cause), never the token."""
+
+
+class _Transient(SaltCloudException):
+    """A non-idempotent request got no usable answer; it may or may not have happened."""
+
+
+def _exits(fn):
+    """salt-cloud swallows driver exceptions in several places and exits 0: Cloud's
+    size_list/image_list/location_list log them; the worker processes that list devices
+    for -Q/-d/-p/-m/-a return "no devices"; run_map puts them in its output; `-d` with
+    nothing found exits 0. None of those handlers catches SystemExit, so under the
+    salt-cloud command a failure ends the command here, with exit status 1.
+
+    Not in a worker of salt-cloud's process pool (-m -P, -d -P): anything but a
+    SaltCloudException there makes salt terminate the pool, and workers that inherited
+    salt-cloud's SIGTERM handler can outlive that and hang the command. There salt logs
+    the error and reports it as the device's "Error", and exits 0.
+
+    Elsewhere (salt-run cloud.*, the cloud execution module, Vent's runners) SystemExit
+    would end the caller's process, so they get the exception."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SaltCloudException as exc:
+            if __opts__.get("__cli") != "salt-cloud":
+                raise
+            if "PoolWorker" in multiprocessing.current_process().name:
+                raise
+            raise SystemExit(f"Error: {_redact(exc)}") from None
+
+    return wrapper
+
+
 # ---- settings ----------------------------------------------------------------------
 def _provider():
     conf = get_configured_provider()
@@ -94,6 +167,23 @@ def _setting(name, vm_=None, default=None):
     if vm_ is not None:
         return config.get_cloud_config_value(name, vm_, __opts__, default=default, search_global=True)
     return _provider().get(name, __opts__.get(name, default))
+
+
+def _number(name, vm_, default, minimum=0.0):
+    value = _setting(name, vm_, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number >= minimum or math.isinf(number):
+        raise SaltCloudConfigError(f"{name} must be a number >= {minimum:g}, not {value!r}")
+    return number
+
+
+def _provider_vm(alias):
+    """What get_cloud_config_value needs to read one provider's settings, for code
+    that salt-cloud calls without naming the active provider."""
+    return {"driver": f"{alias}:{__virtualname__}", "profile": None}
 
 
 def _token(vm_=None):
@@ -110,7 +200,7 @@ def _token(vm_=None):
 def _redact(text, vm_=None):
     try:
         token = _token(vm_)
-    except SaltCloudConfigError:
+    except SaltCloudException:
         return str(text)
     return str(text).replace(token, "*" * 8)
 
@@ -120,17 +210,63 @@ def _project_id(vm_=None):
 
 
 # ---- HTTP --------------------------------------------------------------------------
+class _Retry(SaltCloudException):
+    """One attempt failed in a way that may pass: 429, 5xx, timeout, no connection."""
+
+    def __init__(self, what, retry_after=None, unsent=False):
+        super().__init__(what)
+        self.what = what
+        self.retry_after = retry_after
+        self.unsent = unsent  # the API did not act on it (429): safe to repeat a POST
+
+
+class _Cycle:
+    """The attempts of one request, or of the POSTs of one create: at most
+    api_retries retries, no wait after the last attempt, and no attempt that would end
+    after api_retry_budget seconds, so a dead API costs one bounded cycle."""
+
+    def __init__(self, api):
+        self.api = api
+        self.started = time.monotonic()
+        self.deadline = self.started + api.budget
+        self.attempts = 0
+
+    def timeout(self):
+        return max(0.1, min(self.api.timeout, self.deadline - time.monotonic()))
+
+    def wait(self, retry_after=None):
+        """Seconds to wait before the next attempt; None when retries or budget are spent."""
+        if self.attempts > self.api.retries:
+            return None
+        delay = min(self.api.backoff_max, self.api.backoff * 2 ** (self.attempts - 1))
+        if retry_after is not None:
+            try:
+                delay = min(self.api.backoff_max, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        if time.monotonic() + delay + MIN_ATTEMPT > self.deadline:
+            return None
+        return delay
+
+    def summary(self):
+        spent = time.monotonic() - self.started
+        return (
+            f"{self.attempts} attempt{'s' if self.attempts != 1 else ''} in {spent:.1f}s "
+            f"(api_retries {self.api.retries}, api_retry_budget {self.api.budget:g}s)"
+        )
+
+
 class _Api:
     """One retry/backoff/error policy for every request the driver makes."""
 
     def __init__(self, vm_=None):
-        self.vm_ = vm_
         self.url = str(_setting("api_url", vm_, DEFAULT_API_URL)).rstrip("/")
         self.token = _token(vm_)
-        self.retries = int(_setting("api_retries", vm_, 5))
-        self.timeout = float(_setting("api_timeout", vm_, 30))
-        self.backoff = float(_setting("api_backoff", vm_, 1.0))
-        self.backoff_max = float(_setting("api_backoff_max", vm_, 30))
+        self.retries = int(_number("api_retries", vm_, 5))
+        self.timeout = _number("api_timeout", vm_, 30, 0.1)
+        self.backoff = _number("api_backoff", vm_, 1.0)
+        self.backoff_max = _number("api_backoff_max", vm_, 30)
+        self.budget = _number("api_retry_budget", vm_, 60, 0.1)
         self.session = requests.Session()
         self.session.headers.update(
             {
@@ -141,68 +277,59 @@ class _Api:
             }
         )
 
-    def _wait(self, attempt, retry_after=None):
-        delay = min(self.backoff_max, self.backoff * (2**attempt))
-        if retry_after is not None:
-            try:
-                delay = min(self.backoff_max, max(0.0, float(retry_after)))
-            except ValueError:
-                pass
-        return delay
+    def cycle(self):
+        return _Cycle(self)
 
-    def request(self, method, path, body=None, params=None, retry_unsafe=True):
+    def request(self, method, path, body=None, params=None, retry_unsafe=True, cycle=None):
         """JSON of the answer (None for 204). ``retry_unsafe=False``: a timeout or 5xx
         of a non-idempotent request is raised as _Transient instead of repeated, so the
         caller can check whether it took effect."""
         url = self.url + path
-        last = None
-        for attempt in range(self.retries + 1):
+        cycle = cycle or self.cycle()
+        while True:
             try:
-                resp = self.session.request(method, url, json=body, params=params, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}"
-                if not retry_unsafe:
-                    raise _Transient(last) from None
-                self._log_retry(method, path, last, attempt)
-                time.sleep(self._wait(attempt))
-                continue
-            if resp.status_code in RETRY_STATUS:
-                last = f"HTTP {resp.status_code} {_errors(resp)}"
-                if not retry_unsafe and resp.status_code != 429:
-                    raise _Transient(last)
-                if attempt < self.retries:
-                    delay = self._wait(attempt, resp.headers.get("Retry-After"))
-                    self._log_retry(method, path, last, attempt, delay)
-                    time.sleep(delay)
-                continue
-            if resp.status_code >= 400:
-                raise SaltCloudSystemExit(
-                    _redact(
-                        f"Packet API {method} {path} answered {resp.status_code} "
-                        f"{_reason(resp.status_code)}: {_errors(resp)}",
-                        self.vm_,
-                    )
+                return self._attempt(method, url, body, params, cycle)
+            except _Retry as exc:
+                if not retry_unsafe and not exc.unsent:
+                    raise _Transient(exc.what) from None
+                delay = cycle.wait(exc.retry_after)
+                if delay is None:
+                    final = f"Packet API {method} {url}: {exc.what}; gave up after {cycle.summary()}"
+                    raise PacketApiError(self._redact(final)) from None
+                log.warning(
+                    "Packet API %s %s: %s; retry %d/%d in %.1fs",
+                    method, url, exc.what, cycle.attempts, self.retries, delay,
                 )
-            if resp.status_code == 204 or not resp.content:
-                return None
-            return resp.json()
-        raise SaltCloudSystemExit(
-            _redact(
-                f"Packet API {method} {path} still failing after {self.retries + 1} attempts: {last}",
-                self.vm_,
-            )
-        )
+                time.sleep(delay)
 
-    def _log_retry(self, method, path, what, attempt, delay=None):
-        log.warning(
-            "Packet API %s %s: %s; retry %d/%d%s",
-            method,
-            path,
-            what,
-            attempt + 1,
-            self.retries,
-            f" in {delay:.1f}s" if delay is not None else "",
-        )
+    def _attempt(self, method, url, body, params, cycle):
+        cycle.attempts += 1
+        timeout = cycle.timeout()
+        log.debug("Packet API %s %s (attempt %d, timeout %.1fs)", method, url, cycle.attempts, timeout)
+        try:
+            resp = self.session.request(method, url, json=body, params=params, timeout=timeout)
+        except requests.ConnectTimeout:
+            raise _Retry(f"cannot connect to {_host(url)}: no connection within {timeout:.1f}s") from None
+        except requests.Timeout:
+            raise _Retry(f"no answer from {_host(url)} within {timeout:.1f}s (read timeout)") from None
+        except requests.ConnectionError as exc:
+            raise _Retry(f"cannot connect to {_host(url)}: {_cause(exc)}") from None
+        if resp.status_code in RETRY_STATUS:
+            raise _Retry(_status(resp), resp.headers.get("Retry-After"), unsent=resp.status_code == 429)
+        if resp.status_code >= 400:
+            raise PacketApiError(
+                self._redact(f"Packet API {method} {url} answered {_status(resp)}{_hint(resp.status_code)}")
+            )
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            what = f"Packet API {method} {url} answered HTTP {resp.status_code} without JSON"
+            raise PacketApiError(what) from None
+
+    def _redact(self, text):
+        return str(text).replace(self.token, "*" * 8)
 
     def pages(self, path, key, params=None):
         """Every item of a paginated listing (bounded by the API's last_page)."""
@@ -218,8 +345,33 @@ class _Api:
         return items
 
 
-class _Transient(SaltCloudException):
-    pass
+def _host(url):
+    parts = urlsplit(url)
+    return parts.netloc or url
+
+
+def _cause(exc):
+    """The innermost OS-level reason of a requests/urllib3 connection error, e.g.
+    "Connection refused" or "Name or service not known", not urllib3's wrapper text."""
+    seen, todo = set(), [exc]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen or cur is None:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            return cur.strerror
+        todo.extend([getattr(cur, "reason", None), cur.__cause__, cur.__context__])
+        todo.extend(a for a in getattr(cur, "args", ()) if isinstance(a, BaseException))
+    return type(exc).__name__
+
+
+def _status(resp):
+    try:
+        status = f"HTTP {resp.status_code} {HTTPStatus(resp.status_code).phrase}"
+    except ValueError:
+        status = f"HTTP {resp.status_code}"
+    return f"{status}: {_errors(resp)}"
 
 
 def _errors(resp):
@@ -230,15 +382,14 @@ def _errors(resp):
     errors = data.get("errors") or data.get("error") if isinstance(data, dict) else None
     if isinstance(errors, list):
         return "; ".join(str(e) for e in errors)
-    return str(errors or data)
+    return str(errors or data)[:200]
 
 
-def _reason(status):
+def _hint(status):
     return {
-        401: "(unauthorized: check the API token)",
-        403: "(forbidden: the token has no access to this project/resource)",
-        404: "(not found: check project_id and names)",
-        422: "(the API rejected the request)",
+        401: " (check the API token)",
+        403: " (the token has no access to this project or resource)",
+        404: " (check project_id and names)",
     }.get(status, "")
 
 
@@ -299,18 +450,35 @@ def _function_only(call, name):
         raise SaltCloudSystemExit(f"The {name} function must be called with -f or --function.")
 
 
+def _metros(api):
+    return api.request("GET", "/locations/metros").get("metros", [])
+
+
+def _facilities(api):
+    return api.request("GET", "/facilities").get("facilities", [])
+
+
+def _plans(api):
+    return api.request("GET", "/plans").get("plans", [])
+
+
+def _operating_systems(api):
+    return api.request("GET", "/operating-systems").get("operating_systems", [])
+
+
+@_exits
 def avail_locations(call=None):
     _function_only(call, "avail_locations")
     api = _Api()
     ret = {}
-    for metro in api.request("GET", "/locations/metros").get("metros", []):
+    for metro in _metros(api):
         ret[metro["code"]] = {
             "type": "metro",
             "id": metro["id"],
             "name": metro["name"],
             "country": metro.get("country"),
         }
-    for fac in api.request("GET", "/facilities").get("facilities", []):
+    for fac in _facilities(api):
         ret[fac["code"]] = {
             "type": "facility",
             "id": fac["id"],
@@ -321,6 +489,7 @@ def avail_locations(call=None):
     return ret
 
 
+@_exits
 def avail_sizes(call=None):
     _function_only(call, "avail_sizes")
     return {
@@ -332,10 +501,11 @@ def avail_sizes(call=None):
             "specs": p.get("specs"),
             "deployment_types": p.get("deployment_types"),
         }
-        for p in _Api().request("GET", "/plans").get("plans", [])
+        for p in _plans(_Api())
     }
 
 
+@_exits
 def avail_images(call=None):
     _function_only(call, "avail_images")
     return {
@@ -345,10 +515,11 @@ def avail_images(call=None):
             "version": o.get("version"),
             "provisionable_on": o.get("provisionable_on", []),
         }
-        for o in _Api().request("GET", "/operating-systems").get("operating_systems", [])
+        for o in _operating_systems(_Api())
     }
 
 
+@_exits
 def show_spot_prices(kwargs=None, call=None):
     """Current spot prices: ``salt-cloud -f show_spot_prices packet [metro=am]
     [facility=ams1] [plan=c2.medium.x86]`` (metros unless facility is given)."""
@@ -360,12 +531,35 @@ def show_spot_prices(kwargs=None, call=None):
     return _Api().request("GET", path, params=params).get("spot_market_prices", {})
 
 
-def _listed(api):
+@_exits
+def optimize_providers(providers):
+    """salt-cloud calls this in its own process just before it lists devices in worker
+    processes (for -Q/-F/-S, -d, -p, -m and -a), and it takes whatever goes wrong in those
+    workers for "no devices": a wrong token made `-d` report nothing to destroy and exit
+    0. So the listing happens here, where an error ends the command, and the workers read
+    it from their copy of the provider config (``LISTING``) instead of asking again."""
+    optimized = {}
+    for alias, conf in providers.items():
+        vm_ = _provider_vm(alias)
+        devices = [_slim(d) for d in _devices(_Api(vm_), vm_)]
+        optimized[alias] = dict(conf, **{LISTING: devices})
+    return optimized
+
+
+def _slim(device):
+    # userdata may hold secrets; nothing listed shows it, so it is not carried along.
+    return {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
+
+
+def _listed():
     """Devices salt-cloud should see. A reclaimed spot device is left out: its machine is
     gone (the real API deletes it soon after), and hiding it lets re-running the profile
     or map replace it instead of stopping at "already exists"."""
+    devices = _provider().get(LISTING)
+    if devices is None:
+        devices = _devices(_Api())
     listed = []
-    for device in _devices(api):
+    for device in devices:
         if _reclaimed(device):
             log.warning(
                 "spot device %s (%s) was reclaimed; re-run its profile or map to replace it",
@@ -377,15 +571,17 @@ def _listed(api):
     return listed
 
 
+@_exits
 def list_nodes(call=None):
     _function_only(call, "list_nodes")
-    return {d["hostname"]: _node(d) for d in _listed(_Api())}
+    return {d["hostname"]: _node(d) for d in _listed()}
 
 
+@_exits
 def list_nodes_full(call=None):
     _function_only(call, "list_nodes_full")
     ret = {}
-    for device in _listed(_Api()):
+    for device in _listed():
         node = _node(device)
         node["extra"] = {
             k: v
@@ -396,25 +592,28 @@ def list_nodes_full(call=None):
     return ret
 
 
+@_exits
 def list_nodes_select(call=None):
     return __utils__["cloud.list_nodes_select"](
         list_nodes_full("function"), __opts__["query.selection"], call
     )
 
 
+@_exits
 def show_instance(name, call=None):
     if call != "action":
         raise SaltCloudSystemExit("The show_instance action must be called with -a or --action.")
-    device = _find(_Api(), name)
+    api = _Api()
+    device = _find(api, name)
     if device is None:
-        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
+        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()} ({api.url})")
     node = _node(device)
     node["extra"] = {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
     __utils__["cloud.cache_node"](node, _get_active_provider_name(), __opts__)
     return node
 
 
-# ---- create ------------------------------------------------------------------------
+# ---- create: events ----------------------------------------------------------------
 def _master_listening():
     """Events go to a local master's event bus; with none running each would wait ~1s
     for a socket that never answers."""
@@ -434,7 +633,9 @@ def _event(vm_, what, tag, keys=("name", "profile", "provider", "driver")):
     )
 
 
-def _location_body(vm_):
+# ---- create: checks before the first POST --------------------------------------------
+def _location_spec(vm_):
+    """(metro, [facilities]) from the profile; ``location`` may be either."""
     metro = _setting("metro", vm_)
     facility = _setting("facility", vm_)
     location = _setting("location", vm_)
@@ -444,22 +645,158 @@ def _location_body(vm_):
             facility = location
         else:
             metro = location
-    if not (metro or facility):
-        raise SaltCloudConfigError(f"profile {vm_.get('profile')}: set 'location' (metro) or 'facility'")
-    body = {}
+    if isinstance(facility, str):
+        facility = [facility]
+    return metro, list(facility or [])
+
+
+def _plan(vm_):
+    return _setting("size", vm_) or _setting("plan", vm_)
+
+
+def _os(vm_):
+    return _setting("image", vm_) or _setting("operating_system", vm_)
+
+
+def _key_file(vm_):
+    """The SSH private key salt-cloud deploys with, ``~`` expanded (salt's bootstrap
+    does not expand it)."""
+    keyfile = _setting("key_filename", vm_) or _setting("ssh_keyfile", vm_)
+    return os.path.expanduser(str(keyfile)) if keyfile else None
+
+
+def _deploys(vm_):
+    return bool(_setting("deploy", vm_, True))
+
+
+def _name_problems(vm_):
+    name = str(vm_["name"])
+    if len(name) <= 253 and HOSTNAME.fullmatch(name):
+        return []
+    return [
+        f"name {name!r} is not a valid hostname: lowercase letters, digits, '-' and '.', "
+        "labels of at most 63 characters that start and end with a letter or digit "
+        "(it becomes the minion id and the Kubernetes node name)"
+    ]
+
+
+def _required_problems(vm_):
+    problems = []
+    if not _plan(vm_):
+        problems.append("no plan: set 'size'")
+    if not _os(vm_):
+        problems.append("no operating system: set 'image'")
+    if _location_spec(vm_) == (None, []):
+        problems.append("no location: set 'location' (a metro such as am, or a facility such as ams1)")
+    billing = _setting("billing_cycle", vm_, "hourly")
+    if billing not in BILLING_CYCLES:
+        problems.append(f"billing_cycle {billing!r} is not one of {', '.join(BILLING_CYCLES)}")
+    return problems
+
+
+def _spot_problems(vm_):
+    if not _setting("spot_instance", vm_, False):
+        return []
+    price = _setting("spot_price_max", vm_)
+    if price is None:
+        return ["spot_instance needs spot_price_max (the highest hourly price to pay)"]
+    try:
+        value = float(price)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(price, bool) or not (value > 0 and math.isfinite(value)):
+        return [f"spot_price_max must be a number above 0, not {price!r}"]
+    return []
+
+
+def _termination_problems(vm_):
+    value = _setting("termination_time", vm_)
+    if not value:
+        return []
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return [f"termination_time {value!r} is not an ISO 8601 time such as 2030-01-31T12:00:00Z"]
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    if when <= dt.datetime.now(dt.UTC):
+        return [f"termination_time {value} is in the past"]
+    return []
+
+
+def _file_problems(vm_):
+    problems = []
+    for key in ("userdata_file", "ssh_public_key"):
+        path = _setting(key, vm_)
+        if path and not os.path.isfile(os.path.expanduser(str(path))):
+            problems.append(f"{key} {path} does not exist")
+    keyfile = _key_file(vm_)
+    if keyfile and not os.path.isfile(keyfile):
+        problems.append(f"ssh_keyfile {keyfile} does not exist")
+    elif not keyfile and _deploys(vm_) and not _other_credentials(vm_):
+        problems.append(
+            "deploy is on but there is no ssh_keyfile (nor password or ssh_agent) to log in with"
+        )
+    return problems
+
+
+def _other_credentials(vm_):
+    """What salt's bootstrap accepts instead of a key file."""
+    agent = __opts__.get("ssh_agent") and os.path.exists(os.environ.get("SSH_AUTH_SOCK", ""))
+    return bool(agent or _setting("password", vm_) or _setting("win_password", vm_))
+
+
+def _local_problems(vm_):
+    return (
+        _name_problems(vm_)
+        + _required_problems(vm_)
+        + _spot_problems(vm_)
+        + _termination_problems(vm_)
+        + _file_problems(vm_)
+    )
+
+
+def _unknown(kind, value, known):
+    shown = ", ".join(sorted(known)[:15]) + (", ..." if len(known) > 15 else "")
+    return f"{kind} {value!r} is not one the API offers ({shown})"
+
+
+def _catalog_problems(api, vm_):
+    """The names the API would reject only after a create request, checked against its
+    own lists so a typo fails before anything is requested."""
+    problems = []
+    plans = {p.get("slug") for p in _plans(api)}
+    if _plan(vm_) not in plans:
+        problems.append(_unknown("plan", _plan(vm_), plans))
+    systems = {o.get("slug") for o in _operating_systems(api)}
+    if _os(vm_) not in systems:
+        problems.append(_unknown("operating system", _os(vm_), systems))
+    metro, facilities = _location_spec(vm_)
     if metro:
-        body["metro"] = metro
-    if facility:
-        body["facility"] = [facility] if isinstance(facility, str) else list(facility)
-    return body
+        metros = {m.get("code") for m in _metros(api)}
+        if metro not in metros:
+            problems.append(_unknown("metro", metro, metros))
+    wanted = [f for f in facilities if f != "any"]
+    if wanted:
+        known = {f.get("code") for f in _facilities(api)}
+        problems.extend(_unknown("facility", f, known) for f in wanted if f not in known)
+    return problems
 
 
+def _refuse(vm_, problems):
+    """Nothing was created: say so, with every problem at once."""
+    lines = "\n".join(f"  - {p}" for p in problems)
+    where = f"profile {vm_['profile']} or its map entry" if vm_.get("profile") else "its settings"
+    return SaltCloudConfigError(f"{vm_['name']} was not created (no device requested); fix {where}:\n{lines}")
+
+
+# ---- create: the request -----------------------------------------------------------
 def _ssh_key_ids(api, vm_):
     project_keys = list(_setting("project_ssh_keys", vm_, []) or [])
     user_keys = list(_setting("user_ssh_keys", vm_, []) or [])
     pub_path = _setting("ssh_public_key", vm_)
-    keyfile = _setting("ssh_keyfile", vm_) or _setting("key_filename", vm_)
-    if not pub_path and keyfile and os.path.isfile(os.path.expanduser(f"{keyfile}.pub")):
+    keyfile = _key_file(vm_)
+    if not pub_path and keyfile and os.path.isfile(f"{keyfile}.pub"):
         pub_path = f"{keyfile}.pub"
     if pub_path:
         with salt.utils.files.fopen(os.path.expanduser(pub_path)) as fh:
@@ -485,21 +822,30 @@ def _userdata(vm_):
     userdata = _setting("userdata", vm_)
     path = _setting("userdata_file", vm_)
     if path:
-        with salt.utils.files.fopen(path) as fh:
+        with salt.utils.files.fopen(os.path.expanduser(str(path))) as fh:
             userdata = fh.read()
     if userdata:
         userdata = __utils__["cloud.userdata_template"](__opts__, vm_, userdata)
     return userdata
 
 
+def _location_body(vm_):
+    metro, facilities = _location_spec(vm_)
+    body = {}
+    if metro:
+        body["metro"] = metro
+    if facilities:
+        body["facility"] = facilities
+    return body
+
+
 def _create_body(api, vm_):
-    tags = list(_setting("tags", vm_, []) or [])
     body = {
         "hostname": vm_["name"],
-        "plan": _setting("size", vm_) or _setting("plan", vm_),
-        "operating_system": _setting("image", vm_) or _setting("operating_system", vm_),
+        "plan": _plan(vm_),
+        "operating_system": _os(vm_),
         "billing_cycle": _setting("billing_cycle", vm_, "hourly"),
-        "tags": tags,
+        "tags": list(_setting("tags", vm_, []) or []),
         **_location_body(vm_),
     }
     project_keys, user_keys = _ssh_key_ids(api, vm_)
@@ -511,11 +857,8 @@ def _create_body(api, vm_):
     if userdata:
         body["userdata"] = userdata
     if _setting("spot_instance", vm_, False):
-        price = _setting("spot_price_max", vm_)
-        if price is None:
-            raise SaltCloudConfigError(f"profile {vm_.get('profile')}: spot_instance needs spot_price_max")
         body["spot_instance"] = True
-        body["spot_price_max"] = float(price)
+        body["spot_price_max"] = float(_setting("spot_price_max", vm_))
     for key in ("termination_time", "ipxe_script_url", "hardware_reservation_id"):
         value = _setting(key, vm_)
         if value:
@@ -528,48 +871,63 @@ def _create_body(api, vm_):
 
 
 def _post_device(api, vm_, body):
-    """POST the device once; a timeout/5xx may still have created it, so look before
-    trying again rather than risk a twin."""
-    path = f"/projects/{_project_id(vm_)}/devices"
-    for attempt in range(api.retries + 1):
+    """POST the device; a timeout/5xx may still have created it, so look before trying
+    again rather than risk a twin. The POSTs share one retry cycle; a look that fails for
+    good ends the create, saying that the device may exist."""
+    name, path = vm_["name"], f"/projects/{_project_id(vm_)}/devices"
+    cycle = api.cycle()
+    while True:
         try:
-            return api.request("POST", path, body=body, retry_unsafe=False)
+            return api.request("POST", path, body=body, retry_unsafe=False, cycle=cycle)
         except _Transient as exc:
-            time.sleep(api._wait(attempt))
-            existing = _find(api, vm_["name"], vm_)
-            if existing is not None:
-                log.warning("create of %s answered %s but the device exists", vm_["name"], exc)
-                return existing
-            log.warning("create of %s: %s; retry %d/%d", vm_["name"], exc, attempt + 1, api.retries)
-    raise SaltCloudSystemExit(f"Packet API: could not create {vm_['name']} (transient errors)")
+            failure = f"Packet API POST {api.url}{path}: {exc}"
+        delay = cycle.wait()
+        if delay is not None:
+            time.sleep(delay)  # time for a create the API did start to show up
+        existing = _look_after_failed_post(api, vm_, failure)
+        if existing is not None:
+            log.warning("create of %s answered %s but the device exists", name, failure)
+            return existing
+        if delay is None:
+            raise PacketApiError(
+                f"{name} was not created: {failure}; gave up after {cycle.summary()}; "
+                f"no device named {name} is in project {_project_id(vm_)}"
+            )
+        log.warning("create of %s: %s; retry %d/%d", name, failure, cycle.attempts, api.retries)
 
 
-def _dead(api, vm_, device, destroy_on_failure):
-    why = "its spot instance was reclaimed" if _reclaimed(device) else f"it is {device['state']}"
-    msg = f"device {vm_['name']} ({device['id']}) is not usable: {why}"
-    if destroy_on_failure:
-        api.request("DELETE", f"/devices/{device['id']}")
-        msg += "; destroyed it (destroy_on_failure), re-run to create it again"
-    else:
-        msg += f"; destroy it with `salt-cloud -d {vm_['name']}` and re-run"
-    _event(vm_, msg, "failed")
-    raise SaltCloudSystemExit(msg)
+def _look_after_failed_post(api, vm_, failure):
+    try:
+        return _find(api, vm_["name"], vm_)
+    except PacketApiError as exc:
+        name = vm_["name"]
+        raise PacketApiError(
+            f"creating {name} failed ({failure}) and whether the device exists is unknown: {exc}. "
+            f"Check with `salt-cloud -Q`; if it is listed, remove it with `salt-cloud -d {name}`"
+        ) from None
 
 
-def _wait_active(api, vm_, device, destroy_on_failure):
-    timeout = float(_setting("wait_for_active", vm_, 1800))
-    interval = float(_setting("poll_interval", vm_, 10))
+# ---- create: after the POST ----------------------------------------------------------
+def _why_dead(device):
+    if _reclaimed(device):
+        return "its spot instance was reclaimed"
+    return f"it went {device.get('state')}"
+
+
+def _wait_active(api, vm_, device):
+    timeout = _number("wait_for_active", vm_, 1800)
+    interval = _number("poll_interval", vm_, 10)
     deadline = time.monotonic() + timeout
     while True:
         state = device.get("state")
         if state == "active":
             return device
         if state in DEAD_STATES or _reclaimed(device):
-            _dead(api, vm_, device, destroy_on_failure)
+            raise SaltCloudSystemExit(_why_dead(device))
         if time.monotonic() >= deadline:
             raise SaltCloudSystemExit(
-                f"device {vm_['name']} ({device['id']}) not active after {timeout:.0f}s "
-                f"(state {state}); raise wait_for_active or check the device"
+                f"it was not active after {timeout:g}s (state {state}); raise wait_for_active "
+                "if this plan needs longer"
             )
         log.debug("device %s is %s, waiting", vm_["name"], state)
         time.sleep(max(0.05, min(interval, deadline - time.monotonic())))
@@ -598,53 +956,106 @@ def _grains(vm_, device):
     return grains
 
 
-def create(vm_):
+def _deploy(vm_, device):
+    node = _node(device)
+    grains = _grains(vm_, device)
+    vm_["grains"] = grains
+    use_private = _setting("ssh_interface", vm_, "public_ips") == "private_ips"
+    host = node["private_ips"] if use_private or not _ips(device, True) else _ips(device, True)
+    if not host:
+        raise SaltCloudSystemExit("it has no IPv4 address to deploy over")
+    vm_["ssh_host"] = host[0]
+    vm_.setdefault("ssh_username", device.get("user") or "root")
+    ret = __utils__["cloud.bootstrap"](vm_, __opts__)
+    failed = (ret.get("Error") or {}).get("Not Deployed") if isinstance(ret, dict) else None
+    if failed:
+        raise SaltCloudSystemExit(f"the Salt deploy failed: {failed}")
+    ret.update(node)
+    ret["grains"] = grains
+    return ret
+
+
+def _finish(api, vm_, device, destroy_on_failure):
+    """Wait for the device and deploy Salt on it. Whatever fails from here on leaves a
+    billed machine, so the error names it and how to remove it, or removes it."""
     try:
-        if (
-            vm_["profile"]
-            and config.is_profile_configured(
+        return _deploy(vm_, _wait_active(api, vm_, device))
+    except Exception as exc:  # any failure here leaves the device: it must be named
+        message = _left_behind(api, vm_, device, _redact(exc, vm_), destroy_on_failure)
+        _event(vm_, message, "failed")
+        raise SaltCloudSystemExit(message) from None
+
+
+def _left_behind(api, vm_, device, why, remove):
+    name, did, project = vm_["name"], device["id"], _project_id(vm_)
+    head = f"device {name} ({did}) was created but {why}"
+    keep = f"It is still in project {project}, billed until removed: salt-cloud -d {name}"
+    if not remove:
+        return f"{head}. {keep}"
+    try:
+        api.request("DELETE", f"/devices/{did}")
+    except PacketApiError as exc:
+        return f"{head}; destroying it (destroy_on_failure) failed: {exc}. {keep}"
+    return f"{head}; destroyed it (destroy_on_failure), re-run to create it again"
+
+
+def _reusable(api, vm_, destroy_on_failure):
+    """The existing device of this name, None when there is none or it was removed."""
+    device = _find(api, vm_["name"], vm_)
+    if device is None:
+        return None
+    dead = device.get("state") in DEAD_STATES or _reclaimed(device)
+    if not dead:
+        log.info("device %s exists (%s): reusing it", vm_["name"], device["id"])
+        return device
+    # A reclaimed spot machine is gone already: replacing its record loses nothing.
+    if not (destroy_on_failure or _reclaimed(device)):
+        raise SaltCloudSystemExit(
+            f"device {vm_['name']} ({device['id']}) exists but {_why_dead(device)}; "
+            f"remove it with `salt-cloud -d {vm_['name']}` and re-run"
+        )
+    log.warning("%s exists but is %s; replacing it", vm_["name"], device.get("state"))
+    api.request("DELETE", f"/devices/{device['id']}")
+    return None
+
+
+def _profile_missing(vm_):
+    try:
+        return bool(vm_["profile"]) and (
+            config.is_profile_configured(
                 __opts__, _get_active_provider_name() or __virtualname__, vm_["profile"], vm_=vm_
             )
             is False
-        ):
-            return False
+        )
     except AttributeError:
-        pass
+        return False
+
+
+@_exits
+def create(vm_):
+    if _profile_missing(vm_):
+        return False
+    problems = _local_problems(vm_)
+    if problems:
+        raise _refuse(vm_, problems)
     _event(vm_, "starting create", "creating")
     api = _Api(vm_)
+    keyfile = _key_file(vm_)
+    if keyfile:
+        vm_["key_filename"] = keyfile
     destroy_on_failure = bool(_setting("destroy_on_failure", vm_, False))
 
-    device = _find(api, vm_["name"], vm_)
-    if device is not None and (device.get("state") in DEAD_STATES or _reclaimed(device)):
-        # A reclaimed spot machine is gone already: replacing its record loses nothing.
-        if not destroy_on_failure and not _reclaimed(device):
-            _dead(api, vm_, device, False)
-        log.warning("%s exists but is %s; replacing it", vm_["name"], device.get("state"))
-        api.request("DELETE", f"/devices/{device['id']}")
-        device = None
-    if device is not None:
-        log.info("device %s exists (%s): reusing it", vm_["name"], device["id"])
-    else:
+    device = _reusable(api, vm_, destroy_on_failure)
+    if device is None:
+        problems = _catalog_problems(api, vm_)
+        if problems:
+            raise _refuse(vm_, problems)
         body = _create_body(api, vm_)
         _event(vm_, "requesting instance", "requesting")
         device = _post_device(api, vm_, body)
         log.info("created device %s (%s)", vm_["name"], device["id"])
 
-    device = _wait_active(api, vm_, device, destroy_on_failure)
-    node = _node(device)
-    grains = _grains(vm_, device)
-    vm_["grains"] = grains
-
-    use_private = _setting("ssh_interface", vm_, "public_ips") == "private_ips"
-    host = node["private_ips"] if use_private or not _ips(device, True) else _ips(device, True)
-    if not host:
-        raise SaltCloudSystemExit(f"device {vm_['name']} has no IPv4 address to deploy over")
-    vm_["ssh_host"] = host[0]
-    vm_.setdefault("ssh_username", device.get("user") or "root")
-
-    ret = __utils__["cloud.bootstrap"](vm_, __opts__)
-    ret.update(node)
-    ret["grains"] = grains
+    ret = _finish(api, vm_, device, destroy_on_failure)
     _event(vm_, "created instance", "created")
     return ret
 
@@ -658,6 +1069,7 @@ def _fire(what, tag, args):
         )
 
 
+@_exits
 def destroy(name, call=None):
     if call == "function":
         raise SaltCloudSystemExit("The destroy action must be called with -d, --destroy, -a or --action.")
@@ -665,8 +1077,11 @@ def destroy(name, call=None):
     api = _Api()
     device = _find(api, name)
     if device is None:
-        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()}")
-    api.request("DELETE", f"/devices/{device['id']}")
+        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()} ({api.url})")
+    try:
+        api.request("DELETE", f"/devices/{device['id']}")
+    except PacketApiError as exc:
+        raise PacketApiError(f"{name} ({device['id']}) was not destroyed, it still exists: {exc}") from None
     _fire("destroyed instance", f"salt/cloud/{name}/destroyed", args={"name": name})
     if __opts__.get("update_cachedir", False) is True:
         __utils__["cloud.delete_minion_cachedir"](name, _get_active_provider_name().split(":")[0], __opts__)

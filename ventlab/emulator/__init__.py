@@ -7,9 +7,9 @@ prints its base URL (``http://127.0.0.1:<port>/metal/v1``), to be used as the pr
 ``api_url``. ``Emulator`` + ``State`` run it in-process (tests).
 """
 
-from .backends import BackendError, DeviceBackend, NullBackend, load_backend
+from .device_backends import BackendError, DeviceBackend, NullBackend, load_backend
+from .devices import DEFAULT_PROJECT_ID, ApiError, State
 from .server import Emulator
-from .state import DEFAULT_PROJECT_ID, ApiError, State
 
 __all__ = [
     "DEFAULT_PROJECT_ID",

@@ -8,9 +8,9 @@ import os
 import signal
 import sys
 
-from .backends import load_backend
+from .device_backends import load_backend
+from .devices import DEFAULT_PROJECT_ID, State
 from .server import Emulator
-from .state import DEFAULT_PROJECT_ID, State
 
 
 def _listen(value: str) -> tuple[str, int]:

@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import catalog
+from .devices import ApiError, State
 from .faults import Faults
-from .state import ApiError, State
 
 log = logging.getLogger(__name__)
 PREFIX = "/metal/v1"

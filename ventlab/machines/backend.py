@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ventlab.emulator.backends import BackendError
+from ventlab.emulator.device_backends import BackendError
 
 from . import host, image, machine, state
 

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from . import catalog
-from .backends import BackendError, DeviceBackend, NullBackend
+from .device_backends import BackendError, DeviceBackend, NullBackend
 
 log = logging.getLogger(__name__)
 
