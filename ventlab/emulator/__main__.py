@@ -8,9 +8,13 @@ import os
 import signal
 import sys
 
+from ventlab.model import model
+
 from .device_backends import load_backend
 from .devices import DEFAULT_PROJECT_ID, State
 from .server import Emulator
+
+LAB = model.lab_network()
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -38,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         "ventlab.machines.backend:LabBackend",
     )
     p.add_argument("--project-id", default=DEFAULT_PROJECT_ID)
-    p.add_argument("--public-pool", default="198.18.0.0/24")
-    p.add_argument("--private-pool", default="100.72.0.0/24")
+    p.add_argument("--public-pool", default=LAB["public"])
+    p.add_argument("--private-pool", default=LAB["private"])
     p.add_argument("--queued-delay", type=float, default=1.0, help="seconds a new device stays queued")
     p.add_argument(
         "--provision-delay", type=float, default=5.0, help="minimum seconds a device stays provisioning"

@@ -21,8 +21,13 @@ import time
 import uuid
 from pathlib import Path
 
+from ventlab.model import model
+
 from . import catalog
 from .device_backends import BackendError, DeviceBackend, NullBackend
+
+# The emulator hands out the lab's addresses unless told otherwise.
+LAB = model.lab_network()
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +89,8 @@ class State:
         tokens: list[str],
         backend: DeviceBackend | None = None,
         state_file: str | Path | None = None,
-        public_pool: str = "198.18.0.0/24",
-        private_pool: str = "100.72.0.0/24",
+        public_pool: str = LAB["public"],
+        private_pool: str = LAB["private"],
         queued_delay: float = 1.0,
         provision_delay: float = 5.0,
         project_id: str = DEFAULT_PROJECT_ID,
