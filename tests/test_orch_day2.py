@@ -177,6 +177,7 @@ def upgrade_env(added_controller, env, tmp_path_factory):
         files = {f: {"checksums": {pinned: {"amd64": "0" * 64, "arm64": "0" * 64}}}
                  for f in VENT["artifacts"]["releases"]["kubernetes"]["files"]}
         site = {"vent": {"kubernetes": {"dirs": {"bin": str(bin_dir)}},
+                         "orchestrate": {"worker_batch": 2},
                          "artifacts": {"releases": {"kubernetes": {"version": pinned, "files": files}}}}}
         return configure(env, name, extra=yaml.safe_dump(site))
 

@@ -187,10 +187,19 @@ def site_pillar() -> dict:
     """The lab's pillar: lab/pillar/lab.sls with what `up` derives from this host, the
     checksums and digests of the release files built here and the registry mirror
     serving the built images, so the states verify and pull exactly those."""
-    return model.merge(model.read_sls(REPO / "lab" / "pillar" / "lab.sls"), {
+    derived = {
         "artifacts": {"built": manifest.pillar(manifest.read(MIRROR))},
         "containerd": {"registry_mirrors": registry.mirrors(MIRROR, REGISTRY_ADDR)},
-    })
+    }
+    if not host.cgroup_v2():
+        # Lab machines share the host's cgroup layout; on a v1 (hybrid) host the
+        # kubelet must be told to run anyway (it refuses v1 by default since 1.35).
+        derived["kubernetes"] = {"kubelet_config": {"failCgroupV1": False}}
+    if not host.can_lower_oom_scores():
+        # Without CAP_SYS_RESOURCE on the host no machine may either: runc would fail
+        # every pod the kubelet gives a negative OOM score (critical pods, Guaranteed).
+        derived["containerd"]["restrict_oom_score_adj"] = True
+    return model.merge(model.read_sls(REPO / "lab" / "pillar" / "lab.sls"), derived)
 
 
 def write_site() -> None:
@@ -378,6 +387,8 @@ def up(args) -> int:
     image.build(log=lambda m: log(f"  {m}"))
     with state.locked() as st:
         host.bridge_up(NET, st)
+        for change in host.sysctls_up(st):
+            log(f"host kernel setting for the kubelet: {change} (restored by down)")
     ensure_mirror()
     ensure_artifacts()
     start_registry()

@@ -14,6 +14,10 @@ vent:
         # The conntrack table size is the host kernel's (a container cannot set
         # net.netfilter.nf_conntrack_max); 0 leaves it as it is.
         maxPerCore: 0
+  coredns:
+    # The lab has no upstream DNS (its machines' resolv.conf is empty): CoreDNS
+    # answers cluster names only.
+    forward: null
   pki:
     key:
       # P-256 keys: made and checked in milliseconds, where each RSA-4096 key costs

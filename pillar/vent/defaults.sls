@@ -100,6 +100,10 @@ vent:
     cgroup_driver: systemd
     # {registry host: [mirror endpoint, ...]}
     registry_mirrors: {}
+    # Keep containers' OOM score adjustments at or above containerd's own: for hosts
+    # where nothing may lower an OOM score (no CAP_SYS_RESOURCE), where a critical pod's
+    # negative score would otherwise fail its start.
+    restrict_oom_score_adj: false
     # Paths are knobs so tests (and unusual hosts) can render elsewhere.
     config_dir: /etc/containerd
     root_dir: /var/lib/containerd
@@ -160,6 +164,9 @@ vent:
 
   coredns:
     replicas: 2
+    # Where CoreDNS sends names outside the cluster: the node's resolver, as upstream,
+    # or nameserver addresses; null answers cluster names only.
+    forward: /etc/resolv.conf
 
   addons:
     # The controller keeps the rendered cluster manifests (flannel, CoreDNS, the gVisor
@@ -181,7 +188,8 @@ vent:
     unpack_root: /opt/vent
 
   orchestrate:
-    worker_batch: 2
-    # Name of the last phase to run (phases listed in salt/vent/targets.jinja);
-    # null runs all.
+    # How many kubelet nodes a step converges at once; null: all in parallel. Day-2
+    # procedures that restart or drain nodes (renew_certs, upgrade) use it too.
+    worker_batch: null
+    # Name of the last phase to run (vent_model.PHASES); null runs all.
     stop_after: null

@@ -74,8 +74,10 @@ class Kubectl:
         self.base = f"{paths['kubectl']} --kubeconfig={paths['admin_kubeconfig']}"
 
     def sh(self, command, timeout=None):
-        res = cmd([self.minion], "cmd.run_all", [command],
-                  {"python_shell": True, "timeout": timeout or self.timeout},
+        # The command goes as a keyword: a positional one starting "NAME=value" would be
+        # read by Salt as a keyword argument itself.
+        res = cmd([self.minion], "cmd.run_all", (),
+                  {"cmd": command, "python_shell": True, "timeout": timeout or self.timeout},
                   timeout=(timeout or self.timeout) + 10)
         if self.minion not in res:
             raise CommandExecutionError(f"{self.minion} did not answer")

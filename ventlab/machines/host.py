@@ -99,7 +99,61 @@ def rules_down(state: dict) -> None:
     state["rules"] = []
 
 
+# ---- kernel settings --------------------------------------------------------------
+
+# What the kubelet requires of the kernel (pkg/kubelet/cm setupKernelTunables) and sets
+# itself where it may. A lab machine shares the host's kernel and sees /proc/sys
+# read-only, so `up` sets them on the host (as a kind cluster's kubelet does from its
+# privileged container) and `down` restores what was there.
+KUBELET_SYSCTLS = {
+    "vm/overcommit_memory": "1",
+    "vm/panic_on_oom": "0",
+    "kernel/panic": "10",
+    "kernel/panic_on_oops": "1",
+    "kernel/keys/root_maxkeys": "1000000",
+    "kernel/keys/root_maxbytes": "25000000",
+}
+PROC_SYS = Path("/proc/sys")
+
+
+def sysctls_up(state: dict) -> list[str]:
+    """Set the kubelet's kernel settings; returns the ones changed. The first value
+    seen is recorded, so a second `up` does not lose it."""
+    saved = state.setdefault("sysctls", {})
+    changed = []
+    for key, want in KUBELET_SYSCTLS.items():
+        path = PROC_SYS / key
+        have = path.read_text().strip()
+        if have != want:
+            saved.setdefault(key, have)
+            path.write_text(want)
+            changed.append(f"{key.replace('/', '.')}={want} (was {have})")
+    return changed
+
+
+def sysctls_down(state: dict) -> None:
+    for key, value in state.pop("sysctls", {}).items():
+        (PROC_SYS / key).write_text(value)
+
+
 # ---- cgroups ----------------------------------------------------------------------
+
+CAP_SYS_RESOURCE = 24
+
+
+def can_lower_oom_scores() -> bool:
+    """This process holds CAP_SYS_RESOURCE, without which no one may lower an OOM
+    score (some sandboxed hosts withhold it from root)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
+    return False
+
+
+def cgroup_v2() -> bool:
+    """The host mounts the unified hierarchy alone at /sys/fs/cgroup (cgroup v2)."""
+    return (CGROUP_ROOT / "cgroup.controllers").exists()
+
 
 def _hierarchies() -> list[tuple[Path, str]]:
     """(mount point, this process's path in it) for every hierarchy, the unified one

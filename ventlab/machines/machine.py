@@ -33,7 +33,7 @@ from . import host, state
 BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 # Beyond nspawn's default set: nested containers and kube-proxy need these.
-EXTRA_CAPS = "CAP_NET_ADMIN,CAP_IPC_LOCK,CAP_SYS_RESOURCE,CAP_BPF,CAP_AUDIT_CONTROL"
+EXTRA_CAPS = "CAP_NET_ADMIN,CAP_IPC_LOCK,CAP_SYS_RESOURCE,CAP_BPF,CAP_AUDIT_CONTROL,CAP_SYSLOG"
 
 
 class MachineError(Exception):
@@ -200,6 +200,8 @@ def start(spec: Spec, rootfs: Path, net: host.Network, lab: Path | None = None,
                 f"--network-bridge={net.bridge}", "--resolv-conf=off", "--timezone=off",
                 "--link-journal=no", "--console=read-only", "--system-call-filter=@keyring",
                 f"--capability={EXTRA_CAPS}", f"--bind={mdir}/containerd:/var/lib/containerd",
+                # The kubelet's OOM watcher reads the kernel log, as on a real host.
+                "--bind-ro=/dev/kmsg",
                 *(f"--bind-ro={d}" for d in spec.binds_ro if Path(d).is_dir()),
             ]
             # Join the machine's cgroups first, then become nspawn (no fork-time hooks:
@@ -322,6 +324,7 @@ def down_all(lab: Path | None = None) -> None:
         st["leftover_cgroups"] = host.cgroups_remove(st.get("leftover_cgroups", []))
         host.rules_down(st)
         host.bridge_down(st)
+        host.sysctls_down(st)
     if state.read(lab)["leftover_cgroups"]:
         raise MachineError("could not remove cgroups (still busy): "
                            + " ".join(state.read(lab)["leftover_cgroups"]))
