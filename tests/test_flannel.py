@@ -16,6 +16,8 @@ from conftest import REPO
 from test_manifests import salt_call
 
 RELEASE = "vent:artifacts:releases:flannel_cni_plugin"
+NODE_SLS = "flannel.package.install,flannel.config.file"
+CLEAN_SLS = "flannel.config.clean,flannel.package.clean"
 VERSION = "0.9.1"
 # Test data standing in for the plugin's bytes: packed, hashed and copied like the
 # release archive, never executed, so the install path (mirror, checksum, member,
@@ -82,7 +84,9 @@ def test_install_is_checksummed_idempotent_and_cleaned(tmp_path):
     plugin = tmp_path / "opt/cni/bin/flannel"
     conflist = tmp_path / "etc/cni/net.d/10-flannel.conflist"
 
-    first = salt_call(tmp_path, "state.apply", "flannel", check=False)
+    # The node side without flannel.guard (a systemd unit; this host has no systemd):
+    # the lab test checks the guard.
+    first = salt_call(tmp_path, "state.apply", NODE_SLS, check=False)
     assert not _failed(first), _failed(first)
     assert plugin.read_bytes() == BLOB
     assert os.stat(plugin).st_mode & 0o777 == 0o755
@@ -94,14 +98,14 @@ def test_install_is_checksummed_idempotent_and_cleaned(tmp_path):
     # and the plugin passes it on; an MTU pinned here would override that.
     assert "mtu" not in conflist.read_text().lower()
 
-    second = salt_call(tmp_path, "state.apply", "flannel")
+    second = salt_call(tmp_path, "state.apply", NODE_SLS)
     assert _changed(second) == {}
 
-    clean = salt_call(tmp_path, "state.apply", "flannel.clean")
+    clean = salt_call(tmp_path, "state.apply", CLEAN_SLS)
     assert not _failed(clean)
     assert not plugin.exists() and not conflist.exists()
     assert not (tmp_path / "opt/vent/flannel_cni_plugin" / VERSION).exists()
-    assert _changed(salt_call(tmp_path, "state.apply", "flannel.clean")) == {}
+    assert _changed(salt_call(tmp_path, "state.apply", CLEAN_SLS)) == {}
 
 
 def test_a_file_that_does_not_match_the_checksum_is_refused(tmp_path):

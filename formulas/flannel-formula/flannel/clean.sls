@@ -1,3 +1,4 @@
 include:
+  - flannel.guard.clean
   - flannel.config.clean
   - flannel.package.clean

@@ -3,3 +3,4 @@
 include:
   - flannel.package.install
   - flannel.config.file
+  - flannel.guard.running
