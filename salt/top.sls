@@ -19,6 +19,7 @@ base:
   '{{ t.compute }}':
     - match: compound
     - node
+    - apiproxy
     - containerd
     - cni
     - kubelet

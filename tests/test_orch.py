@@ -77,7 +77,7 @@ def orchestrate(cluster, *args):
 # The runtime step (before the control plane) and the workers step each apply these
 # formulas as one step, interleaved across a batch.
 RUNTIME = {"containerd-runtime", "cni"}
-WORKER_STACK = {"containerd", "kubelet", "kube_proxy"}
+WORKER_STACK = {"apiproxy", "containerd", "kubelet", "kube_proxy"}
 
 
 def read_log(log):

@@ -101,9 +101,9 @@ def test_add_worker_applies_states_to_the_new_node_only(added_worker):
     found = lines(log)
     # Nothing was applied on controller-0, worker-0 or worker-1: no line of theirs.
     assert {ln.split()[1] for ln in found} == {"worker-2"}, found
-    stack = [f"{s} worker-2" for s in ("containerd", "cni", "kubelet", "kube_proxy")]
+    stack = [f"{s} worker-2" for s in ("apiproxy", "containerd", "cni", "kubelet", "kube_proxy")]
     assert_phases(log, [["node worker-2"], ["pki worker-2"], stack, ["flannel worker-2"]])
-    assert len(found) == 7, found
+    assert len(found) == 8, found
     assert not any("etcd" in k or "controlplane" in k for k in steps)
 
 
@@ -115,7 +115,10 @@ def test_add_controller_joins_etcd_before_etcd_starts_on_it(added_controller):
         "etcd-health controller-1", "controlplane controller-1",
     )
     assert pki < join < etcd < health < cp
-    assert {ln.split()[1] for ln in lines(log)} == {"controller-1"}, lines(log)
+    # Other nodes only had their API proxy told about the new controller.
+    others = [ln for ln in lines(log) if ln.split()[1] != "controller-1"]
+    assert others and all(ln.startswith("apiproxy worker-") for ln in others), lines(log)
+    assert order_of(log, "controlplane controller-1")[0] < min(order_of(log, *others))
 
 
 def test_add_node_refuses_a_missing_or_unknown_node(env):
@@ -226,7 +229,8 @@ def test_upgrade_control_plane_one_by_one_then_workers_drained_in_batches(upgrad
         ["controlplane controller-0"], ["readyz controller-0"],
         ["controlplane controller-1"], ["readyz controller-1"],
         ["drain-worker-0 controller-0", "drain-worker-1 controller-0"],
-        [f"{s} worker-{i}" for s in ("containerd", "cni", "kubelet", "kube_proxy") for i in (0, 1)],
+        [f"{s} worker-{i}" for s in ("apiproxy", "containerd", "cni", "kubelet", "kube_proxy")
+         for i in (0, 1)],
         ["uncordon-worker-0 controller-0", "uncordon-worker-1 controller-0"],
         ["drain-worker-2 controller-0"], ["kubelet worker-2"], ["uncordon-worker-2 controller-0"],
     ]
@@ -240,7 +244,7 @@ def test_remove_node_cleans_in_reverse_order_and_deletes_the_key(added_controlle
     out = ret.stdout.splitlines()
     # No API in this cluster: said so, and the rest still done.
     assert any(ln.startswith("skip drain: API not reachable through controller-0") for ln in out), out
-    cleans = ["flannel", "kube_proxy", "kubelet", "cni", "containerd", "node", "pki"]
+    cleans = ["flannel", "kube_proxy", "kubelet", "containerd", "apiproxy", "cni", "node", "pki"]
     assert [ln.split()[1] for ln in out if ln.startswith("ok ") and ln.endswith(".clean")] == [
         f"{f}.clean" for f in cleans
     ], out

@@ -139,6 +139,14 @@ vent:
     # timesyncd or chrony; certificates and etcd need agreeing clocks.
     time_sync: timesyncd
 
+  apiproxy:
+    # The node-local API proxy (apiproxy formula) asks each controller's /readyz this
+    # often, and takes it out of (fall) or back into (rise) rotation after so many
+    # answers.
+    check_interval: 2s
+    fall: 2
+    rise: 2
+
   kubelet:
     config_dir: /var/lib/kubelet
     # The kubelet API (logs, exec, port-forward), on the node's private address.

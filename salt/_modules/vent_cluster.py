@@ -106,12 +106,13 @@ def local_api():
     return _model("local_api", settings())
 
 
-def node_api():
-    """Where this node's kubelet and kube-proxy reach the API: the local apiserver on
-    a controller, else the first controller's private address."""
-    if roles()["controller"]:
-        return local_api()
-    return _model("node_api", settings(), nodes())
+def local_api_address():
+    return __utils__["vent_model.local_api_address"]()
+
+
+def api_backends():
+    """The controllers a node-local API proxy fronts (``vent_model.api_backends``)."""
+    return _model("api_backends", settings(), nodes())
 
 
 def artifact(component, name, osarch=None):

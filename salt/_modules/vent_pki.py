@@ -293,9 +293,9 @@ def certs(concern, nodes_=None):
 
 
 def kubeconfigs(nodes_=None):
-    """The kubeconfigs this node needs: ``{name, user, cert, endpoint, owner}``. The
-    control plane talks to its local apiserver; a kubelet node off the controllers to
-    the API address the model gives nodes."""
+    """The kubeconfigs this node needs: ``{name, user, cert, endpoint, owner}``. Every
+    one names the local API (``vent_model.local_api``): a controller's own API server,
+    elsewhere the node's proxy over all controllers."""
     nodes_ = nodes() if nodes_ is None else nodes_
     r = roles_of(nodes_)
     node = me()
@@ -309,11 +309,11 @@ def kubeconfigs(nodes_=None):
             out.append({"name": comp, "user": user, "cert": comp, "endpoint": local,
                         "owner": "root" if comp == "admin" else comp})
     if r["compute"]:
-        endpoint = local if r["controller"] else _model("node_api", _vent(), nodes_)
+        # Off the controllers 127.0.0.1 is the node's API proxy over every controller.
         out.append({"name": "kubelet", "user": f"system:node:{host}", "cert": "kubelet",
-                    "endpoint": endpoint, "owner": "root"})
+                    "endpoint": local, "owner": "root"})
         out.append({"name": "kube-proxy", "user": "system:kube-proxy", "cert": "kube-proxy",
-                    "endpoint": endpoint, "owner": "root"})
+                    "endpoint": local, "owner": "root"})
     return out
 
 

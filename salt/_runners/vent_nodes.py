@@ -55,6 +55,19 @@ def _clean(minion_id, roles, lines, timeout):
     return ok_all
 
 
+def _forget_controller(minion_id, nodes, vent, lines, timeout):
+    """The other nodes' API proxies drop the controller that left (a reload; the
+    mine no longer lists it once its key is gone)."""
+    others = [m for m in _model("compute", nodes, vent) if m != minion_id]
+    if not others:
+        return 0
+    res = _ops("cmd", others, "state.apply", ["apiproxy"], timeout=int(timeout))
+    failed = sorted(m for m in others if not res.get(m, (False, None))[0])
+    lines.append(f"FAILED apiproxy on {', '.join(failed)}" if failed
+                 else f"ok apiproxy without {minion_id} on {', '.join(others)}")
+    return 1 if failed else 0
+
+
 def remove_node(minion_id, destroy=False, timeout=120):
     """Take ``minion_id`` out of the cluster: drain and delete its Node object when the
     API is up, apply each of its formulas' ``clean`` states, delete its minion key, and
@@ -99,6 +112,8 @@ def remove_node(minion_id, destroy=False, timeout=120):
     # print_event=False: its "{}" would land on the operator's screen above the report.
     wheel.cmd("key.delete", [minion_id], print_event=False)
     lines.append(f"ok deleted minion key {minion_id}")
+    if roles["controller"]:
+        rc |= _forget_controller(minion_id, nodes, vent, lines, timeout)
     if not destroy:
         lines.append(f"machine kept; `salt-run vent.remove_node {minion_id} destroy=True` destroys it")
     return _ops("text", "\n".join(lines), rc)

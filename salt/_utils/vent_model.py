@@ -47,7 +47,7 @@ UNITS = {
 SERVICE_USERS = ("etcd", *CONTROL_PLANE.values())
 # Formulas in the order a node is taken apart: the reverse of the deploy.
 CLEAN_ORDER = (
-    ("compute", ("flannel", "kube_proxy", "kubelet", "cni", "containerd", "node")),
+    ("compute", ("flannel", "kube_proxy", "kubelet", "containerd", "apiproxy", "cni", "node")),
     ("controller", ("controlplane",)),
     ("etcd", ("etcd",)),
     ("all", ("pki",)),
@@ -339,17 +339,17 @@ def api_url(host: str, vent: dict) -> str:
 
 
 def local_api(vent: dict) -> str:
-    """The API as a controller's own components reach it."""
+    """The API as every node's components reach it: a controller's own API server, or
+    on any other node its local proxy over all controllers (apiproxy formula)."""
     return api_url(LOCAL_API, vent)
 
 
-def node_api(vent: dict, nodes: dict) -> str | None:
-    """Where in-cluster clients off the controllers (kubelet, kube-proxy) reach the API:
-    the first controller's private address."""
-    ids = controllers(nodes)
-    if not ids or not (nodes[ids[0]] or {}).get("private_ip"):
-        return None
-    return api_url(nodes[ids[0]]["private_ip"], vent)
+def api_backends(vent: dict, nodes: dict) -> list[dict]:
+    """What a node-local API proxy fronts: ``{name, address}`` of every controller
+    with a private address (``address`` is ``ip:port``)."""
+    port = ports(vent)["api"]
+    return [{"name": m, "address": f"{_url_host(nodes[m]['private_ip'])}:{port}"}
+            for m in controllers(nodes) if (nodes[m] or {}).get("private_ip")]
 
 
 def operator_api(vent: dict, nodes: dict) -> str | None:

@@ -66,6 +66,9 @@ vent-add-node-etcd-member-add:
 
 {%- if is_controller %}
 {{ steps.installing(prev, 'vent-add-node-controlplane', tgt, t.artifacts.controlplane, 'controlplane') }}
+{#- Every node's API proxy learns the new controller (a reload, no kubelet restart). #}
+{{ steps.apply('vent-add-node-apiproxy', t.compute, 'apiproxy', prev.id) }}
+{%-   set prev.id = 'vent-add-node-apiproxy' %}
 {%- endif %}
 
 {%- if is_compute %}

@@ -49,10 +49,10 @@ BASE_PACKAGES = [
 # plus the tools kubelet and kube-proxy expect on a node.
 FORMULA_PACKAGES = [
     "etcd-server", "etcd-client", "containerd", "runc", "containernetworking-plugins",
-    "kubernetes-client", "conntrack", "socat", "ipset", "ebtables", "ethtool",
+    "kubernetes-client", "conntrack", "socat", "ipset", "ebtables", "ethtool", "haproxy",
 ]
 # Installed packages whose services the formulas configure and start themselves.
-DISABLED_UNITS = ["etcd.service", "containerd.service"]
+DISABLED_UNITS = ["etcd.service", "containerd.service", "haproxy.service"]
 # Timers that would wake every idle machine for nothing in a lab.
 MASKED_UNITS = [
     "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",

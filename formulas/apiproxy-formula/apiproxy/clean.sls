@@ -1,0 +1,4 @@
+include:
+  - apiproxy.service.clean
+  - apiproxy.config.clean
+  - apiproxy.package.clean

@@ -1,0 +1,5 @@
+{%- from "apiproxy/map.jinja" import apiproxy with context %}
+
+apiproxy-package-install-pkg-installed:
+  pkg.installed:
+    - name: {{ apiproxy.package }}
