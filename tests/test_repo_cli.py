@@ -59,6 +59,25 @@ def test_validate_names_the_bad_key_and_exits_nonzero(tmp_path):
     assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
 
 
+def test_validate_names_a_misspelt_top_level_key(tmp_path):
+    root = pillar_dir(tmp_path, site="vnet:\n  cluster:\n    name: other\n",
+                      secrets={"encryption": f"vent:\n  encryption:\n    key: {KEY}\n"})
+    proc = run(cli_workspace(tmp_path, root), "salt-run", "vent.validate")
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0] == (
+        "ERROR vnet: unknown top-level pillar key; did you mean vent? (its settings are ignored)")
+
+
+def test_validate_shows_where_site_yaml_is_broken(tmp_path):
+    root = pillar_dir(tmp_path, site="vent:\n  cluster:\n    name: x\n   bad: [1\n",
+                      secrets={"encryption": f"vent:\n  encryption:\n    key: {KEY}\n"})
+    proc = run(cli_workspace(tmp_path, root), "salt-run", "vent.validate")
+    assert proc.returncode == 1
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"ERROR pillar: {root / 'site.sls'}:4:"), proc.stdout
+    assert "<unicode string>" not in proc.stdout
+
+
 def test_encryption_key_init_writes_a_private_file_once(tmp_path):
     import base64
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import settings
+from conftest import REPO, settings
 
-from ventlab.model import model, util
+from ventlab.model import formula_rules, model, util
 
 validation = util("vent_validation")
 
@@ -30,8 +30,11 @@ def pillar():
     return p
 
 
+RULES = formula_rules()
+
+
 def errors(pillar, nodes=NODES):
-    return validation.problems(pillar, copy.deepcopy(nodes), SCHEMA)["errors"]
+    return validation.problems(pillar, copy.deepcopy(nodes), SCHEMA, RULES)["errors"]
 
 
 def assert_one_error_naming(pillar, key, fragment="", nodes=NODES):
@@ -173,7 +176,7 @@ def test_no_controller(pillar):
 def test_even_etcd_member_count_is_a_warning(pillar):
     nodes = copy.deepcopy(NODES)
     nodes["controller-1"] = dict(nodes["controller-0"], hostname="controller-1",
-                                 private_ip="100.72.0.4")
+                                 private_ip="100.72.0.4", public_ip="198.18.0.4")
     result = validation.problems(pillar, nodes, SCHEMA)
     assert result["errors"] == []
     assert len(result["warnings"]) == 1 and result["warnings"][0].startswith("vent:etcd:")
@@ -197,3 +200,93 @@ def test_artifact_source_prefers_mirror(pillar):
     assert "{" not in art["url"]
     pillar["artifacts"]["allow_download"] = False
     assert len(model.artifact(pillar, component, name, "amd64")["sources"]) == 1
+
+
+# --- values the formulas would refuse, from their own schema.yaml / defaults.yaml -------
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("vent:kubernetes:kube_proxy_mode", "userspace", "iptables, nftables, ipvs"),
+    ("vent:flannel:backend", "host-gw", "vxlan"),
+    ("vent:containerd:cgroup_driver", "systemdd", "systemd, cgroupfs"),
+    ("vent:node:time_sync", "ntpd", "timesyncd, chrony"),
+    ("vent:etcd:install", "source", "release, package"),
+    ("vent:encryption:provider", "kms", "aescbc, secretbox"),
+    ("vent:network_policy:provider", "calico", "none"),
+])
+def test_a_value_outside_what_the_formula_accepts(pillar, key, value, allowed):
+    section, *rest = key.split(":")[1:]
+    target = pillar[section]
+    for part in rest[:-1]:
+        target = target[part]
+    target[rest[-1]] = value
+    assert_one_error_naming(pillar, key, f"{value!r} is not one of {allowed}")
+
+
+def test_allowed_values_come_from_the_formula_defaults():
+    import yaml
+
+    def defaults(formula):
+        return yaml.safe_load((REPO / "formulas" / formula / "defaults.yaml").read_text())
+
+    modes = defaults("kube-proxy-formula/kube_proxy")["modes"]
+    assert RULES["vent:kubernetes:kube_proxy_mode"]["one_of"] == modes
+    assert RULES["vent:node:time_sync"]["one_of"] == list(defaults("node-formula/node")["time_packages"])
+
+
+@pytest.mark.parametrize(("path", "value", "must"), [
+    (("coredns", "replicas"), 0, "an integer >= 1"),
+    (("apiproxy", "fall"), -1, "an integer >= 1"),
+    (("flannel", "vxlan_port"), 70000, "an integer 1-65535"),
+    (("etcd", "health_timeout"), 0, "a number of seconds > 0"),
+    (("apiproxy", "check_interval"), "two seconds", "a duration like 2s or 500ms"),
+    (("orchestrate", "worker_batch"), 0, "null or an integer >= 1"),
+    (("gvisor", "enabled"), "yes", "true or false"),
+])
+def test_counts_ports_and_durations_are_checked(pillar, path, value, must):
+    pillar[path[0]][path[1]] = value
+    assert_one_error_naming(pillar, f"vent:{path[0]}:{path[1]}", must)
+
+
+def test_a_service_range_the_apiserver_refuses(pillar):
+    pillar["cluster"]["service_cidr"] = "100.128.0.0/11"
+    assert_one_error_naming(pillar, "vent:cluster:service_cidr", "larger than kube-apiserver accepts")
+
+
+def test_a_node_mask_the_controller_manager_refuses(pillar):
+    pillar["cluster"]["cluster_cidr"] = "100.96.0.0/11"
+    pillar["cluster"]["node_cidr_mask"] = 28
+    assert_one_error_naming(pillar, "vent:cluster:node_cidr_mask", "at most 16")
+
+
+@pytest.mark.parametrize("field", ["hostname", "private_ip", "public_ip"])
+def test_two_minions_with_one_identity(pillar, field):
+    nodes = copy.deepcopy(NODES)
+    nodes["worker-1"] = {**nodes["worker-0"], "hostname": "worker-1", "private_ip": "100.72.0.4",
+                         "public_ip": "198.18.0.4"}
+    nodes["worker-1"][field] = nodes["worker-0"][field]
+    value = nodes["worker-0"][field]
+    assert_one_error_naming(pillar, f"mine:vent_node:{field}", f"{value} is claimed by worker-0, worker-1",
+                            nodes=nodes)
+
+
+def test_no_node_to_run_the_add_ons(pillar):
+    nodes = {"controller-0": NODES["controller-0"]}
+    assert_one_error_naming(pillar, "grains:roles", "no node runs pods", nodes=nodes)
+    pillar["roles"]["controllers_schedulable"] = True
+    assert errors(pillar, nodes) == []
+
+
+def test_a_misspelt_top_level_key_is_named():
+    assert validation.top_level_problems(["vent", "vnet", "Vnet", "mine_functions", "other"]) == [
+        "Vnet: unknown top-level pillar key; did you mean vent? (its settings are ignored)",
+        "vnet: unknown top-level pillar key; did you mean vent? (its settings are ignored)",
+    ]
+
+
+def test_a_yaml_error_names_file_line_and_column(tmp_path):
+    site = tmp_path / "site.sls"
+    text = "vent:\n  cluster:\n    name: vent\n   service_cidr: [100.64.0.0/13\n"
+    where = validation.yaml_error_at(site, text)
+    assert where.startswith(f"{site}:4:"), where
+    assert validation.yaml_error_at(site, "vent: {}\n") is None

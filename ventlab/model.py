@@ -42,3 +42,16 @@ model = util("vent_model")
 def settings(site: bool = True, overrides: dict | None = None, pillar_root: Path = PILLAR) -> dict:
     """The ``vent`` settings as the master compiles them from this checkout's pillar."""
     return model.load([pillar_root], site=site, overrides=overrides)
+
+
+def formula_rules(repo: Path = REPO) -> dict:
+    """What the formulas accept (their ``schema.yaml``), read from this checkout's
+    file roots as the master's file server serves them."""
+    from ventlab import saltconfig
+
+    files = {}
+    for root in map(Path, saltconfig.file_roots(repo)):
+        for path in root.glob("*/*.yaml"):
+            files.setdefault(str(path.relative_to(root)), path)
+    return util("vent_validation").rules_from_files(
+        lambda rel: files[rel].read_text() if rel in files else None, files)

@@ -8,9 +8,11 @@ so the orchestration and the operator see one truth.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import salt.cache
+import salt.fileserver
 import salt.pillar
 import salt.runner
 
@@ -47,13 +49,43 @@ def effective_pillar(minion_id=None):
     return salt.pillar.get_pillar(__opts__, grains, minion_id, saltenv="base").compile_pillar()
 
 
+def formula_rules():
+    """What each formula accepts (its ``schema.yaml`` beside ``defaults.yaml``), read
+    through the master's file server: file_roots and gitfs alike."""
+    fs = salt.fileserver.Fileserver(__opts__)
+
+    def read(path):
+        found = fs.find_file(path, "base")
+        if not found.get("path"):
+            return None
+        with open(found["path"], encoding="utf-8") as fh:
+            return fh.read()
+
+    return __utils__["vent_validation.rules_from_files"](read, fs.file_list({"saltenv": "base"}))
+
+
+def _located(err):
+    """Salt says only "Rendering SLS 'x' failed"; for a YAML error, say where."""
+    m = re.search(r"Rendering SLS '([^']+)' failed", str(err))
+    if m:
+        rel = m.group(1).replace(".", "/")
+        for root in _pillar_roots():
+            for path in (root / f"{rel}.sls", root / rel / "init.sls"):
+                if path.is_file():
+                    return __utils__["vent_validation.yaml_error_at"](
+                        path, path.read_text(encoding="utf-8")) or err
+    return err
+
+
 def validation(minion_id=None):
     """The validation result as data (no exit code): what the orchestration's validate
     step reads."""
     pillar = effective_pillar(minion_id)
-    result = __utils__["vent_validation.problems"](pillar.get("vent") or {}, nodes(), schema())
-    for err in pillar.get("_errors", []):
-        result["errors"].insert(0, f"pillar: {err}")
+    result = __utils__["vent_validation.problems"](
+        pillar.get("vent") or {}, nodes(), schema(), formula_rules())
+    top = __utils__["vent_validation.top_level_problems"](k for k in pillar if not k.startswith("_"))
+    for err in reversed([*(f"pillar: {_located(e)}" for e in pillar.get("_errors", [])), *top]):
+        result["errors"].insert(0, err)
     return result
 
 

@@ -17,6 +17,8 @@ import os
 import re
 import sys
 
+import yaml
+
 PACKET_PRIVATE = ipaddress.ip_network("10.0.0.0/8")
 DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -54,11 +56,119 @@ def _walk_unknown(value, schema, path, problems):
             problems.append(f"{path}:{key}: unknown key; did you mean {path}:{close[0]}?")
 
 
-def problems(vent, nodes=None, schema=None):
+# Largest IPv4 service range kube-apiserver accepts (--service-cluster-ip-range: "the
+# mask must be >= 12"), and the most bits the node IPAM splits a cluster CIDR by.
+MIN_SERVICE_PREFIX = 12
+MAX_NODE_MASK_BITS = 16
+DURATION = re.compile(r"^[0-9]+(us|ms|s|m|h|d)?$")
+TYPES = {
+    "port": ("an integer 1-65535", lambda v: _is_int(v) and 1 <= v <= 65535),
+    "count": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "count_or_null": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "seconds": ("a number of seconds > 0", lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+                and v > 0),
+    "duration": ("a duration like 2s or 500ms", lambda v: bool(DURATION.match(str(v)))),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+}
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _lookup(data, path):
+    for part in path.split(":"):
+        if not isinstance(data, dict) or part not in data:
+            return KeyError
+        data = data[part]
+    return data
+
+
+def rules(schema_doc, defaults_doc, source):
+    """A formula's ``schema.yaml`` with each ``one_of`` resolved against its
+    ``defaults.yaml``: {pillar key: {"one_of": [...]} | {"type": name}, "source": file}."""
+    out = {}
+    for key, rule in (schema_doc or {}).items():
+        rule = dict(rule or {})
+        allowed = rule.get("one_of")
+        if isinstance(allowed, str):
+            found = _lookup(defaults_doc or {}, allowed)
+            if found is KeyError:
+                raise ValueError(f"{source}: {key}: one_of names {allowed}, absent from defaults.yaml")
+            rule["one_of"] = list(found)
+        if "type" in rule and rule["type"] not in TYPES:
+            raise ValueError(f"{source}: {key}: unknown type {rule['type']!r}")
+        out[key] = {**rule, "source": source}
+    return out
+
+
+def rules_from_files(read, paths):
+    """Every ``<dir>/schema.yaml`` among ``paths`` (file-server paths), resolved against
+    its ``<dir>/defaults.yaml``; ``read(path)`` gives a file's text or None."""
+    out = {}
+    for path in sorted(p for p in paths if p.count("/") == 1 and p.endswith("/schema.yaml")):
+        defaults = read(path.replace("/schema.yaml", "/defaults.yaml"))
+        out.update(rules(yaml.safe_load(read(path)), yaml.safe_load(defaults) if defaults else {}, path))
+    return out
+
+
+def _rule_problems(vent, formula_rules, problems):
+    for key, rule in sorted(formula_rules.items()):
+        value = _lookup({"vent": vent}, key)
+        if value is KeyError:
+            problems.append(f"{key}: missing (read by {rule['source']})")
+        elif "one_of" in rule and value not in rule["one_of"]:
+            problems.append(f"{key}: {value!r} is not one of {', '.join(map(str, rule['one_of']))}")
+        elif "type" in rule and not TYPES[rule["type"]][1](value):
+            problems.append(f"{key}: {value!r} must be {TYPES[rule['type']][0]}")
+
+
+def yaml_error_at(path, text):
+    """``<path>:<line>:<column>: <problem>`` for a file that is not valid YAML; None
+    when it parses (its error came from elsewhere, e.g. Jinja)."""
+    try:
+        yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        context = f" ({exc.context})" if exc.context else ""
+        return f"{where}: {exc.problem}{context}"
+    except yaml.YAMLError as exc:
+        return f"{path}: {exc}"
+    return None
+
+
+def top_level_problems(keys):
+    """A top-level pillar key that is nearly ``vent`` is a misspelt ``vent:`` whose
+    settings would be silently ignored."""
+    return [f"{key}: unknown top-level pillar key; did you mean vent? (its settings are ignored)"
+            for key in sorted(map(str, keys)) if key != "vent"
+            and difflib.get_close_matches(key.lower(), ["vent"], n=1, cutoff=0.6)]
+
+
+def _node_problems(nodes, vent, problems):
+    """Cluster shapes that cannot work: one identity on two minions, nowhere to run pods."""
+    for field in ("hostname", "private_ip", "public_ip"):
+        seen = {}
+        for minion, node in sorted(nodes.items()):
+            value = (node or {}).get(field) or (minion if field == "hostname" else None)
+            if value:
+                seen.setdefault(str(value), []).append(minion)
+        for value, minions in sorted(seen.items()):
+            if len(minions) > 1:
+                problems.append(f"mine:vent_node:{field}: {value} is claimed by {', '.join(minions)}")
+    if nodes and _model("controllers")(nodes) and not _model("compute")(nodes, vent):
+        problems.append(
+            "grains:roles: no node runs pods (no worker, and vent:roles:controllers_schedulable "
+            "is false): CoreDNS and every workload would stay Pending")
+
+
+def problems(vent, nodes=None, schema=None, formula_rules=None):
     """Validate the effective ``vent`` pillar.
 
     ``nodes`` is the mine's ``vent_node`` data (minion id -> node_info), ``schema`` the
-    tracked defaults to spot typos against. Returns ``{"errors": [...], "warnings":
+    tracked defaults to spot typos against, ``formula_rules`` what the formulas accept
+    (``rules`` of every ``schema.yaml``). Returns ``{"errors": [...], "warnings":
     [...], "summary": {...}}``; every line starts with the pillar key at fault.
     """
     nodes = nodes or {}
@@ -88,11 +198,23 @@ def problems(vent, nodes=None, schema=None):
 
     mask = cluster.get("node_cidr_mask")
     if "cluster_cidr" in nets:
-        if not isinstance(mask, int) or not nets["cluster_cidr"].prefixlen < mask <= 30:
+        prefix = nets["cluster_cidr"].prefixlen
+        if not _is_int(mask) or not prefix < mask <= 30:
             errors.append(
                 f"vent:cluster:node_cidr_mask: {mask!r} must be an integer longer than "
-                f"the cluster CIDR's /{nets['cluster_cidr'].prefixlen} and at most 30"
+                f"the cluster CIDR's /{prefix} and at most 30"
             )
+        elif mask - prefix > MAX_NODE_MASK_BITS:
+            errors.append(
+                f"vent:cluster:node_cidr_mask: /{mask} splits vent:cluster:cluster_cidr /{prefix} by "
+                f"{mask - prefix} bits; kube-controller-manager allows at most {MAX_NODE_MASK_BITS}"
+            )
+    svc_net = nets.get("service_cidr")
+    if svc_net is not None and svc_net.version == 4 and svc_net.prefixlen < MIN_SERVICE_PREFIX:
+        errors.append(
+            f"vent:cluster:service_cidr: {svc_net} is larger than kube-apiserver accepts "
+            f"(at most /{MIN_SERVICE_PREFIX} for IPv4)"
+        )
 
     if "service_cidr" in nets:
         svc = nets["service_cidr"]
@@ -142,9 +264,6 @@ def problems(vent, nodes=None, schema=None):
         errors.append(f"vent:cluster:name: {cluster.get('name')!r} is not a valid DNS label")
 
     enc = vent.get("encryption", {})
-    provider = enc.get("provider")
-    if provider not in ("aescbc", "secretbox"):
-        errors.append(f"vent:encryption:provider: {provider!r} must be aescbc or secretbox")
     key = enc.get("key")
     if not key:
         errors.append(
@@ -206,6 +325,9 @@ def problems(vent, nodes=None, schema=None):
     if nodes and pki.get("ca_minion") and pki["ca_minion"] not in nodes:
         errors.append(f"vent:pki:ca_minion: {pki['ca_minion']!r} is not a known minion")
 
+    _node_problems(nodes, vent, errors)
+    if formula_rules:
+        _rule_problems(vent, formula_rules, errors)
     if schema:
         _walk_unknown(vent, schema, "vent", errors)
 

@@ -1,11 +1,10 @@
 {%- from "containerd/map.jinja" import containerd with context %}
-{%- set known = ('systemd', 'cgroupfs') %}
-{%- if containerd.cgroup_driver not in known %}
+{%- if containerd.cgroup_driver not in containerd.cgroup_drivers %}
 containerd-config-file-test-fail_without_changes:
   test.fail_without_changes:
     - comment: >-
         vent:containerd:cgroup_driver: {{ containerd.cgroup_driver }} is not one of
-        {{ known | join(', ') }}
+        {{ containerd.cgroup_drivers | join(', ') }}
 {%- else %}
 containerd-config-file-file-managed:
   file.managed:

@@ -4,12 +4,12 @@
 {%- set enc = salt["pillar.get"]("vent:encryption", {}) %}
 include:
   - pki.users
-{%- if enc.get("provider") not in ["aescbc", "secretbox"] %}
+{%- if enc.get("provider") not in pki.encryption_providers %}
 
 pki-encryption-provider-test-fail-without-changes:
   test.fail_without_changes:
     - name: vent-pki
-    - comment: "vent:encryption:provider: {{ enc.get('provider') }} must be aescbc or secretbox"
+    - comment: "vent:encryption:provider: {{ enc.get('provider') }} must be one of {{ pki.encryption_providers | join(', ') }}"
 {%- elif not enc.get("key") %}
 
 pki-encryption-key-missing-test-fail-without-changes:
