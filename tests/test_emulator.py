@@ -149,6 +149,22 @@ def test_fail_next_device_and_reclaim(api):
         time.sleep(0.05)
 
 
+def test_power_actions_follow_the_device_states(api):
+    device = _create(api)
+    api.wait_state(device["id"], "active")
+    act = f"/devices/{device['id']}/actions"
+    bad = api("POST", act, {"type": "explode"})
+    assert bad.status_code == 422 and "power_off" in bad.json()["errors"][0]
+    assert api("POST", act, {"type": "power_on"}).status_code == 422  # already on
+    assert api("POST", act, {"type": "power_off"}).status_code == 202
+    api.wait_state(device["id"], "inactive")
+    assert api("POST", act, {"type": "reboot"}).status_code == 422
+    assert api("POST", act, {"type": "power_on"}).status_code == 202
+    api.wait_state(device["id"], "active")
+    calls = [op for op, did in api.emu.state.backend.calls if did == device["id"]]
+    assert calls == ["provision", "power_off", "power_on"]
+
+
 def _public_key() -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

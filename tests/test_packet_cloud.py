@@ -274,6 +274,34 @@ def test_show_instance_spot_prices_and_destroy(cloud):
         time.sleep(0.05)
 
 
+def test_stop_start_and_reboot_actions_power_the_device(cloud):
+    # A spot device: stopped by its owner it is kept, unlike a reclaimed one.
+    cloud.json("-p", "vent-worker-spot", "power-worker-0")
+    [device] = cloud.devices("power-worker-0")
+    path = f"/devices/{device['id']}/actions"
+
+    stopped = cloud.json("-a", "stop", "power-worker-0", "-y")["packet"]["packet"]["power-worker-0"]
+    assert stopped == {"id": device["id"], "action": "power_off", "was": "active"}
+    assert _eventually(lambda: cloud.devices("power-worker-0")[0]["state"] == "inactive")
+    assert ("power_off", device["id"]) in cloud.emu.state.backend.calls
+    refused = cloud.run("-a", "stop", "power-worker-0", "-y", check=False)
+    assert refused.returncode == 1 and "cannot power_off a device that is inactive" in refused.stderr
+    # Still listed, so salt-cloud itself stops at "already exists": nothing replaced.
+    again = cloud.run("-p", "vent-worker-spot", "power-worker-0", check=False)
+    assert "power-worker-0 already exists" in again.stderr, again.stdout
+    assert [d["id"] for d in cloud.devices("power-worker-0")] == [device["id"]]
+    assert "power-worker-0" in cloud.json("-Q")["packet"]["packet"]
+
+    cloud.json("-a", "start", "power-worker-0", "-y")
+    assert _eventually(lambda: cloud.devices("power-worker-0")[0]["state"] == "active")
+    cloud.json("-a", "reboot", "power-worker-0", "-y")
+    assert _eventually(lambda: cloud.devices("power-worker-0")[0]["state"] == "active")
+    assert [c["body"] for c in cloud.calls("POST", path)] == [
+        {"type": "power_off"}, {"type": "power_off"}, {"type": "power_on"}, {"type": "reboot"}]
+    ops = [op for op, did in cloud.emu.state.backend.calls if did == device["id"]]
+    assert ops == ["provision", "power_off", "power_on", "power_off", "power_on"]
+
+
 def test_failed_spot_device_is_destroyed_and_recreated_on_rerun(cloud):
     cloud.admin("POST", "/fail-next-devices", {"count": 1})
     proc = cloud.run("-p", "vent-worker-spot", "fail-worker-0", check=False)

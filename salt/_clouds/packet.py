@@ -429,7 +429,15 @@ def _node(device):
 
 
 def _reclaimed(device):
-    return bool(device.get("spot_instance")) and device.get("state") in DEAD_STATES[1:]
+    """The spot market took it back: deprovisioned, or stopped with a termination time."""
+    state = device.get("state")
+    stopped_for_good = state == "inactive" and bool(device.get("termination_time"))
+    return bool(device.get("spot_instance")) and (state in ("deprovisioning", "deleted") or stopped_for_good)
+
+
+def _powered_off(device):
+    """Stopped by its owner (``salt-cloud -a stop``): its disk is intact, never replaced."""
+    return device.get("state") in ("inactive", "powering_off", "powering_on") and not _reclaimed(device)
 
 
 def _devices(api, vm_=None):
@@ -611,6 +619,41 @@ def show_instance(name, call=None):
     node["extra"] = {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
     __utils__["cloud.cache_node"](node, _get_active_provider_name(), __opts__)
     return node
+
+
+def _power(name, call, action, verb):
+    if call != "action":
+        raise SaltCloudSystemExit(f"The {verb} action must be called with -a or --action.")
+    api = _Api()
+    device = _find(api, name)
+    if device is None:
+        raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()} ({api.url})")
+    # Not retried blindly: a second power action on a device already moving is refused.
+    try:
+        api.request("POST", f"/devices/{device['id']}/actions", body={"type": action}, retry_unsafe=False)
+    except _Transient as exc:
+        raise PacketApiError(
+            f"{action} of {name} ({device['id']}): {exc}; it may or may not have happened "
+            f"(salt-cloud -a show_instance {name} shows its state)") from None
+    return {"id": device["id"], "action": action, "was": device["state"]}
+
+
+@_exits
+def stop(name, call=None):
+    """``salt-cloud -a stop <name>``: power the device off (its disk stays)."""
+    return _power(name, call, "power_off", "stop")
+
+
+@_exits
+def start(name, call=None):
+    """``salt-cloud -a start <name>``: power a stopped device on."""
+    return _power(name, call, "power_on", "start")
+
+
+@_exits
+def reboot(name, call=None):
+    """``salt-cloud -a reboot <name>``."""
+    return _power(name, call, "reboot", "reboot")
 
 
 # ---- create: events ----------------------------------------------------------------
@@ -1004,6 +1047,10 @@ def _reusable(api, vm_, destroy_on_failure):
     device = _find(api, vm_["name"], vm_)
     if device is None:
         return None
+    if _powered_off(device):
+        raise SaltCloudSystemExit(
+            f"device {vm_['name']} ({device['id']}) exists and is {device['state']}; "
+            f"`salt-cloud -a start {vm_['name']}` powers it on")
     dead = device.get("state") in DEAD_STATES or _reclaimed(device)
     if not dead:
         log.info("device %s exists (%s): reusing it", vm_["name"], device["id"])

@@ -31,6 +31,9 @@ class DeviceBackend(Protocol):
     def power_off(self, device: dict) -> None:
         """Spot reclaim / power off: really stops the machine."""
 
+    def power_on(self, device: dict) -> None:
+        """Boots a stopped machine with its disk as it was; blocks like provision."""
+
     def destroy(self, device: dict) -> None:
         """Removes the machine; called after DELETE of the device."""
 
@@ -52,6 +55,9 @@ class NullBackend:
     def power_off(self, device: dict) -> None:
         self._record("power_off", device)
 
+    def power_on(self, device: dict) -> None:
+        self._record("power_on", device)
+
     def destroy(self, device: dict) -> None:
         self._record("destroy", device)
 
@@ -67,5 +73,5 @@ def load_backend(spec: str | None) -> DeviceBackend:
     cls = getattr(importlib.import_module(module_name), attr)
     backend = cls()
     if not isinstance(backend, DeviceBackend):
-        raise TypeError(f"{spec} does not implement provision/power_off/destroy")
+        raise TypeError(f"{spec} does not implement provision/power_off/power_on/destroy")
     return backend

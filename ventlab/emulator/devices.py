@@ -437,6 +437,25 @@ class State:
         self._enqueue(did, "power_off", snapshot)
         return device
 
+    # API v1 ``POST /devices/{id}/actions``: what each action needs and where it goes.
+    ACTIONS = {
+        "power_off": (("active",), "powering_off"),
+        "power_on": (("inactive",), "powering_on"),
+        "reboot": (("active",), "rebooting"),
+    }
+
+    def action(self, did: str, body: dict) -> None:
+        kind = (body or {}).get("type")
+        if kind not in self.ACTIONS:
+            raise ApiError(422, f"type must be one of {', '.join(sorted(self.ACTIONS))}, got {kind!r}")
+        with self.lock:
+            device = self.device(did)
+            allowed, transient = self.ACTIONS[kind]
+            if device["state"] not in allowed:
+                raise ApiError(422, f"cannot {kind} a device that is {device['state']}")
+            snapshot = json.loads(json.dumps(self.set_state(did, transient)))
+        self._enqueue(did, kind, snapshot)
+
     def fail(self, did: str) -> dict:
         return self.set_state(did, "failed")
 
@@ -504,6 +523,26 @@ class State:
 
     def _do_power_off(self, did: str, device: dict) -> None:
         self.backend.power_off(device)
+        if self._still(did, "powering_off"):
+            self.set_state(did, "inactive")
+
+    def _do_power_on(self, did: str, device: dict) -> None:
+        self._boot(did, device, "powering_on")
+
+    def _do_reboot(self, did: str, device: dict) -> None:
+        self.backend.power_off(device)
+        self._boot(did, device, "rebooting")
+
+    def _boot(self, did: str, device: dict, transient: str) -> None:
+        try:
+            self.backend.power_on(dict(device, ssh_keys=self._public_keys(device)))
+        except Exception as exc:  # a worker must survive a broken backend
+            log.warning("device %s did not come back: %s", did, exc)
+            if self._still(did, transient):
+                self.set_state(did, "failed")
+            return
+        if self._still(did, transient):
+            self.set_state(did, "active")
 
     def _do_destroy(self, did: str, device: dict) -> None:
         try:

@@ -92,6 +92,11 @@ class Emulator:
             ("GET", r"/devices/(?P<did>[^/]+)", lambda did: st.device(did)),
             ("DELETE", r"/devices/(?P<did>[^/]+)", lambda did: (204, st.delete_device(did))),
             (
+                "POST",
+                r"/devices/(?P<did>[^/]+)/actions",
+                lambda did: (202, st.action(did, body or {})),
+            ),
+            (
                 "GET",
                 r"/devices/(?P<did>[^/]+)/ips",
                 lambda did: {"ip_addresses": st.device(did)["ip_addresses"]},
