@@ -4,6 +4,7 @@ repository's own file_roots, pillar and extension modules."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -25,6 +26,13 @@ def pytest_sessionstart(session):
     log_server = session.config.pluginmanager.get_plugin("saltfactories-log-server")
     if log_server is not None:
         log_server.log_host = LOOPBACK
+
+
+def pytest_unconfigure(config):
+    """Salt's log handlers flush the daemons' last records at interpreter exit, after
+    pytest has closed the stream they write to; each would print a "Logging error"
+    traceback below the test summary and bury it."""
+    logging.raiseExceptions = False
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +79,12 @@ def master_overrides(pillar_root: Path | None = None) -> dict:
     }
 
 
-def minion_overrides(roles=(), vent_grains=None) -> dict:
+def minion_overrides(roles=(), vent_grains=None, host=None) -> dict:
     grains = {"roles": list(roles)}
     if vent_grains:
         grains["vent"] = vent_grains
+    if host:  # the node's hostname (its Node name): test minions all share this host's
+        grains["host"] = host
     return {"grains": grains, "acceptance_wait_time": 1, "auth_timeout": 5}
 
 

@@ -198,7 +198,8 @@ def salt_env(salt_factories, base, tmp_path_factory):
     with master.started():
         minions = {}
         for minion, m in MEMBERS.items():
-            conf = minion_overrides(["controller"], {"private_ip": m["private"], "public_ip": m["public"]})
+            conf = minion_overrides(["controller"], {"private_ip": m["private"], "public_ip": m["public"]},
+                                    host=minion)
             conf.update(saltconfig.extension_dirs(REPO))
             minions[minion] = master.salt_minion_daemon(minion, overrides=conf)
         started = [mn.started() for mn in minions.values()]
@@ -454,7 +455,7 @@ def test_member_add_joins_a_fourth_member(healthy, cluster, salt_env, base):
     name, m = next(iter(JOINER.items()))
     ns_up(m)
     make_test_pki(base, JOINER)
-    conf = minion_overrides(["controller"], {"private_ip": m["private"], "public_ip": m["public"]})
+    conf = minion_overrides(["controller"], {"private_ip": m["private"], "public_ip": m["public"]}, host=name)
     conf.update(saltconfig.extension_dirs(REPO))
     joiner = master.salt_minion_daemon(name, overrides=conf)
     with joiner.started():

@@ -48,7 +48,8 @@ def cluster(salt_factories, tmp_path_factory):
         minions = []
         for i, (mid, roles) in enumerate(MINIONS.items()):
             grains = {"private_ip": f"100.72.0.{i + 2}", "public_ip": f"198.18.0.{i + 2}"}
-            minions.append(master.salt_minion_daemon(mid, overrides=minion_overrides(roles, grains)))
+            overrides = minion_overrides(roles, grains, host=mid)
+            minions.append(master.salt_minion_daemon(mid, overrides=overrides))
         for m in minions:
             m.start()
         try:

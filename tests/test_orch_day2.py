@@ -67,7 +67,8 @@ def env(cluster):  # noqa: F811
 
     def start(mid, roles, host):
         grains = {"private_ip": f"100.72.0.{host}", "public_ip": f"198.18.0.{host}"}
-        minion = cluster["master"].salt_minion_daemon(mid, overrides=minion_overrides(roles, grains))
+        overrides = minion_overrides(roles, grains, host=mid)
+        minion = cluster["master"].salt_minion_daemon(mid, overrides=overrides)
         minion.start()
         started.append(minion)
 

@@ -103,8 +103,7 @@ def lab(tmp_path_factory, salt_factories):
             # The worker's addresses change in a test: set them as grains, which
             # grains.setval can replace, not in the config, which would win.
             over = minion_overrides(roles=ROLES[mid],
-                                    vent_grains=None if mid == WRK_ID else ADDR[mid])
-            over["grains"]["host"] = mid  # node_info's hostname; all share this host
+                                    vent_grains=None if mid == WRK_ID else ADDR[mid], host=mid)
             minions[mid] = master.salt_minion_daemon(mid, overrides=over)
         started = [m.started(start_timeout=120) for m in minions.values()]
         for cm in started:
@@ -332,11 +331,12 @@ def test_kubeconfigs_point_at_the_right_api(lab):
     assert sorted(p.name for p in ctl.iterdir()) == [
         "admin.kubeconfig", "kube-controller-manager.kubeconfig", "kube-scheduler.kubeconfig"]
     assert sorted(p.name for p in wrk.iterdir()) == ["kube-proxy.kubeconfig", "kubelet.kubeconfig"]
-    for path, server, cert in ((ctl / "kube-scheduler.kubeconfig", "https://127.0.0.1:6443",
-                                "kube-scheduler"),
-                               (wrk / "kubelet.kubeconfig", "https://100.72.0.2:6443", "kubelet")):
+    # Each node's own API address: a controller's API server, a worker's local proxy
+    # over every controller.
+    for path, cert in ((ctl / "kube-scheduler.kubeconfig", "kube-scheduler"),
+                       (wrk / "kubelet.kubeconfig", "kubelet")):
         doc = yaml.safe_load(path.read_text())
-        assert doc["clusters"][0]["cluster"]["server"] == server
+        assert doc["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
         user = doc["users"][0]["user"]
         assert Path(user["client-certificate"]) == path.parent.parent / "pki" / f"{cert}.crt"
         assert Path(doc["clusters"][0]["cluster"]["certificate-authority"]).exists()

@@ -5,10 +5,35 @@ exit code. Runners reach it as ``__utils__["vent_ops.<fn>"]``."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shlex
 
 import salt.client
 from salt.exceptions import CommandExecutionError
+
+# Salt 3008's salt-run never destroys its own Runner and MasterMinion (salt/cli/run.py,
+# also in 3008.5), so their finalizers log this at WARNING after every run, ours or not.
+# With no master running, its event publisher's SyncWrapper leaks the same way.
+_CLI_LEAK = re.compile(
+    r"^unclosed (?:(?:Runner|RunnerClient|MasterMinion|WheelClient) <salt\.[\w.]+ object at 0x[0-9a-f]+>; "
+    r"call ``destroy\(\)``|SyncWrapper for cls=<class 'salt\.transport\.[\w.]+'>; call ``close\(\)``) "
+    r"or use as a context manager$")
+
+
+class _CliLeakFilter(logging.Filter):
+    """Drops exactly that message; every other record of those loggers passes."""
+
+    def filter(self, record):
+        return not _CLI_LEAK.match(record.getMessage())
+
+
+def quiet_cli_leaks():
+    """Called from each Vent runner's ``__virtual__``: salt-run's output stays ours."""
+    for name in ("salt.runner", "salt.minion", "salt.client", "salt.wheel", "salt.utils.asynchronous"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _CliLeakFilter) for f in logger.filters):
+            logger.addFilter(_CliLeakFilter())
 
 
 def text(data, retcode=0):
