@@ -6,7 +6,7 @@ mine, as on the nodes; the commands run on a member through the local client.
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import os
 import shutil
 import time
@@ -14,10 +14,23 @@ import time
 import salt.client
 import salt.exceptions
 import salt.runner
+import salt.utils.hashutils
+
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
 
 __virtualname__ = "vent"
 
 def __virtual__():
+    _util("vent_ops.quiet_cli_leaks")()
     return __virtualname__
 
 
@@ -29,7 +42,7 @@ def _members():
         # Ports come from the pillar the members themselves see.
         pillar = client.cmd("vent.effective_pillar", [sorted(nodes)[0]], print_event=False) or {}
     try:
-        return __utils__["vent_model.etcd_cluster"](pillar["vent"], nodes)
+        return _util("vent_model.etcd_cluster")(pillar["vent"], nodes)
     except ValueError as exc:
         raise salt.exceptions.CommandExecutionError(str(exc)) from exc
 
@@ -44,14 +57,6 @@ def _call(minion, fun, arg=(), kwarg=None, timeout=180):
     if out.get("retcode", 0) != 0:
         raise salt.exceptions.CommandExecutionError(f"{fun} on {minion} failed: {out.get('ret')}")
     return out.get("ret")
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def etcd_snapshot(dest=None, member=None):
@@ -95,12 +100,105 @@ def etcd_snapshot(dest=None, member=None):
     os.makedirs(os.path.dirname(os.path.abspath(dest)), mode=0o700, exist_ok=True)
     shutil.move(pushed, dest)
     os.chmod(dest, 0o600)
-    digest = _sha256(dest)
+    digest = salt.utils.hashutils.get_hash(dest)
     if digest != saved["sha256"]:
         raise salt.exceptions.CommandExecutionError(
             f"snapshot {dest} sha256 {digest} differs from {member}'s {saved['sha256']}"
         )
+    # Beside the snapshot, in sha256sum's format: what vent.etcd_restore checks.
+    with open(f"{dest}.sha256", "w", encoding="utf-8") as fh:
+        fh.write(f"{digest}  {os.path.basename(dest)}\n")
     return {"path": dest, "member": member, "size": saved["size"], "sha256": digest}
+
+
+RESTORE_PATH = "/var/lib/vent/etcd-restore.db"
+CHUNK = 1 << 20
+
+
+def _expected_sha256(snapshot, checksum):
+    if checksum:
+        return checksum
+    side = f"{snapshot}.sha256"
+    if not os.path.isfile(side):
+        raise salt.exceptions.CommandExecutionError(
+            f"no checksum for {snapshot}: neither checksum=<sha256> nor {side} (vent.etcd_snapshot "
+            "writes it); refusing to restore an unverified file")
+    with open(side, encoding="utf-8") as fh:
+        return fh.read().split()[0]
+
+
+def _push(minion, path, dest):
+    """Copy a master file to a minion in chunks (as salt-cp does)."""
+    with open(path, "rb") as fh:
+        first = True
+        while True:
+            chunk = fh.read(CHUNK)
+            if not chunk and not first:
+                break
+            _call(minion, "cp.recv_chunked", [dest, base64.b64encode(chunk).decode()],
+                  {"append": not first, "compressed": False, "mode": 0o600}, timeout=120)
+            first = False
+            if not chunk:
+                break
+
+
+def _cmd_all(minions, fun, arg=(), timeout=180):
+    """One call on several minions at once; raise naming every one that failed."""
+    with salt.client.LocalClient(mopts=__opts__) as local:
+        ret = local.cmd(list(minions), fun, list(arg), tgt_type="list", timeout=timeout, full_return=True)
+    bad = {m: (ret.get(m) or {}).get("ret", "no answer") for m in minions
+           if m not in ret or ret[m].get("retcode", 0) != 0}
+    if bad:
+        raise salt.exceptions.CommandExecutionError(
+            f"{fun} failed on " + "; ".join(f"{m}: {why}" for m, why in sorted(bad.items())))
+    return {m: ret[m]["ret"] for m in minions}
+
+
+def etcd_restore(snapshot, checksum=None):
+    """Rebuild the etcd cluster from ``snapshot`` (a file on the master, e.g. from
+    ``vent.etcd_snapshot``), on the etcd members the mine lists, with the
+    certificates they have.
+
+    Refuses before changing anything when the file is missing or its sha256 differs
+    from ``checksum`` (default: ``<snapshot>.sha256``). Stops every API server so
+    nothing writes meanwhile, restores each member (its old data moved aside, never
+    deleted), starts all members together, waits for health, starts the API servers
+    and waits for their readiness."""
+    if not os.path.isfile(snapshot):
+        raise salt.exceptions.CommandExecutionError(f"snapshot {snapshot} does not exist on the master")
+    want = _expected_sha256(snapshot, checksum)
+    got = salt.utils.hashutils.get_hash(snapshot)
+    if got != want:
+        raise salt.exceptions.CommandExecutionError(
+            f"snapshot {snapshot} has sha256 {got}, expected {want}: "
+            "corrupt or another file; nothing changed")
+    with salt.runner.RunnerClient(__opts__) as client:
+        nodes = client.cmd("mine.get", ["*", "vent_node"], print_event=False) or {}
+        vent = (client.cmd("vent.effective_pillar", [sorted(nodes)[0]], print_event=False) or {})["vent"]
+    names = [m["name"] for m in _members()]
+    controllers = _util("vent_model.controllers")(nodes)
+    report = []
+    _cmd_all(controllers, "service.stop", ["kube-apiserver"])
+    report.append(f"stopped kube-apiserver on {', '.join(controllers)}")
+    for name in names:
+        _push(name, snapshot, RESTORE_PATH)
+    restored = {}
+    for name in names:
+        restored[name] = _call(name, "vent_etcd.restore", [RESTORE_PATH, want], timeout=600)
+        report.append(f"restored {name} (old data at {restored[name]['aside']})")
+    _cmd_all(names, "service.start", ["etcd"], timeout=180)
+    _call(names[0], "vent_etcd.wait_healthy", timeout=300)
+    report.append(f"etcd healthy on {', '.join(names)}")
+    _cmd_all(names, "file.remove", [RESTORE_PATH])
+    _cmd_all(controllers, "service.start", ["kube-apiserver"])
+    paths = _util("vent_model.paths")(vent)
+    local = _util("vent_model.local_api")(vent)
+    ready = _cmd_all(controllers, "vent_k8s.wait_healthy", [local, paths["ca_cert"]], timeout=300)
+    down = [m for m, r in ready.items() if not r.get("ok")]
+    if down:
+        raise salt.exceptions.CommandExecutionError(f"API not ready after the restore on {', '.join(down)}")
+    report.append(f"API ready on {', '.join(controllers)}")
+    return {"snapshot": snapshot, "sha256": want, "members": restored, "steps": report}
 
 
 def etcd_member_add(minion):
@@ -124,7 +222,7 @@ def etcd_member_add(minion):
         except salt.exceptions.CommandExecutionError as exc:
             errors.append(str(exc))
             continue
-        _call(minion, "grains.setval", [__utils__["vent_model.etcd_join_grain"](), "existing"])
+        _call(minion, "grains.setval", [_util("vent_model.etcd_join_grain")(), "existing"])
         return {**added, "next": f"salt {minion} state.apply etcd"}
     raise salt.exceptions.CommandExecutionError(
         f"no running member accepted {minion}: " + "; ".join(errors or ["no other member"])

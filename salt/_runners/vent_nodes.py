@@ -10,19 +10,31 @@ import os
 import salt.wheel
 from salt.exceptions import CommandExecutionError
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 __virtualname__ = "vent"
 
 
 def __virtual__():
+    _util("vent_ops.quiet_cli_leaks")()
     return __virtualname__
 
 
 def _ops(fun, *args, **kwargs):
-    return __utils__[f"vent_ops.{fun}"](*args, **kwargs)
+    return _util(f"vent_ops.{fun}")(*args, **kwargs)
 
 
 def _model(fun, *args, **kwargs):
-    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
+    return _util(f"vent_model.{fun}")(*args, **kwargs)
 
 
 def _nodes():
@@ -32,7 +44,7 @@ def _nodes():
 def _sync_vent_modules(minion_id, lines, timeout):
     """The clean states render with Vent's modules, which a machine that joined but
     never went through the orchestration's refresh step does not have yet."""
-    for fun, kw in __utils__["vent_minion_sync.calls"]():
+    for fun, kw in _util("vent_minion_sync.calls")():
         ok, ret = _ops("cmd", [minion_id], fun, kwarg=kw, timeout=int(timeout)).get(
             minion_id, (False, "no answer"))
         if not ok:
@@ -84,18 +96,24 @@ def remove_node(minion_id, destroy=False, timeout=120):
     hostname = nodes[minion_id].get("hostname") or minion_id
     k = _ops("kubectl", ca, paths, timeout=int(timeout))
     ready = _ops("api_ready", [ca], _model("local_api", vent), paths["ca_cert"]).get(ca)
+    reachable = _ops("cmd", [minion_id], "test.ping", timeout=5).get(minion_id, (False, None))[1] is True
     if ready != "ready":
         lines.append(f"skip drain: API not reachable through {ca}: {ready}")
     elif roles["compute"]:
         try:
-            k.run(["drain", hostname, "--ignore-daemonsets", "--delete-emptydir-data",
-                   f"--timeout={int(timeout)}s"], timeout=int(timeout) + 10)
+            if reachable:
+                k.run(["drain", hostname, "--ignore-daemonsets", "--delete-emptydir-data",
+                       f"--timeout={int(timeout)}s"], timeout=int(timeout) + 10)
+            else:
+                # A machine that is gone cannot confirm evictions: a drain would wait
+                # out its timeout. Without the Node, the pod garbage collector deletes
+                # its pods and their controllers recreate them elsewhere.
+                lines.append(f"skip drain: {minion_id} does not answer")
             k.run(["delete", "node", hostname, "--ignore-not-found"])
-            lines.append(f"ok drained and deleted node {hostname}")
+            lines.append(f"ok {'drained and ' if reachable else ''}deleted node {hostname}")
         except CommandExecutionError as exc:
             lines.append(f"FAILED drain/delete node {hostname}: {exc}")
             rc = 1
-    reachable = _ops("cmd", [minion_id], "test.ping", timeout=5).get(minion_id, (False, None))[1] is True
     if not reachable:
         lines.append(f"skip clean: {minion_id} does not answer")
     elif not _sync_vent_modules(minion_id, lines, timeout) or not _clean(minion_id, roles, lines, timeout):

@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import os
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 __virtualname__ = "vent"
 
 
 def __virtual__():
+    _util("vent_ops.quiet_cli_leaks")()
     return __virtualname__
 
 
 def _ops(fun, *args, **kwargs):
-    return __utils__[f"vent_ops.{fun}"](*args, **kwargs)
+    return _util(f"vent_ops.{fun}")(*args, **kwargs)
 
 
 def _model(fun, *args, **kwargs):
-    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
+    return _util(f"vent_model.{fun}")(*args, **kwargs)
 
 
 def _nodes():
@@ -53,13 +65,20 @@ def _units(minion, nodes, vent):
 
 
 def _etcd_health(members, up):
-    """{member: healthy | unhealthy | missing}, asked of one live member."""
+    """{member: healthy | unhealthy | unknown}, asked of one live member (its error
+    names every member failing ``endpoint health``)."""
     live = [m for m in members if m in up]
     if not live:
         return {}
     res = _ops("cmd", live[:1], "vent_etcd.wait_healthy", kwarg={"timeout": 3}, timeout=15)
     ok, ret = res.get(live[0], (False, "no answer"))
-    return {m: "healthy" if ok else ("unhealthy" if m in str(ret) else "missing") for m in members}
+    if ok:
+        return dict.fromkeys(members, "healthy")
+    failing = str(ret).partition(" failing: ")[0]
+    if "member(s)" not in failing:
+        return dict.fromkeys(members, "unknown")
+    return {m: "unhealthy" if m in failing.split("member(s)", 1)[1].replace(",", " ").split() else "healthy"
+            for m in members}
 
 
 def status():
