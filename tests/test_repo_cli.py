@@ -42,6 +42,10 @@ def test_validate_accepts_a_valid_pillar(tmp_path, valid_pillar):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "vent pillar valid" in proc.stdout
     assert "dns_ip=100.64.0.10" in proc.stdout
+    # Salt's own CLI leak warnings are filtered; nothing else is printed.
+    assert "unclosed" not in proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines() == [ln for ln in proc.stdout.strip().splitlines()
+                                                if ln.startswith(("vent pillar valid", "WARNING"))]
 
 
 def test_validate_names_the_bad_key_and_exits_nonzero(tmp_path):

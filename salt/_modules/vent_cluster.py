@@ -9,6 +9,17 @@ from __future__ import annotations
 
 import re
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 __virtualname__ = "vent_cluster"
 
 
@@ -17,7 +28,7 @@ def __virtual__():
 
 
 def _model(fun, *args, **kwargs):
-    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
+    return _util(f"vent_model.{fun}")(*args, **kwargs)
 
 
 def settings():
@@ -47,12 +58,12 @@ def arch(osarch=None):
 
 def control_plane():
     """Control-plane component key -> binary (also its unit and service user)."""
-    return __utils__["vent_model.control_plane"]()
+    return _util("vent_model.control_plane")()
 
 
 def units(role):
     """The systemd units of a role (etcd, controller, compute)."""
-    return list(__utils__["vent_model.units"](role))
+    return list(_util("vent_model.units")(role))
 
 
 def paths():
@@ -107,7 +118,7 @@ def local_api():
 
 
 def local_api_address():
-    return __utils__["vent_model.local_api_address"]()
+    return _util("vent_model.local_api_address")()
 
 
 def api_backends():

@@ -21,6 +21,17 @@ import urllib.request
 
 import yaml
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 try:  # Salt is absent when the pure functions are imported by unit tests.
     from salt.exceptions import CommandExecutionError
 except ImportError:  # pragma: no cover
@@ -68,7 +79,7 @@ def _vent():
 
 
 def _model(fun, *args, **kwargs):
-    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
+    return _util(f"vent_model.{fun}")(*args, **kwargs)
 
 
 def dirs(vent=None):

@@ -10,6 +10,17 @@ from __future__ import annotations
 
 import ipaddress
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 __virtualname__ = "vent_pki"
 
 CA_MINE = "vent_ca_cert"
@@ -115,7 +126,7 @@ def _pki():
 
 
 def _model(fun, *args, **kwargs):
-    return __utils__[f"vent_model.{fun}"](*args, **kwargs)
+    return _util(f"vent_model.{fun}")(*args, **kwargs)
 
 
 def ca_minion():
@@ -139,7 +150,7 @@ def settings():
         "days_remaining": int(pki["days_remaining"]),
         "ca_minion": pki["ca_minion"],
         "front_proxy": bool(pki["front_proxy"]),
-        "users": list(__utils__["vent_model.service_users"]()),
+        "users": list(_util("vent_model.service_users")()),
     }
 
 

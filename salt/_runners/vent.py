@@ -16,10 +16,22 @@ import salt.fileserver
 import salt.pillar
 import salt.runner
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 __virtualname__ = "vent"
 
 
 def __virtual__():
+    _util("vent_ops.quiet_cli_leaks")()
     return __virtualname__
 
 
@@ -29,7 +41,7 @@ def _pillar_roots():
 
 def schema():
     """The tracked defaults and pins: the known keys for the typo check."""
-    return __utils__["vent_model.load"](_pillar_roots(), site=False)
+    return _util("vent_model.load")(_pillar_roots(), site=False)
 
 
 def nodes():
@@ -42,7 +54,7 @@ def effective_pillar(minion_id=None):
     """The pillar the cluster settings come from, compiled as the master would for
     ``minion_id`` (default: the CA minion as the tracked defaults name it)."""
     if minion_id is None:
-        minion_id = __utils__["vent_model.ca_minion"](schema())
+        minion_id = _util("vent_model.ca_minion")(schema())
     cache = salt.cache.factory(__opts__)
     data = cache.fetch(f"minions/{minion_id}", "data") or {}
     grains = data.get("grains", {}) if isinstance(data, dict) else {}
@@ -61,7 +73,7 @@ def formula_rules():
         with open(found["path"], encoding="utf-8") as fh:
             return fh.read()
 
-    return __utils__["vent_validation.rules_from_files"](read, fs.file_list({"saltenv": "base"}))
+    return _util("vent_validation.rules_from_files")(read, fs.file_list({"saltenv": "base"}))
 
 
 def _located(err):
@@ -72,7 +84,7 @@ def _located(err):
         for root in _pillar_roots():
             for path in (root / f"{rel}.sls", root / rel / "init.sls"):
                 if path.is_file():
-                    return __utils__["vent_validation.yaml_error_at"](
+                    return _util("vent_validation.yaml_error_at")(
                         path, path.read_text(encoding="utf-8")) or err
     return err
 
@@ -81,9 +93,9 @@ def validation(minion_id=None):
     """The validation result as data (no exit code): what the orchestration's validate
     step reads."""
     pillar = effective_pillar(minion_id)
-    result = __utils__["vent_validation.problems"](
+    result = _util("vent_validation.problems")(
         pillar.get("vent") or {}, nodes(), schema(), formula_rules())
-    top = __utils__["vent_validation.top_level_problems"](k for k in pillar if not k.startswith("_"))
+    top = _util("vent_validation.top_level_problems")(k for k in pillar if not k.startswith("_"))
     for err in reversed([*(f"pillar: {_located(e)}" for e in pillar.get("_errors", [])), *top]):
         result["errors"].insert(0, err)
     return result
@@ -99,7 +111,7 @@ def validate(minion_id=None):
     lines = [f"WARNING {w}" for w in result["warnings"]]
     if result["errors"]:
         lines = [f"ERROR {e}" for e in result["errors"]] + lines
-        return __utils__["vent_ops.text"]("\n".join(lines), 1)
+        return _util("vent_ops.text")("\n".join(lines), 1)
     s = result["summary"]
     lines.append(
         "vent pillar valid: "
@@ -107,4 +119,4 @@ def validate(minion_id=None):
         f"dns_ip={s['dns_ip']} controllers={','.join(s['controllers']) or '-'} "
         f"workers={','.join(s['workers']) or '-'} etcd={','.join(s['etcd']) or '-'}"
     )
-    return __utils__["vent_ops.text"]("\n".join(lines))
+    return _util("vent_ops.text")("\n".join(lines))

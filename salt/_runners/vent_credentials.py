@@ -23,6 +23,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 __virtualname__ = "vent"
 
 CA_SLS = "secrets/ca.sls"
@@ -30,6 +41,7 @@ USERS = ("admin", "developer")
 
 
 def __virtual__():
+    _util("vent_ops.quiet_cli_leaks")()
     return __virtualname__
 
 
@@ -163,7 +175,7 @@ def ca_init(ca_minion=None):
     and sign (default vent:pki:ca_minion). Refuses to overwrite an existing file."""
     vent = _settings()
     pki = vent["pki"]
-    ca_minion = ca_minion or __utils__["vent_model.ca_minion"](vent)
+    ca_minion = ca_minion or _util("vent_model.ca_minion")(vent)
     if not ca_minion:
         raise salt.exceptions.SaltInvocationError("ca_minion=<minion id> is required")
     ca_why = "a new CA would invalidate every certificate of the cluster"
@@ -222,7 +234,7 @@ def kubeconfig(user="developer", path=None, force=False):
         raise salt.exceptions.SaltInvocationError(f"user must be one of {', '.join(USERS)}")
     vent = _settings()
     pki = vent["pki"]
-    ca = __utils__["vent_model.ca_minion"](vent)
+    ca = _util("vent_model.ca_minion")(vent)
     nodes = _runner("mine.get", "*", "vent_node") or {}
     ca_pem = (_runner("mine.get", ca, "vent_ca_cert") or {}).get(ca)
     if not ca_pem:
@@ -231,7 +243,7 @@ def kubeconfig(user="developer", path=None, force=False):
             f"`salt-run vent.ca_init ca_minion={ca}`, `salt {ca} state.apply pki.ca` "
             f"and `salt {ca} mine.update` first."
         )
-    server = __utils__["vent_model.operator_api"](vent, nodes)
+    server = _util("vent_model.operator_api")(vent, nodes)
     if not server:
         raise salt.exceptions.CommandExecutionError(
             "No API endpoint: set vent:cluster:api:endpoint or deploy a controller "

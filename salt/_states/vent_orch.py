@@ -12,6 +12,17 @@ import logging
 
 import salt.utils.minions
 
+try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
+    from saltext.vent import util as _packaged_util
+except ImportError:  # this checkout's *_dirs, or the modules synced from it
+    _packaged_util = None
+
+
+def _util(name):
+    """``vent_<module>.<function>``: the package's when installed, else the loader's."""
+    return _packaged_util(name, __opts__) if _packaged_util else __utils__[name]
+
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "vent_orch"
@@ -77,7 +88,7 @@ def refresh(name, tgt="*", tgt_type="glob", timeout=None):
     _progress(f"{name}: sync modules, refresh pillar, update mine")
     changes = {}
     for fun, kwarg in (
-        *__utils__["vent_minion_sync.calls"](),
+        *_util("vent_minion_sync.calls")(),
         ("saltutil.refresh_pillar", {"wait": True}),
         ("mine.update", {}),
     ):
