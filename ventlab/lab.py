@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -67,11 +68,24 @@ def _lab() -> Path:
 
 
 def _salt(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    """A salt CLI from this venv, run from the repo root so the Saltfile applies."""
+    """A salt CLI from this venv, run from the repo root so the Saltfile applies. Its
+    output goes to logs/<command>.log (the terminal gets one line per step); on a
+    failure the end of that log is shown."""
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")
-    proc = subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=REPO, env=env, text=True)
-    if check and proc.returncode:
-        raise SystemExit(f"{' '.join(argv)} failed (exit {proc.returncode})")
+    logs = _lab() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{argv[0]}.log"
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f"\n$ {' '.join(argv)}\n")
+        out.flush()
+        proc = subprocess.run([str(BIN / argv[0]), *argv[1:]], cwd=REPO, env=env, text=True,
+                              stdout=out, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
+        log(f"{' '.join(argv)} exited {proc.returncode}; the end of {path}:")
+        print("\n".join(tail), file=sys.stderr, flush=True)
+        if check:
+            raise SystemExit(f"{' '.join(argv)} failed (exit {proc.returncode})")
     return proc
 
 
@@ -117,24 +131,40 @@ def ssh_key() -> Path:
 def token() -> str:
     path = _lab() / "token"
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(20))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
+def _answers(url: str) -> bool:
+    """The emulator serves: an authenticated API call gets its JSON answer."""
+    request = urllib.request.Request(f"{url}/projects", headers={"X-Auth-Token": token()})  # noqa: S310 (loopback)
+    try:
+        with urllib.request.urlopen(request, timeout=2) as resp:  # noqa: S310 (loopback)
+            return resp.status == 200 and "projects" in json.loads(resp.read())
+    except (OSError, ValueError):
+        return False
+
+
 def start_emulator() -> str:
+    """The lab's emulator, started if need be; its URL once it answers HTTP. Readiness
+    is an API call to the URL the process itself wrote, never a line of a log that
+    earlier runs appended to."""
     st = state.read()
     rec = st["processes"].get("emulator")
     url_file = _lab() / "emulator.url"
-    if _alive(rec) and url_file.exists():
+    if _alive(rec) and url_file.exists() and _answers(url_file.read_text().strip()):
         return url_file.read_text().strip()
+    if _alive(rec):
+        _stop(rec)
     log("starting the Packet API emulator with the lab backend")
     url_file.unlink(missing_ok=True)
     rec = _daemon("emulator", [
         sys.executable, "-m", "ventlab.emulator", "--listen", "127.0.0.1:0",
         "--backend", "ventlab.machines.backend:LabBackend",
         "--state", str(_lab() / "emulator.json"), "--provision-delay", "0",
-        "--queued-delay", "0.2",
+        "--queued-delay", "0.2", "--url-file", str(url_file),
     ], match="ventlab.emulator", env={"METAL_AUTH_TOKEN": token(),
                                        "VENT_LAB_DIR": str(_lab()),
                                        "VENT_LAB_BRIDGE": NET.bridge,
@@ -142,14 +172,12 @@ def start_emulator() -> str:
                                        "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        for line in Path(rec["log"]).read_text().splitlines():
-            if line.startswith("http://127.0.0.1:"):
-                url_file.write_text(line.strip())
-                return line.strip()
+        if url_file.exists() and _answers(url := url_file.read_text().strip()):
+            return url
         if not _alive(rec):
-            break
+            raise SystemExit(f"the emulator exited at start; see {rec['log']}")
         time.sleep(0.1)
-    raise SystemExit(f"the emulator did not start; see {rec['log']}")
+    raise SystemExit(f"the emulator did not answer within {START_TIMEOUT:.0f}s; see {rec['log']}")
 
 
 def deploy_settings() -> dict:
@@ -370,11 +398,14 @@ def start_master() -> None:
                             "-l", "warning"], match="salt-master")
 
 
-def write_map(controllers: int, workers: int) -> Path:
+def write_map(controllers: int, workers: int, spot_workers: int = 0) -> Path:
+    """The lab's salt-cloud map; the last ``spot_workers`` workers bid on the spot market."""
     path = _lab() / "lab.map"
+    on_demand = max(0, workers - spot_workers)
     entries = {
         "vent-controller": [f"controller-{i}" for i in range(controllers)],
-        "vent-worker": [f"worker-{i}" for i in range(workers)],
+        "vent-worker": [f"worker-{i}" for i in range(on_demand)],
+        "vent-worker-spot": [f"worker-{i}" for i in range(on_demand, workers)],
     }
     path.write_text(yaml.safe_dump({k: v for k, v in entries.items() if v}))
     return path
@@ -400,7 +431,7 @@ def up(args) -> int:
     init_secret("ca", "vent.ca_init", f"ca_minion={model.ca_minion(SETTINGS)}")
     start_master()
     log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s")
-    lab_map = write_map(args.controllers, args.workers)
+    lab_map = write_map(args.controllers, args.workers, args.spot_workers)
     log(f"salt-cloud -m {lab_map} -P")
     t = time.monotonic()
     _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
@@ -408,8 +439,9 @@ def up(args) -> int:
     log(f"devices up in {time.monotonic() - t:.1f}s")
     code = orchestrate()
     t = time.monotonic()
-    _salt("salt-run", "vent.status", check=False)
-    log(f"vent.status {time.monotonic() - t:.1f}s")
+    status = _salt("salt-run", "vent.status", check=False)
+    log(f"vent.status {'all up' if status.returncode == 0 else 'NOT all up'} "
+        f"({time.monotonic() - t:.1f}s; `salt-run vent.status` shows the table)")
     log(f"lab up in {time.monotonic() - started:.1f}s"
         + {0: "", EXIT_NOT_RUN: "; some steps not run (see above)",
            EXIT_FAILED: "; the orchestration FAILED (see above)"}[code])
@@ -477,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("up", help="build/start the lab and converge it")
     u.add_argument("--controllers", type=int, default=1)
     u.add_argument("--workers", type=int, default=2)
+    u.add_argument("--spot-workers", type=int, default=0, metavar="N",
+                   help="the last N workers are spot devices (a reclaim drill replaces them)")
     sub.add_parser("down", help="remove everything the lab created")
     sub.add_parser("status", help="machines and processes of the lab")
     args = p.parse_args(argv)

@@ -29,8 +29,9 @@ def skip_reason() -> str | None:
     for tool in ("systemd-nspawn", "debootstrap", "nsenter", "iptables", "ssh"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (./vent setup installs it)"
-    if "overlay" not in Path("/proc/filesystems").read_text():
-        return "the kernel has no overlayfs"
+    overlay = host.overlay_mount_error()
+    if overlay:
+        return f"an overlay mount fails here: {overlay}"
     if not Path("/sys/fs/cgroup/unified").is_dir() and not Path(
             "/sys/fs/cgroup/cgroup.controllers").exists():
         return "no cgroup2 hierarchy for nspawn"

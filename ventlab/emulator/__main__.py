@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--provision-delay", type=float, default=5.0, help="minimum seconds a device stays provisioning"
     )
+    p.add_argument("--url-file", help="write the API base URL here (atomically) once it listens")
     p.add_argument("--log-level", default="warning")
     args = p.parse_args(argv)
 
@@ -73,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     emu = Emulator(state, host, port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(emu.url, flush=True)
+    if args.url_file:
+        tmp = f"{args.url_file}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(emu.url + "\n")
+        os.replace(tmp, args.url_file)
     try:
         emu.serve_forever()
     except (KeyboardInterrupt, SystemExit):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,22 @@ def can_lower_oom_scores() -> bool:
         if line.startswith("CapBnd:"):
             return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
     return False
+
+
+def overlay_mount_error() -> str | None:
+    """Mount a scratch overlay and unmount it: None when that works. Tried, not read
+    from /proc/filesystems: Debian loads the overlay module on its first mount."""
+    with tempfile.TemporaryDirectory(prefix="vent-overlay-") as tmp:
+        dirs = {n: Path(tmp, n) for n in ("lower", "upper", "work", "merged")}
+        for d in dirs.values():
+            d.mkdir()
+        opts = f"lowerdir={dirs['lower']},upperdir={dirs['upper']},workdir={dirs['work']}"
+        out = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(dirs["merged"])],
+                             capture_output=True, text=True)
+        if out.returncode:
+            return out.stderr.strip() or f"mount exited {out.returncode}"
+        subprocess.run(["umount", str(dirs["merged"])], capture_output=True)
+    return None
 
 
 def cgroup_v2() -> bool:
