@@ -268,7 +268,7 @@ def restore(snapshot, sha256):
     etcd stopped: every member restores first, then all start together.
 
     The snapshot must have ``sha256`` and pass etcd's own integrity check; the old data
-    dir is moved aside (``<data_dir>.before-restore-<time>``), never deleted."""
+    is moved aside (``<data_dir>/member.before-restore-<time>``), never deleted."""
     if not os.path.isfile(snapshot):
         raise salt.exceptions.CommandExecutionError(f"snapshot {snapshot} is not on {__grains__['id']}")
     got = salt.utils.hashutils.get_hash(snapshot)
@@ -285,21 +285,29 @@ def restore(snapshot, sha256):
     conf = settings()
     name, data_dir = conf["name"], conf["data_dir"]
     __salt__["service.stop"]("etcd")
+    # Inside the data dir, not beside it: it is often a mount of its own, and a rename
+    # across filesystems fails. etcd reads only <data_dir>/member.
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    member, staging = os.path.join(data_dir, "member"), os.path.join(data_dir, f"restore-{stamp}")
     aside = None
-    if os.path.exists(data_dir):
-        aside = f"{data_dir}.before-restore-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-        os.rename(data_dir, aside)
+    if os.path.exists(member):
+        aside = os.path.join(data_dir, f"member.before-restore-{stamp}")
+        os.rename(member, aside)
     proc = subprocess.run([
         *_etcdutl(), "snapshot", "restore", snapshot, f"--name={name}",
         # Today's members, not the frozen bootstrap: the restored cluster is formed anew.
         "--initial-cluster=" + ",".join(f"{m['name']}={m['peer_url']}" for m in members()),
         f"--initial-cluster-token={conf['initial_cluster_token']}",
-        f"--initial-advertise-peer-urls={conf['initial_advertise_peer_urls']}", f"--data-dir={data_dir}",
+        f"--initial-advertise-peer-urls={conf['initial_advertise_peer_urls']}", f"--data-dir={staging}",
     ], capture_output=True, text=True, timeout=300, env=dict(os.environ, ETCDCTL_API="3"))
     if proc.returncode:
+        if aside:
+            os.rename(aside, member)
         raise salt.exceptions.CommandExecutionError(
-            f"etcdutl snapshot restore on {name} failed: {_last_line(proc.stderr)}; the old data "
-            f"is at {aside}")
+            f"etcdutl snapshot restore on {name} failed: {_last_line(proc.stderr)}; its data is "
+            "as it was, etcd stopped")
+    os.rename(os.path.join(staging, "member"), member)
+    os.rmdir(staging)
     subprocess.run(["chown", "-R", "etcd:etcd", data_dir], check=True)
     os.chmod(data_dir, 0o700)
     return {"member": name, "restored": data_dir, "aside": aside}
