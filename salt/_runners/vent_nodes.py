@@ -101,7 +101,10 @@ def remove_node(minion_id, destroy=False, timeout=120):
         lines.append(f"skip drain: API not reachable through {ca}: {ready}")
     elif roles["compute"]:
         try:
-            if reachable:
+            registered = k.run(["get", "node", hostname, "--ignore-not-found", "-o", "name"]).strip()
+            if not registered:
+                lines.append(f"ok no node {hostname} (it never registered)")
+            elif reachable:
                 k.run(["drain", hostname, "--ignore-daemonsets", "--delete-emptydir-data",
                        f"--timeout={int(timeout)}s"], timeout=int(timeout) + 10)
             else:
@@ -109,8 +112,9 @@ def remove_node(minion_id, destroy=False, timeout=120):
                 # out its timeout. Without the Node, the pod garbage collector deletes
                 # its pods and their controllers recreate them elsewhere.
                 lines.append(f"skip drain: {minion_id} does not answer")
-            k.run(["delete", "node", hostname, "--ignore-not-found"])
-            lines.append(f"ok {'drained and ' if reachable else ''}deleted node {hostname}")
+            if registered:
+                k.run(["delete", "node", hostname, "--ignore-not-found"])
+                lines.append(f"ok {'drained and ' if reachable else ''}deleted node {hostname}")
         except CommandExecutionError as exc:
             lines.append(f"FAILED drain/delete node {hostname}: {exc}")
             rc = 1
