@@ -184,7 +184,14 @@ def etcd_restore(snapshot, checksum=None):
         _push(name, snapshot, RESTORE_PATH)
     restored = {}
     for name in names:
-        restored[name] = _call(name, "vent_etcd.restore", [RESTORE_PATH, want], timeout=600)
+        try:
+            restored[name] = _call(name, "vent_etcd.restore", [RESTORE_PATH, want], timeout=600)
+        except salt.exceptions.CommandExecutionError as exc:
+            # Starting anything now would mix restored and old members: say where it stands.
+            raise salt.exceptions.CommandExecutionError(
+                f"{exc}. kube-apiserver is stopped on {', '.join(controllers)}; members restored "
+                f"so far (etcd stopped): {', '.join(restored) or 'none'}; every member's old data "
+                "is kept; run the restore again once the cause is fixed") from exc
         report.append(f"restored {name} (old data at {restored[name]['aside']})")
     _cmd_all(names, "service.start", ["etcd"], timeout=180)
     _call(names[0], "vent_etcd.wait_healthy", timeout=300)
