@@ -7,7 +7,9 @@ itself (its grains and interfaces). Nothing is computed in Jinja.
 
 from __future__ import annotations
 
+import copy
 import re
+import time
 
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
     from saltext.vent import util as _packaged_util
@@ -36,9 +38,28 @@ def settings():
     return __pillar__["vent"]
 
 
+# A minion's mine.get is a signed request to the master, and a state render asks a
+# dozen times (roles, targets, API backends, the CA certificate). One answer serves the
+# job: the mine changes on mine.update, which no Vent job runs between its own reads.
+# __context__ lives as long as the job's loader; the age bound covers minions that run
+# jobs in threads (multiprocessing: False), where it outlives the job.
+MINE_ANSWER_SECONDS = 30
+
+
+def mine(tgt, function):
+    """``mine.get(tgt, function)``, asked of the master once per job."""
+    key = f"vent_cluster.mine:{tgt}:{function}"
+    now = time.monotonic()
+    cached = __context__.get(key)
+    if cached is None or now - cached[0] > MINE_ANSWER_SECONDS:
+        cached = (now, __salt__["mine.get"](tgt, function) or {})
+        __context__[key] = cached
+    return copy.deepcopy(cached[1])
+
+
 def nodes():
     """The mine's ``vent_node`` data: minion id -> roles and addresses."""
-    return __salt__["mine.get"]("*", "vent_node") or {}
+    return mine("*", "vent_node")
 
 
 def merge(base, over):

@@ -161,8 +161,7 @@ def _mine_cert(function):
     ca = ca_minion()
     if not ca:
         return ""
-    got = __salt__["mine.get"](ca, function) or {}
-    return got.get(ca) or ""
+    return __salt__["vent_cluster.mine"](ca, function).get(ca) or ""
 
 
 def ca_pem():

@@ -18,8 +18,8 @@ vent-renew-refresh:
     - tgt: {{ t.all }}
     - tgt_type: compound
 
-{#- The CA minion signs for everyone else: its own certificates first, as in the
-    deploy, then the others (not the CA minion again: it would renew twice). #}
+{#- The CA minion's certificates first, then the others (not the CA minion again: it
+    would renew twice), so a signing problem shows on one node before it fails all. #}
 {{ steps.apply('vent-renew-pki-ca', t.ca, 'pki', prev.id, pillar=force) }}
 {#- Salt's compound matcher needs spaces around parentheses. #}
 {{ steps.apply('vent-renew-pki-nodes', '( ' ~ t.all ~ ' ) and not ' ~ t.ca, 'pki', 'vent-renew-pki-ca',
