@@ -23,7 +23,7 @@ MINIONS = {
     "worker-1": ["worker"],
 }
 FULL_ORDER = [
-    ("node", {"worker-0", "worker-1"}),
+    ("pki-ca", {"controller-0"}),
     ("pki", {"controller-0", "worker-0", "worker-1"}),
     ("etcd", {"controller-0"}),
     ("etcd-health", {"controller-0"}),
@@ -77,8 +77,8 @@ def orchestrate(cluster, *args):
 
 # The runtime step (before the control plane) and the workers step each apply these
 # formulas as one step, interleaved across a batch.
-RUNTIME = {"containerd-runtime", "cni"}
-WORKER_STACK = {"apiproxy", "containerd", "kubelet", "kube_proxy"}
+RUNTIME = {"node", "containerd", "cni"}
+WORKER_STACK = {"apiproxy", "kubelet", "kube_proxy"}
 
 
 def read_log(log):
@@ -103,9 +103,9 @@ def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     ret, steps = orchestrate(cluster)
     assert ret.returncode == 0, ret.stdout + ret.stderr
     order = read_log(log)
-    # The CA minion gets its pki first, alone.
-    assert log.read_text().splitlines()[len(FULL_ORDER[0][1])] == "pki controller-0"
     assert order == FULL_ORDER, order
+    lines = log.read_text().splitlines()
+    assert lines.index("node worker-0") < lines.index("containerd worker-0")
     lines = set(log.read_text().splitlines())
     assert {f"{s} worker-{i}" for s in WORKER_STACK for i in (0, 1)} <= lines
     # No minion has the etcd role: etcd ran on the controller, on purpose.

@@ -176,7 +176,7 @@ def test_the_orchestration_first_steps_run(site):
         assert {"vent-refresh", "vent-validate", "vent-pki-ca", "vent-pki-nodes"} <= set(steps)
         assert "vent-etcd" not in " ".join(steps)
         mid = site["minion"].id
-        assert log.read_text().splitlines() == [f"node {mid}", f"pki {mid}"]
+        assert log.read_text().splitlines() == [f"pki-ca {mid}", f"pki {mid}"]
     finally:
         site["pillar"].joinpath("site.sls").write_text(yaml.safe_dump(SITE))
 

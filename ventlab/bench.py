@@ -8,9 +8,11 @@ usage). Machines run in a throw-away lab (own bridge and subnets), never the
 operator's.
 
 With --lab, the whole flow in the real lab (it must not be running): `lab up` with 1
-device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P` and the orchestration, the
-no-op re-run and its changed steps, and memory per machine with Salt and the
-runtime stack up; `lab down` after each.
+device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P`, the orchestration, the
+no-op re-run step by step and vent.smoke, and memory per machine with the cluster
+running; `lab down` after each. Each figure is printed beside its target (issue 19)
+and as a ratio to a floor measured in the same run: boot to sshd, and a one-state
+Salt job on the same machines.
 """
 
 from __future__ import annotations
@@ -42,8 +44,18 @@ def _boot(n: int, rootfs, lab) -> tuple[float, list[dict]]:
     return time.monotonic() - started, records
 
 
+def _timed(*argv: str) -> float:
+    from ventlab import lab
+
+    t = time.monotonic()
+    lab._salt(*argv, check=True)
+    return time.monotonic() - t
+
+
 def _lab_run(controllers: int, workers: int, rerun: bool = False) -> dict:
-    """`lab up` with this shape, its recorded timings, then `lab down`."""
+    """`lab up` with this shape, its recorded timings, then `lab down`. With ``rerun``
+    also the no-op re-run, vent.smoke and the floor of a Salt job on these machines
+    (a hand-written one-state run: ``state.single test.nop`` on every minion)."""
     from ventlab import lab
 
     timings = state.lab_dir() / "logs" / "timings.json"
@@ -53,29 +65,47 @@ def _lab_run(controllers: int, workers: int, rerun: bool = False) -> dict:
         lab.main(["up", "--controllers", str(controllers), "--workers", str(workers)])
         figures = json.loads(timings.read_text())
         if rerun:
+            figures["salt job floor"] = _timed("salt", "*", "state.single", "test.nop", "name=floor")
             lab.orchestrate()
             figures["no-op re-run"] = json.loads(timings.read_text())["orchestration"]
-        figures["memory"] = {m["hostname"]: m["memory"] for m in machine.status() if m["memory"]}
+            figures["smoke"] = _timed("salt-run", "vent.smoke")
+        figures["memory"] = {m["hostname"]: (m["memory"], m["working_set"])
+                             for m in machine.status() if m["memory"]}
     finally:
         lab.main(["down"])
     return figures
 
 
-def lab_figures() -> None:
+def _row(what: str, seconds: float, target: float, floor: tuple[str, float] | None = None) -> str:
+    line = f"{what:<40} {seconds:7.1f} s  target {target:5.1f} s  {'met' if seconds <= target else 'MISSED'}"
+    if floor:
+        line += f"  ({seconds / floor[1]:.1f}x {floor[0]})"
+    return line
+
+
+def lab_figures(boot_one: float, boot_three: float) -> None:
     one = _lab_run(1, 0)
     small = _lab_run(1, 2, rerun=True)
     large = _lab_run(1, 4)
     sc1, sc3 = one["salt-cloud"]["seconds"], small["salt-cloud"]["seconds"]
     o3, o5 = small["orchestration"]["seconds"], large["orchestration"]["seconds"]
-    noop = small["no-op re-run"]
-    print(f"salt-cloud -m -P, 1 device:   {sc1:6.1f} s")
-    print(f"salt-cloud -m -P, 3 devices:  {sc3:6.1f} s ({sc3 / sc1:.2f}x)")
-    print(f"orchestration, 1+2 nodes:     {o3:6.1f} s (exit {small['orchestration']['exit']})")
-    print(f"orchestration, 1+4 nodes:     {o5:6.1f} s ({o5 / o3:.2f}x)")
-    print(f"no-op re-run, 1+2 nodes:      {noop['seconds']:6.1f} s, "
-          f"{noop['changed_steps']} steps with changes")
-    for host_name, mem in sorted(small["memory"].items()):
-        print(f"memory {host_name} (Salt + runtime stack): {mem / 2**20:6.0f} MiB")
+    noop, job = small["no-op re-run"], small["salt job floor"]
+    boot = ("the boot-to-sshd floor", boot_three)
+    jobs = ("a one-state Salt job", job)
+    print(f"floor: boot to sshd, 3 machines {boot_three:.1f} s (1 machine {boot_one:.1f} s); "
+          f"one-state Salt job on 1+2 {job:.1f} s")
+    print(_row("salt-cloud -m -P, 3 devices", sc3, 15, boot) + f"; {sc3 / sc1:.2f}x 1 device (target 1.3x)")
+    print(_row("orchestration, 1+2", o3, 45, jobs))
+    print(_row("orchestration, 1+4", o5, 1.3 * o3, jobs) + f"; {o5 / o3:.2f}x 1+2 (target 1.3x)")
+    print(_row("lab up, 1+2", small["lab up"]["seconds"], 75, boot))
+    print(_row(f"no-op re-run, 1+2 ({noop['changed_steps']} steps changed)", noop["seconds"], 10, jobs))
+    print(_row("vent.smoke, 1+2", small["smoke"], 30, jobs))
+    print("no-op re-run by step: " + ", ".join(f"{k.removeprefix('vent-')} {v:.1f}"
+                                                for k, v in noop.get("steps", {}).items()))
+    for host_name, (usage, working_set) in sorted(small["memory"].items()):
+        target = 800 if host_name.startswith("controller") else 300
+        print(f"memory {host_name} (cluster running): working set {working_set / 2**20:6.0f} MiB "
+              f"(target {target}), cgroup usage with page cache {usage / 2**20:6.0f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         machine.down_all(lab)
         shutil.rmtree(lab, ignore_errors=True)
     if args.lab:
-        lab_figures()
+        lab_figures(one, three)
     return 0
 
 

@@ -373,8 +373,10 @@ def orchestrate() -> int:
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "orchestrate.json").write_text(proc.stdout)
     code, lines = summarize(proc.stdout)
+    steps = _step_results(proc.stdout)
     record_timing("orchestration", time.monotonic() - t, exit=code,
-                  changed_steps=sum(1 for _, r in _step_results(proc.stdout) if r.get("changes")))
+                  changed_steps=sum(1 for _, r in steps if r.get("changes")),
+                  steps={sid: round(r.get("duration", 0) / 1000, 1) for sid, r in steps})
     verdict = {0: "complete", EXIT_NOT_RUN: "PARTIAL (steps not run)",
                EXIT_FAILED: "FAILED"}[code]
     print(f"orchestration {verdict} in {time.monotonic() - t:.1f}s "
@@ -384,6 +386,15 @@ def orchestrate() -> int:
         print(proc.stderr[-2000:], flush=True)
         code = EXIT_FAILED
     return code
+
+
+def status_verdict() -> str:
+    """The first line of the orchestration's closing vent.status step ("all up" or
+    "NOT all up: ..."), or why there is none."""
+    path = _lab() / "logs" / "orchestrate.json"
+    results = dict(_step_results(path.read_text())) if path.exists() else {}
+    comment = str(results.get("vent-status", {}).get("comment") or "")
+    return comment.splitlines()[0] if comment else "not run (the orchestration stopped before it)"
 
 
 def start_master() -> None:
@@ -438,10 +449,8 @@ def up(args) -> int:
     record_timing("salt-cloud", time.monotonic() - t, devices=args.controllers + args.workers)
     log(f"devices up in {time.monotonic() - t:.1f}s")
     code = orchestrate()
-    t = time.monotonic()
-    status = _salt("salt-run", "vent.status", check=False)
-    log(f"vent.status {'all up' if status.returncode == 0 else 'NOT all up'} "
-        f"({time.monotonic() - t:.1f}s; `salt-run vent.status` shows the table)")
+    log(f"vent.status {status_verdict()} (`salt-run vent.status` shows the table)")
+    record_timing("lab up", time.monotonic() - started, exit=code)
     log(f"lab up in {time.monotonic() - started:.1f}s"
         + {0: "", EXIT_NOT_RUN: "; some steps not run (see above)",
            EXIT_FAILED: "; the orchestration FAILED (see above)"}[code])

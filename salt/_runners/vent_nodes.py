@@ -44,13 +44,12 @@ def _nodes():
 def _sync_vent_modules(minion_id, lines, timeout):
     """The clean states render with Vent's modules, which a machine that joined but
     never went through the orchestration's refresh step does not have yet."""
-    for fun, kw in _util("vent_minion_sync.calls")():
-        ok, ret = _ops("cmd", [minion_id], fun, kwarg=kw, timeout=int(timeout)).get(
-            minion_id, (False, "no answer"))
-        if not ok:
-            lines.append(f"FAILED {fun} (skip clean): {str(ret)[:300]}")
-            return False
-    return True
+    funs, args = _util("vent_minion_sync.job")()
+    ok, ret = _ops("cmd", [minion_id], funs, args, timeout=int(timeout)).get(
+        minion_id, (False, "no answer"))
+    if not ok:
+        lines.append(f"FAILED module sync (skip clean): {str(ret)[:300]}")
+    return ok
 
 
 def _clean(minion_id, roles, lines, timeout):

@@ -97,10 +97,9 @@ def status():
 
     units = {m: _units(m, nodes, vent) for m in ids}
     services = {m: {} for m in ids}
-    for unit in sorted({u for us in units.values() for u in us}):
-        targets = [m for m in up if unit in units[m]]
-        for minion, (_ok, ret) in _ops("cmd", targets, "service.status", [unit]).items():
-            services[minion][unit] = ret is True
+    for minion, (ok, ret) in _ops("cmd", [m for m in up if units[m]], "vent_cluster.unit_states").items():
+        if ok and isinstance(ret, dict):
+            services[minion] = ret
     etcd_members = _model("etcd_members", nodes)
     etcd = _etcd_health(etcd_members, up)
     controllers = [m for m in _model("controllers", nodes) if m in up]

@@ -69,8 +69,11 @@ def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None):
         data = (raw or {}).get(minion)
         if not isinstance(data, dict) or data.get("failed") or "ret" not in data:
             bad[minion] = "did not return (minion down or not reachable)"
-        elif data.get("retcode"):
-            bad[minion] = _error_text(data.get("ret"))
+        elif failed := _util("vent_ops.failed")(data.get("retcode")):
+            ret = data.get("ret")
+            bad[minion] = "; ".join(
+                f"{fun}: {_error_text(ret.get(fun))}" if isinstance(ret, dict) and fun in ret
+                else _error_text(ret) for fun in failed)
         else:
             good[minion] = data["ret"]
     return good, bad
@@ -87,21 +90,19 @@ def refresh(name, tgt="*", tgt_type="glob", timeout=None):
     the mine. Changes: the modules that were synced, if any."""
     _progress(f"{name}: sync modules, refresh pillar, update mine")
     changes = {}
-    for fun, kwarg in (
-        *_util("vent_minion_sync.calls")(),
-        ("saltutil.refresh_pillar", {"wait": True}),
-        ("mine.update", {}),
-    ):
-        good, bad = _call(tgt, fun, kwarg=kwarg, tgt_type=tgt_type, timeout=timeout)
+    # mine.update needs a job of its own: a job's process keeps the pillar it was
+    # forked with, and the mine functions read the refreshed one.
+    for what, fun, arg in (("sync and pillar refresh", *_util("vent_minion_sync.job")()),
+                           ("mine.update", "mine.update", [])):
+        good, bad = _call(tgt, fun, arg, tgt_type=tgt_type, timeout=timeout)
         if bad:
-            return _ret(name, False, _failed_comment(fun, bad))
+            return _ret(name, False, _failed_comment(what, bad))
         if not good:
-            return _ret(name, False, f"{fun}: no minion matches {tgt}")
-        if fun.startswith("saltutil.sync_"):
-            kind = fun.rsplit("_", 1)[1]
-            for minion, synced in good.items():
-                if synced:
-                    changes.setdefault(minion, {})[kind] = synced
+            return _ret(name, False, f"{what}: no minion matches {tgt}")
+        for minion, rets in good.items() if isinstance(fun, list) else ():
+            for kind_fun, synced in rets.items():
+                if kind_fun.startswith("saltutil.sync_") and synced:
+                    changes.setdefault(minion, {})[kind_fun.rsplit("_", 1)[1]] = synced
     comment = f"refreshed {len(good)} minion(s)"
     return _ret(name, True, comment, {"synced": changes} if changes else {})
 
@@ -177,9 +178,12 @@ def not_run(name, reason):
 
 
 def status(name):
-    """The closing table of ``salt-run vent.status``; informative, never fails the run."""
+    """The closing table of ``salt-run vent.status`` under a first line "all up" or
+    "NOT all up"; informative, never fails the run."""
     _progress(f"{name}: collecting cluster status")
-    text = __salt__["saltutil.runner"]("vent.status")
-    if isinstance(text, dict) and "data" in text:
-        text = text["data"]
-    return _ret(name, True, str(text))
+    ret = __salt__["saltutil.runner"]("vent.status")
+    if isinstance(ret, dict) and "data" in ret:
+        text, code = ret["data"], ret.get("retcode", 0)
+    else:  # the runner raised or returned something else: say so, as not all up
+        text, code = ret, 1
+    return _ret(name, True, f"{'NOT all up' if code else 'all up'}\n{text}")

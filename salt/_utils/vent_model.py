@@ -54,15 +54,16 @@ CLEAN_ORDER = (
 )
 # The phases of `salt-run state.orchestrate vent`, in deploy order;
 # vent:orchestrate:stop_after names one of them.
-PHASES = ("refresh", "validate", "node", "pki", "etcd", "runtime", "controlplane", "rbac",
+PHASES = ("refresh", "validate", "pki", "etcd", "runtime", "controlplane", "rbac",
           "workers", "flannel", "addons", "status")
 # Release files each step installs: [component, file]. Runtimes that a node may take
 # from Debian instead (vent:<component>:install: package) are listed by component.
 STEP_ARTIFACTS = {
     "etcd": (("etcd", "etcd"),),
-    "runtime": (("containerd", "containerd"), ("runc", "runc"), ("cni_plugins", "cni-plugins")),
+    "runtime": (("containerd", "containerd"), ("runc", "runc"), ("cni_plugins", "cni-plugins"),
+                ("crictl", "crictl")),
     "controlplane": tuple(("kubernetes", b) for b in (*CONTROL_PLANE.values(), "kubectl")),
-    "workers": (("kubernetes", "kubelet"), ("kubernetes", "kube-proxy"), ("crictl", "crictl")),
+    "workers": (("kubernetes", "kubelet"), ("kubernetes", "kube-proxy")),
     "gvisor": (("gvisor", "runsc"), ("gvisor", "containerd-shim-runsc-v1")),
     "flannel": (("flannel_cni_plugin", "cni-plugins"),),
 }
@@ -261,7 +262,7 @@ def from_release(vent: dict, component: str) -> bool:
 def step_artifacts(vent: dict, step: str) -> list[list[str]]:
     """The release files a deploy step installs, as ``[component, file]``."""
     files = [list(f) for f in STEP_ARTIFACTS[step] if from_release(vent, f[0])]
-    if step == "workers" and vent["gvisor"]["enabled"]:
+    if step == "runtime" and vent["gvisor"]["enabled"]:
         files += [list(f) for f in STEP_ARTIFACTS["gvisor"]]
     return files
 

@@ -41,6 +41,14 @@ def text(data, retcode=0):
     return {"outputter": "vent_text", "data": data, "retcode": retcode}
 
 
+def failed(retcode):
+    """The functions of a job's return that failed: ``retcode`` is an int for a
+    single-function job and ``{function: retcode}`` for a multi-function one."""
+    if isinstance(retcode, dict):
+        return sorted(fun for fun, code in retcode.items() if code)
+    return ["job"] if retcode else []
+
+
 def cmd(targets, fun, arg=(), kwarg=None, timeout=10):
     """Run ``fun`` on a list of minions: {minion: (ok, return)}; absent: no answer."""
     if not targets:
@@ -51,7 +59,7 @@ def cmd(targets, fun, arg=(), kwarg=None, timeout=10):
     out = {}
     for minion, data in (raw or {}).items():
         if isinstance(data, dict) and "ret" in data:
-            out[minion] = (not data.get("retcode"), data["ret"])
+            out[minion] = (not failed(data.get("retcode")), data["ret"])
     return out
 
 

@@ -72,7 +72,8 @@ vent-add-node-etcd-member-add:
 {%- endif %}
 
 {%- if is_compute %}
-{{ steps.artifacts('vent-add-node-workers-artifacts', tgt, t.artifacts.workers, prev.id) }}
+{{ steps.artifacts('vent-add-node-workers-artifacts', tgt, t.artifacts.runtime + t.artifacts.workers,
+                   prev.id) }}
 {{ steps.worker_stack('vent-add-node-workers', tgt, 'vent-add-node-workers-artifacts') }}
 {%-   set prev.id = 'vent-add-node-workers' %}
 {{ steps.installing(prev, 'vent-add-node-flannel', tgt, t.artifacts.flannel, 'flannel') }}

@@ -259,6 +259,7 @@ def cgroups_remove(dirs: list[str], timeout: float = 20.0) -> list[str]:
 
 
 def memory_usage(dirs: list[str]) -> int | None:
+    """The machine's memory cgroup usage (v1 or v2), page cache included."""
     for d in dirs:
         f = Path(d, "memory.usage_in_bytes")
         if f.exists():
@@ -267,3 +268,19 @@ def memory_usage(dirs: list[str]) -> int | None:
         if f.exists():
             return int(f.read_text())
     return None
+
+
+def memory_working_set(dirs: list[str]) -> int | None:
+    """Usage less the inactive file cache, the figure the kubelet and cAdvisor call the
+    working set: the cache of binaries read once (kubelet, runsc) can be dropped."""
+    usage = memory_usage(dirs)
+    if usage is None:
+        return None
+    for d in dirs:
+        f = Path(d, "memory.stat")
+        if f.exists():
+            stat = dict(line.split() for line in f.read_text().splitlines() if line.count(" ") == 1)
+            inactive = stat.get("total_inactive_file", stat.get("inactive_file"))
+            if inactive is not None:
+                return max(0, usage - int(inactive))
+    return usage

@@ -280,7 +280,8 @@ def status(lab: Path | None = None) -> list[dict]:
     for name, record in sorted(state.read(lab)["machines"].items()):
         running = _alive(record.get("pid"), name)
         out.append({**record, "running": running,
-                    "memory": host.memory_usage(record.get("cgroups", [])) if running else None})
+                    "memory": host.memory_usage(record.get("cgroups", [])) if running else None,
+                    "working_set": host.memory_working_set(record.get("cgroups", [])) if running else None})
     return out
 
 
