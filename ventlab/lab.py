@@ -296,8 +296,10 @@ def init_secret(name: str, *argv: str) -> None:
 
 def _step_results(out: str) -> list[tuple[str, dict]]:
     """The orchestration's steps in run order, from ``salt-run --out=json``."""
+    # salt-run may print a line of its own before the JSON ("No minions matched ...").
+    start = out.find("\n{") + 1 if not out.startswith("{") else 0
     try:
-        data = json.loads(out)
+        data = json.loads(out[start:])
     except ValueError:
         return []
     data = data.get("data", data) if isinstance(data, dict) else {}

@@ -11,7 +11,9 @@ cloud grains, and the ``deploying`` and ``deploy_script`` events.
 
 This covers login with a key file or an ssh-agent, as root or through passwordless
 sudo, and ``script``, ``script_args``, ``script_env``, ``tmp_dir``, ``keep_tmp``,
-``known_hosts_file``, ``ssh_port``, ``ssh_timeout`` and ``make_minion``.
+``known_hosts_file``, ``ssh_port``, ``ssh_timeout`` and ``make_minion``. It returns
+once the new minion has connected (its start event; ``wait_for_minion`` seconds, 120
+by default), so the machine answers jobs when salt-cloud is done.
 ``unsupported`` names any other deploy setting in use; for those, the driver keeps
 salt-cloud's own deploy.
 """
@@ -31,6 +33,7 @@ import salt.config
 import salt.exceptions
 import salt.utils.cloud
 import salt.utils.data
+import salt.utils.event
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,20 @@ def _wait_login(vm_, opts, host):
         f"no SSH login to {host} after {tries} attempts: {proc.stderr.decode(errors='replace').strip()}")
 
 
+def _wait_minion_start(bus, minion_id, vm_, opts):
+    """'' once the minion has connected and sent its start event (the master has its
+    grains then, and it answers jobs); else why not."""
+    timeout = float(_value("wait_for_minion", vm_, opts, 120))
+    tag = f"salt/minion/{minion_id}/start"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = bus.get_event(wait=min(1.0, max(0.01, deadline - time.monotonic())), tag=tag, full=True)
+        if event and event.get("tag") == tag:
+            return ""
+    return (f"the minion {minion_id} did not connect to this master within {timeout:g}s "
+            f"(profile key wait_for_minion); its log is /var/log/salt/minion on the machine")
+
+
 def _event(opts, what, tag, args):
     salt.utils.cloud.fire_event("event", what, tag, args=args,
                                 sock_dir=opts.get("sock_dir", os.path.join(opts["sock_dir"], "master")),
@@ -148,10 +165,10 @@ def deploy(vm_, opts):
         raise salt.exceptions.SaltCloudConfigError(
             f"deploy script {_value('os', vm_, opts)!r} not found in "
             f"{opts.get('deploy_scripts_search_path')}")
+    minion_id = name if "append_domain" not in vm_ else f"{name}.{vm_['append_domain']}"
     if "pub_key" not in vm_ and "priv_key" not in vm_:
         vm_["priv_key"], vm_["pub_key"] = salt.utils.cloud.gen_keys(_value("keysize", vm_, opts))
-        key_id = name if "append_domain" not in vm_ else f"{name}.{vm_['append_domain']}"
-        salt.utils.cloud.accept_key(opts["pki_dir"], vm_["pub_key"], key_id)
+        salt.utils.cloud.accept_key(opts["pki_dir"], vm_["pub_key"], minion_id)
     files = {}
     if _value("make_minion", vm_, opts, True):
         files = _files(vm_, opts, minion_conf)
@@ -166,8 +183,14 @@ def deploy(vm_, opts):
         return {"Error": {"Not Deployed": f"SSH port of {name} ({host}) never opened"}}
     _wait_login(vm_, opts, host)
     started = time.monotonic()
-    proc = _ssh(vm_, opts, host, _remote_command(tmp_dir, files, vm_, opts, sudo), _archive(files),
-                timeout=int(_value("deploy_timeout", vm_, opts, 900)))
+    # Listening before the script starts the minion: its start event cannot be missed.
+    with salt.utils.event.SaltEvent("master", opts["sock_dir"], listen=True) as bus:
+        proc = _ssh(vm_, opts, host, _remote_command(tmp_dir, files, vm_, opts, sudo), _archive(files),
+                    timeout=int(_value("deploy_timeout", vm_, opts, 900)))
+        if not proc.returncode and files.get("minion"):
+            waited = _wait_minion_start(bus, minion_id, vm_, opts)
+            if waited:
+                return {"Error": {"Not Deployed": waited}}
     out = (proc.stdout + proc.stderr).decode(errors="replace").strip()
     for line in out.splitlines():
         log.info("%s deploy: %s", name, line)
