@@ -99,6 +99,20 @@ def _alive(record: dict | None) -> bool:
     return record["match"].encode() in cmdline
 
 
+def _ended(record: dict) -> str:
+    """'' while a process this command started still runs; else how it ended. Asks
+    the kernel (waitpid), not /proc: just after exec a process's cmdline can read empty
+    for a moment, which once made a starting emulator look dead."""
+    try:
+        pid, status = os.waitpid(record["pid"], os.WNOHANG)
+    except ChildProcessError:  # not this command's child (an earlier run started it)
+        return "" if _alive(record) else "gone"
+    if not pid:
+        return ""
+    code = os.waitstatus_to_exitcode(status)
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+
 def _daemon(name: str, argv: list[str], match: str, env: dict | None = None) -> dict:
     """Start a long-running process detached from this command, logging to a file."""
     logs = _lab() / "logs"
@@ -174,8 +188,8 @@ def start_emulator() -> str:
     while time.monotonic() < deadline:
         if url_file.exists() and _answers(url := url_file.read_text().strip()):
             return url
-        if not _alive(rec):
-            raise SystemExit(f"the emulator exited at start; see {rec['log']}")
+        if ended := _ended(rec):
+            raise SystemExit(f"the emulator exited at start ({ended}); see {rec['log']}")
         time.sleep(0.1)
     raise SystemExit(f"the emulator did not answer within {START_TIMEOUT:.0f}s; see {rec['log']}")
 
@@ -392,7 +406,7 @@ def orchestrate() -> int:
 
 def status_verdict() -> str:
     """The first line of the orchestration's closing vent.status step ("all up" or
-    "NOT all up: ..."), or why there is none."""
+    "NOT all up"), or why there is none."""
     path = _lab() / "logs" / "orchestrate.json"
     results = dict(_step_results(path.read_text())) if path.exists() else {}
     comment = str(results.get("vent-status", {}).get("comment") or "")
