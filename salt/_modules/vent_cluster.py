@@ -40,9 +40,11 @@ def settings():
 
 # A minion's mine.get is a signed request to the master, and a state render asks a
 # dozen times (roles, targets, API backends, the CA certificate). One answer serves the
-# job: the mine changes on mine.update, which no Vent job runs between its own reads.
-# __context__ lives as long as the job's loader; the age bound covers minions that run
-# jobs in threads (multiprocessing: False), where it outlives the job.
+# job: the mine changes on mine.update, which the orchestration runs in a job of its
+# own. (The one inside a state, pki.ca.files, publishes the CA minion's certificate,
+# which that minion reads from its pillar.) __context__ lives as long as the job's
+# loader; the age bound covers minions that run jobs in threads (multiprocessing:
+# False), where it outlives the job.
 MINE_ANSWER_SECONDS = 30
 
 

@@ -72,8 +72,8 @@ def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None):
         elif failed := _util("vent_ops.failed")(data.get("retcode")):
             ret = data.get("ret")
             bad[minion] = "; ".join(
-                f"{fun}: {_error_text(ret.get(fun))}" if isinstance(ret, dict) and fun in ret
-                else _error_text(ret) for fun in failed)
+                f"{part}: {_error_text(ret.get(part))}" if isinstance(ret, dict) and part in ret
+                else _error_text(ret) for part in failed)
         else:
             good[minion] = data["ret"]
     return good, bad

@@ -19,4 +19,3 @@ def job():
     order in one process, one round trip to the master instead of one per call."""
     return ([fun for fun, _ in _CALLS],
             [[{**kwarg, "__kwarg__": True}] for _, kwarg in _CALLS])
-
