@@ -48,8 +48,9 @@ def _value(name, vm_, opts, default=None):
 
 
 def _key_file(vm_, opts):
-    key = _value("key_filename", vm_, opts) or _value("ssh_keyfile", vm_, opts)
-    return os.path.expanduser(str(key)) if key else None
+    # As salt-cloud's bootstrap reads it; the driver has put the ~-expanded path in
+    # key_filename before the deploy.
+    return _value("key_filename", vm_, opts) or _value("ssh_keyfile", vm_, opts)
 
 
 def unsupported(vm_, opts):
@@ -104,13 +105,17 @@ def _remote_command(tmp_dir, files, vm_, opts, sudo):
     return f"sudo -n {shell}" if sudo else shell
 
 
+def _port(vm_, opts):
+    return int(_value("ssh_port", vm_, opts, 22))
+
+
 def _ssh(vm_, opts, host, remote, stdin=b"", timeout=None):
     key = _key_file(vm_, opts)
     argv = ["ssh", "-T", "-oBatchMode=yes", "-oStrictHostKeyChecking=no",
             f"-oUserKnownHostsFile={_value('known_hosts_file', vm_, opts, '/dev/null')}",
             "-oControlPath=none", "-oPasswordAuthentication=no", "-oKbdInteractiveAuthentication=no",
             f"-oConnectTimeout={int(_value('ssh_timeout', vm_, opts, 15))}",
-            "-oServerAliveInterval=10", "-p", str(int(_value("ssh_port", vm_, opts, 22)))]
+            "-oServerAliveInterval=10", "-p", str(_port(vm_, opts))]
     if key:
         argv += ["-oIdentitiesOnly=yes", "-i", key]
     argv += [f"{_value('ssh_username', vm_, opts, 'root')}@{host}", remote]
@@ -178,7 +183,7 @@ def deploy(vm_, opts):
                   "script_args": _value("script_args", vm_, opts), "files": sorted(files)}
     _event(opts, "executing deploy script", f"salt/cloud/{name}/deploying",
            {"kwargs": salt.utils.data.simple_types_filter(event_args)})
-    if not salt.utils.cloud.wait_for_port(host=host, port=int(_value("ssh_port", vm_, opts, 22)),
+    if not salt.utils.cloud.wait_for_port(host=host, port=_port(vm_, opts),
                                           timeout=int(_value("ssh_connect_timeout", vm_, opts, 900))):
         return {"Error": {"Not Deployed": f"SSH port of {name} ({host}) never opened"}}
     _wait_login(vm_, opts, host)
