@@ -200,6 +200,17 @@ def test_restore_refuses_a_missing_or_corrupt_snapshot(ha, k):
     assert status_rows()[0] == 0, "a refused restore changed something"
 
 
+def _down_units(row: str) -> set[str]:
+    """The units a vent.status row names after ``down:``."""
+    _, sep, rest = row.partition("down: ")
+    return set(rest.split()[0].split(",")) if sep else set()
+
+
+# A leader that cannot renew its lease exits on purpose and systemd starts it again, so
+# without quorum these may be caught between restarts on the surviving controller.
+LEASE_HOLDERS = {"kube-controller-manager", "kube-scheduler"}
+
+
 def test_quorum_loss_fails_clearly_and_a_restore_brings_the_snapshot_back(ha, k):
     k.apply(_configmap("before-snapshot"))
     snap = ha["tmp"] / "quorum.db"
@@ -210,18 +221,24 @@ def test_quorum_loss_fails_clearly_and_a_restore_brings_the_snapshot_back(ha, k)
     t0 = time.monotonic()
     stopped = c.salt_json("-L", "controller-1,controller-2", "service.stop", "etcd")
     assert stopped == {"controller-1": True, "controller-2": True}, stopped
-    failed = k.run("--request-timeout=20s", "create", "configmap", "during-outage", check=False, timeout=60)
-    assert failed.returncode != 0, "a write succeeded without etcd quorum"
-    print(f"write refused without quorum: {failed.stderr.strip()[-200:]}")
-    code, rows = status_rows()
-    assert code != 0
-    for member in ("controller-1", "controller-2"):
-        assert "down: etcd" in rows[member], rows[member]
-    assert "down:" not in rows["controller-0"]
+    restored = False
+    try:
+        failed = k.run("--request-timeout=20s", "create", "configmap", "during-outage", check=False, timeout=60)
+        assert failed.returncode != 0, "a write succeeded without etcd quorum"
+        print(f"write refused without quorum: {failed.stderr.strip()[-200:]}")
+        code, rows = status_rows()
+        assert code != 0
+        for member in ("controller-1", "controller-2"):
+            assert "etcd" in _down_units(rows[member]), rows[member]
+        assert _down_units(rows["controller-0"]) <= LEASE_HOLDERS, rows["controller-0"]
 
-    t1 = time.monotonic()
-    out = c.salt_run("vent.etcd_restore", str(snap), timeout=1200)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        t1 = time.monotonic()
+        out = c.salt_run("vent.etcd_restore", str(snap), timeout=1200)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        restored = True
+    finally:
+        if not restored:  # leave the next drills a cluster with quorum, whatever failed here
+            c.salt_json("-L", "controller-1,controller-2", "service.start", "etcd")
     print(f"restore: {c.elapsed(t1)} ({c.elapsed(t0)} since the quorum loss)")
     assert "before-restore-" in out.stdout  # the old data was moved aside, not deleted
     c.wait("the API after the restore", lambda: k.run("get", "--raw", "/readyz", check=False)
