@@ -223,7 +223,8 @@ def test_quorum_loss_fails_clearly_and_a_restore_brings_the_snapshot_back(ha, k)
     assert stopped == {"controller-1": True, "controller-2": True}, stopped
     restored = False
     try:
-        failed = k.run("--request-timeout=20s", "create", "configmap", "during-outage", check=False, timeout=60)
+        failed = k.run("--request-timeout=20s", "create", "configmap", "during-outage",
+                       check=False, timeout=60)
         assert failed.returncode != 0, "a write succeeded without etcd quorum"
         print(f"write refused without quorum: {failed.stderr.strip()[-200:]}")
         code, rows = status_rows()

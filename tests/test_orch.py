@@ -22,12 +22,12 @@ MINIONS = {
     "worker-0": ["worker"],
     "worker-1": ["worker"],
 }
+# The runtime runs beside etcd and the control plane: it is checked on its own.
 FULL_ORDER = [
     ("pki-ca", {"controller-0"}),
     ("pki", {"controller-0", "worker-0", "worker-1"}),
     ("etcd", {"controller-0"}),
     ("etcd-health", {"controller-0"}),
-    ("runtime", {"worker-0", "worker-1"}),
     ("controlplane", {"controller-0"}),
     ("rbac", {"controller-0"}),
     ("workers", {"worker-0", "worker-1"}),
@@ -81,12 +81,20 @@ RUNTIME = {"node", "containerd", "cni"}
 WORKER_STACK = {"apiproxy", "kubelet", "kube_proxy"}
 
 
-def read_log(log):
-    """The probe log as [(step, {minions})], consecutive lines of a step merged."""
+def steps_logged(log):
+    """The probe log as [(step, minion)], a formula of a combined step named by it."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [("workers" if step in WORKER_STACK else "runtime" if step in RUNTIME else step, minion)
+            for step, minion in (line.split() for line in lines)]
+
+
+def read_log(log, without=("runtime",)):
+    """The probe log as [(step, {minions})], consecutive lines of a step merged;
+    the steps in ``without`` (those that run beside others) left out."""
     entries = []
-    for line in log.read_text().splitlines() if log.exists() else []:
-        step, minion = line.split()
-        step = "workers" if step in WORKER_STACK else "runtime" if step in RUNTIME else step
+    for step, minion in steps_logged(log):
+        if step in without:
+            continue
         if entries and entries[-1][0] == step:
             entries[-1][1].add(minion)
         else:
@@ -104,6 +112,12 @@ def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     assert ret.returncode == 0, ret.stdout + ret.stderr
     order = read_log(log)
     assert order == FULL_ORDER, order
+    logged = steps_logged(log)
+    at = [i for i, (step, _) in enumerate(logged) if step == "runtime"]
+    assert {logged[i][1] for i in at} == {"worker-0", "worker-1"}, logged
+    last_pki = max(i for i, (step, _) in enumerate(logged) if step == "pki")
+    first_workers = min(i for i, (step, _) in enumerate(logged) if step == "workers")
+    assert last_pki < min(at) and max(at) < first_workers, logged
     lines = log.read_text().splitlines()
     assert lines.index("node worker-0") < lines.index("containerd worker-0")
     lines = set(log.read_text().splitlines())
@@ -138,6 +152,7 @@ def test_stop_after_from_the_command_line(cluster):
     ret, steps = orchestrate(cluster, 'pillar={"vent": {"orchestrate": {"stop_after": "etcd"}}}')
     assert ret.returncode == 0, ret.stdout
     assert [s for s, _ in read_log(log)][-1] == "etcd-health"
+    assert {s for s, _ in steps_logged(log)} == {"pki-ca", "pki", "runtime", "etcd", "etcd-health"}
     assert "vent-controlplane" not in steps and "vent-etcd-health" in steps
 
 

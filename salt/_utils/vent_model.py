@@ -52,9 +52,9 @@ CLEAN_ORDER = (
     ("etcd", ("etcd",)),
     ("all", ("pki",)),
 )
-# The phases of `salt-run state.orchestrate vent`, in deploy order;
-# vent:orchestrate:stop_after names one of them.
-PHASES = ("refresh", "validate", "pki", "etcd", "runtime", "controlplane", "rbac",
+# The phases of `salt-run state.orchestrate vent`, in deploy order (the runtime runs
+# beside etcd and the control plane); vent:orchestrate:stop_after names one of them.
+PHASES = ("refresh", "validate", "pki", "runtime", "etcd", "controlplane", "rbac",
           "workers", "flannel", "addons", "status")
 # Release files each step installs: [component, file]. Runtimes that a node may take
 # from Debian instead (vent:<component>:install: package) are listed by component.
