@@ -74,7 +74,7 @@ def _lab_run(controllers: int, workers: int, rerun: bool = False) -> dict:
             lab.orchestrate()
             figures["no-op re-run"] = json.loads(timings.read_text())["orchestration"]
             figures["smoke"] = _timed("salt-run", "vent.smoke")
-        figures["memory"] = {m["hostname"]: (m["memory"], m["working_set"])
+        figures["memory"] = {m["hostname"]: (m["memory"], m["working_set"], m["anon"])
                              for m in machine.status() if m["memory"]}
     finally:
         lab.main(["down"])
@@ -110,10 +110,12 @@ def lab_figures(boot_one: float, boot_three: float) -> None:
     print(_row("vent.smoke, 1+2", small["smoke"], TARGETS["smoke"], jobs))
     print("no-op re-run by step: " + ", ".join(f"{k.removeprefix('vent-')} {v:.1f}"
                                                 for k, v in noop.get("steps", {}).items()))
-    for host_name, (usage, working_set) in sorted(small["memory"].items()):
+    for host_name, (usage, working_set, anon) in sorted(small["memory"].items()):
         target = TARGETS["memory"]["controller" if host_name.startswith("controller") else "worker"]
+        own = f"{anon / 2**20:.0f} MiB" if anon is not None else "unknown"
         print(f"memory {host_name} (cluster running): working set {working_set / 2**20:6.0f} MiB "
-              f"(target {target}), cgroup usage with page cache {usage / 2**20:6.0f} MiB")
+              f"(target {target}), of it the processes' own {own} and the rest file cache in use; "
+              f"cgroup usage with page cache {usage / 2**20:6.0f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:

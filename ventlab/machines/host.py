@@ -270,17 +270,30 @@ def memory_usage(dirs: list[str]) -> int | None:
     return None
 
 
+def _memory_stat(dirs: list[str]) -> dict[str, int]:
+    """The memory cgroup's memory.stat (v1 or v2) as numbers; empty without one."""
+    for d in dirs:
+        f = Path(d, "memory.stat")
+        if f.exists():
+            return {k: int(v) for k, v in (line.split() for line in f.read_text().splitlines()
+                                           if line.count(" ") == 1)}
+    return {}
+
+
 def memory_working_set(dirs: list[str]) -> int | None:
     """Usage less the inactive file cache, the figure the kubelet and cAdvisor call the
     working set: the cache of binaries read once (kubelet, runsc) can be dropped."""
     usage = memory_usage(dirs)
     if usage is None:
         return None
-    for d in dirs:
-        f = Path(d, "memory.stat")
-        if f.exists():
-            stat = dict(line.split() for line in f.read_text().splitlines() if line.count(" ") == 1)
-            inactive = stat.get("total_inactive_file", stat.get("inactive_file"))
-            if inactive is not None:
-                return max(0, usage - int(inactive))
-    return usage
+    stat = _memory_stat(dirs)
+    inactive = stat.get("total_inactive_file", stat.get("inactive_file"))
+    return usage if inactive is None else max(0, usage - inactive)
+
+
+def memory_anon(dirs: list[str]) -> int | None:
+    """The processes' own memory (anonymous pages), no file cache: the part of the
+    working set that a re-read of large files (a no-op run hashing the release
+    binaries) does not move."""
+    stat = _memory_stat(dirs)
+    return stat.get("total_rss", stat.get("anon"))

@@ -281,7 +281,8 @@ def status(lab: Path | None = None) -> list[dict]:
         running = _alive(record.get("pid"), name)
         out.append({**record, "running": running,
                     "memory": host.memory_usage(record.get("cgroups", [])) if running else None,
-                    "working_set": host.memory_working_set(record.get("cgroups", [])) if running else None})
+                    "working_set": host.memory_working_set(record.get("cgroups", [])) if running else None,
+                    "anon": host.memory_anon(record.get("cgroups", [])) if running else None})
     return out
 
 
