@@ -379,12 +379,15 @@ def record_timing(name: str, seconds: float, **extra) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def orchestrate() -> int:
-    """``salt-run state.orchestrate vent``; prints what ran, what did not and why."""
+def orchestrate(stop_after: str | None = None) -> int:
+    """``salt-run state.orchestrate vent`` (up to the phase ``stop_after``); prints what
+    ran, what did not and why."""
     t = time.monotonic()
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")
-    proc = subprocess.run([str(BIN / "salt-run"), "--out=json", "state.orchestrate", "vent"],
-                          cwd=REPO, env=env, text=True, capture_output=True)
+    argv = [str(BIN / "salt-run"), "--out=json", "state.orchestrate", "vent"]
+    if stop_after:
+        argv.append("pillar=" + json.dumps({"vent": {"orchestrate": {"stop_after": stop_after}}}))
+    proc = subprocess.run(argv, cwd=REPO, env=env, text=True, capture_output=True)
     logs = _lab() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "orchestrate.json").write_text(proc.stdout)
@@ -464,7 +467,7 @@ def up(args) -> int:
     _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
     record_timing("salt-cloud", time.monotonic() - t, devices=args.controllers + args.workers)
     log(f"devices up in {time.monotonic() - t:.1f}s")
-    code = orchestrate()
+    code = orchestrate(args.stop_after)
     log(f"vent.status {status_verdict()} (`salt-run vent.status` shows the table)")
     record_timing("lab up", time.monotonic() - started, exit=code)
     log(f"lab up in {time.monotonic() - started:.1f}s"
@@ -536,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--workers", type=int, default=2)
     u.add_argument("--spot-workers", type=int, default=0, metavar="N",
                    help="the last N workers are spot devices (a reclaim drill replaces them)")
+    u.add_argument("--stop-after", choices=model.PHASES, metavar="PHASE",
+                   help="end the deploy after this phase (vent:orchestrate:stop_after): "
+                        + ", ".join(model.PHASES))
     sub.add_parser("down", help="remove everything the lab created")
     sub.add_parser("status", help="machines and processes of the lab")
     args = p.parse_args(argv)
