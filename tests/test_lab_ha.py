@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tests.lab import cluster as c
+from ventlab.machines import machine
 from ventlab.model import model
 
 pytestmark = pytest.mark.lab
@@ -307,8 +308,8 @@ def test_a_killed_kubelet_and_a_rebooted_worker_come_back_without_salt(k):
     t1 = time.monotonic()
     out = c.cloud("-a", "reboot", "worker-0")
     assert out.returncode == 0, out.stdout + out.stderr
-    c.wait("worker-0 booted again",
-           lambda: (n := c.node("worker-0"))["running"] and n["pid"] != booted, 300, 1)
+    c.wait("worker-0 booted again (a new nspawn with its init started)",
+           lambda: (n := c.node("worker-0"))["running"] and n["pid"] != booted and machine.leader(n), 300, 1)
     print(f"reboot: worker-0 booted again after {c.elapsed(t1)}")
     c.wait("kubelet running on worker-0 after the reboot", lambda: kubelet_pid() not in ("", "0"), 300, 3)
     c.wait("worker-0 Ready after the reboot", lambda: "worker-0" in ready_nodes(k), 300, 3)

@@ -81,7 +81,8 @@ def wait(what: str, probe, timeout: float = 120, interval: float = 1.0):
             last = probe()
             if last:
                 return last
-        except (AssertionError, subprocess.SubprocessError, OSError, ValueError) as exc:
+        # MachineError: a machine that is (re)booting has no init to run a command in yet.
+        except (AssertionError, subprocess.SubprocessError, OSError, ValueError, machine.MachineError) as exc:
             last = exc
         if time.monotonic() >= deadline:
             raise AssertionError(f"gave up after {timeout:.0f}s waiting for {what}; last: {last!r}")
