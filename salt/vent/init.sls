@@ -7,7 +7,7 @@
     macro of vent/steps.jinja. #}
 {%- from "vent/targets.jinja" import t with context %}
 {%- import "vent/steps.jinja" as steps with context %}
-{%- set prev = namespace(id='', pki='', beside='') %}
+{%- set prev = namespace(id='', beside='') %}
 {%- for phase in t.phases %}
 {{ steps[phase](t, prev) }}
 {%- endfor %}
