@@ -13,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests import xdist_lab_alone  # noqa: E402
 from ventlab import saltconfig  # noqa: E402
 from ventlab.model import UTILS_DUNDER, model  # noqa: E402
 
@@ -140,3 +141,21 @@ def orchestration_steps(data) -> dict:
             for key, step in minion_ret.items():
                 steps[key.split("_|-")[1]] = step
     return steps
+
+
+
+def pytest_configure(config):
+    xdist_lab_alone.worker_started(config)
+
+
+def pytest_sessionfinish(session):
+    xdist_lab_alone.worker_finished(session.config)
+
+
+def pytest_runtest_setup(item):
+    xdist_lab_alone.before_test(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    return xdist_lab_alone.LabAloneScheduling(config, log) if config.getvalue("dist") == "loadscope" else None
