@@ -35,11 +35,12 @@ def skip_reason() -> str | None:
     if not Path("/sys/fs/cgroup/unified").is_dir() and not Path(
             "/sys/fs/cgroup/cgroup.controllers").exists():
         return "no cgroup2 hierarchy for nspawn"
-    probe = subprocess.run(["ip", "link", "add", "vent-probe0", "type", "bridge"],
-                           capture_output=True, text=True)
+    # One name per process: pytest's workers each ask while collecting, at once.
+    link = f"vprobe{os.getpid()}"
+    probe = subprocess.run(["ip", "link", "add", link, "type", "bridge"], capture_output=True, text=True)
     if probe.returncode:
         return f"cannot create network links here: {probe.stderr.strip()}"
-    subprocess.run(["ip", "link", "del", "vent-probe0"], capture_output=True)
+    subprocess.run(["ip", "link", "del", link], capture_output=True)
     return None
 
 
