@@ -143,7 +143,6 @@ def orchestration_steps(data) -> dict:
     return steps
 
 
-
 def pytest_configure(config):
     xdist_lab_alone.worker_started(config)
 
