@@ -1,6 +1,6 @@
-"""`./vent test` runs the suite on two xdist workers: a module stays on one worker, and
-the lab modules (tests/test_lab_*.py) run alone, after everything else. Checked on a small suite run through
-the repository's own hooks."""
+"""`./vent test` runs the suite on xdist workers: a module stays on one worker, and the
+lab modules (tests/test_lab_*.py) run alone, after everything else. Checked on a small
+suite run on two workers through the repository's own hooks."""
 
 from __future__ import annotations
 
@@ -50,17 +50,20 @@ def _run(pytester, monkeypatch, *args):
 
 
 def test_modules_stay_whole_and_the_lab_runs_alone_after_the_rest(pytester, monkeypatch):
-    _suite(pytester, {"test_a": False, "test_b": False, "test_c": False, "test_lab_x": True})
+    # Two lab modules make the lab the largest unit, which xdist would hand out first.
+    modules = {"test_a": False, "test_b": False, "test_c": False, "test_lab_x": True, "test_lab_y": True}
+    _suite(pytester, modules)
     result, rows = _run(pytester, monkeypatch)
-    result.assert_outcomes(passed=12)
-    assert {row["module"] for row in rows} == {"test_a", "test_b", "test_c", "test_lab_x"}
-    for module in ("test_a", "test_b", "test_c", "test_lab_x"):
+    result.assert_outcomes(passed=15)
+    assert {row["module"] for row in rows} == set(modules)
+    for module in ("test_a", "test_b", "test_c"):
         assert len({row["worker"] for row in rows if row["module"] == module}) == 1, module
-    others_done = max(row["end"] for row in rows if row["module"] != "test_lab_x")
-    lab_start = min(row["start"] for row in rows if row["module"] == "test_lab_x")
+    assert len({row["worker"] for row in rows if modules[row["module"]]}) == 1
+    others_done = max(row["end"] for row in rows if not modules[row["module"]])
+    lab_start = min(row["start"] for row in rows if modules[row["module"]])
     assert lab_start >= others_done
     # The modules before the lab did use both workers.
-    assert len({row["worker"] for row in rows if row["module"] != "test_lab_x"}) == 2
+    assert len({row["worker"] for row in rows if not modules[row["module"]]}) == 2
 
 
 @pytest.mark.parametrize("selection", [("-m", "lab"), ("-m", "not lab")])
