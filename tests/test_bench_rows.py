@@ -1,0 +1,16 @@
+"""`./vent bench` prints a figure only for a run that succeeded: a failed no-op re-run
+once printed "15.2 s" as if it were the re-run's time."""
+
+from ventlab import bench
+
+
+def test_failed_run_prints_no_figure():
+    line = bench._row("no-op re-run, 1+2", {"seconds": 15.2, "exit": 2}, 10)
+    assert "FAILED (exit 2 after 15.2 s)" in line
+    assert " met" not in line and "MISSED" not in line
+
+
+def test_successful_run_prints_figure_target_and_ratio():
+    assert bench._row("smoke", {"seconds": 12.0, "exit": 0}, 30, ("a job", 1.5)).split() == [
+        "smoke", "12.0", "s", "target", "30.0", "s", "met", "(8.0x", "a", "job)"]
+    assert "MISSED" in bench._row("smoke", {"seconds": 31.0}, 30)
