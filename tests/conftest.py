@@ -86,7 +86,16 @@ def minion_overrides(roles=(), vent_grains=None, host=None) -> dict:
         grains["vent"] = vent_grains
     if host:  # the node's hostname (its Node name): test minions all share this host's
         grains["host"] = host
-    return {"grains": grains, "acceptance_wait_time": 1, "auth_timeout": 5}
+    return {"grains": grains, **deploy_minion_settings()}
+
+
+def deploy_minion_settings() -> dict:
+    """What vent-minion.sh writes to every node's minion.d/00-vent.conf; test minions
+    run with the same settings."""
+    import yaml
+
+    script = (REPO / "etc" / "salt" / "cloud.deploy.d" / "vent-minion.sh").read_text()
+    return yaml.safe_load(script.split('00-vent.conf" <<CONF\n', 1)[1].split("\nCONF\n", 1)[0])
 
 
 def pillar_dir(tmp_path: Path, site: str | None = None, secrets: dict | None = None) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOOPBACK, REPO, orchestration_steps
+from conftest import LOOPBACK, REPO, deploy_minion_settings, orchestration_steps
 from saltfactories.manager import FactoriesManager
 
 from ventlab import saltconfig
@@ -120,7 +120,7 @@ def site(salt_factories, venv, tmp_path_factory):
         minion = master.salt_minion_daemon("site-controller-0", overrides={
             "grains": {"roles": ["controller"], "vent": {"private_ip": "100.72.0.2",
                                                         "public_ip": "198.18.0.2"}},
-            "acceptance_wait_time": 1, "auth_timeout": 5})
+            **deploy_minion_settings()})
         with minion.started():
             yield {"master": master, "minion": minion, "pillar": pillar, "tmp": tmp, "venv": venv}
     shutil.rmtree(short, ignore_errors=True)

@@ -177,7 +177,7 @@ def _last_line(text):
     return lines[-1] if lines else ""
 
 
-def wait_healthy(timeout=None, nodes=None, pki_dir=None, interval=1):
+def wait_healthy(timeout=None, nodes=None, pki_dir=None, interval=0.5):
     """Wait until ``etcdctl endpoint health`` passes for every member.
 
     Bounded by ``timeout`` seconds (default ``vent:etcd:health_timeout``); on timeout

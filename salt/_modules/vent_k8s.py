@@ -263,7 +263,7 @@ def check_flags(component):
 # --- health --------------------------------------------------------------------------
 
 
-def wait_healthy(server, ca_file, timeout=None, paths=("/livez", "/readyz"), interval=2.0,
+def wait_healthy(server, ca_file, timeout=None, paths=("/livez", "/readyz"), interval=0.5,
                  client_cert=None):
     """Poll ``server`` + each path until all answer 200 ``ok``, verifying the server
     against ``ca_file`` (never insecure): the one readiness check of the API, used by

@@ -39,7 +39,7 @@ kube-proxy-service-running-http-wait_for_successful_query:
     - name: http://{{ kube_proxy.node_ip }}:{{ kube_proxy.healthz_port }}/healthz
     - status: 200
     - wait_for: {{ kube_proxy.ready_timeout }}
-    - request_interval: 2
+    - request_interval: 0.5
     - require:
       - service: kube-proxy-service-running-service-running
 {%- endif %}

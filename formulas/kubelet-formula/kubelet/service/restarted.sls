@@ -14,6 +14,6 @@ kubelet-service-restarted-http-wait_for_successful_query:
     - match: ok
     - status: 200
     - wait_for: {{ kubelet.ready_timeout }}
-    - request_interval: 2
+    - request_interval: 0.5
     - require:
       - module: kubelet-service-restarted-module-run

@@ -45,7 +45,7 @@ kubelet-service-running-http-wait_for_successful_query:
     - match: ok
     - status: 200
     - wait_for: {{ kubelet.ready_timeout }}
-    - request_interval: 2
+    - request_interval: 0.5
     - require:
       - service: kubelet-service-running-service-running
 {%- endif %}
