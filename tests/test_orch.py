@@ -53,7 +53,8 @@ def cluster(salt_factories, tmp_path_factory):
         for m in minions:
             m.start()
         try:
-            yield {"master": master, "pillar": pillar_root, "tmp": tmp}
+            yield {"master": master, "pillar": pillar_root, "tmp": tmp,
+                   "minions": dict(zip(MINIONS, minions, strict=True))}
         finally:
             for m in minions:
                 m.terminate()

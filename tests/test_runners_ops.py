@@ -46,3 +46,34 @@ def test_smoke_fails_first_on_an_unreachable_api(refreshed):
     lines = ret.stdout.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("FAILED api: API not reachable through controller-0"), lines
+
+
+def _table(stdout):
+    """{node: {column: cell}} of the vent.status table, cut at the header's columns."""
+    lines = stdout.splitlines()
+    header = lines[0]
+    names = ["NODE", "ROLES", "PUBLIC IP", "PRIVATE IP", "SALT", "SERVICES", "ETCD", "APISERVER",
+             "FIRST CERT EXPIRY"]
+    starts = [header.index(n) for n in names] + [None]
+    rows = {}
+    for line in lines[1:]:
+        if not line.strip():
+            break
+        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:], strict=False)]
+        rows[cells[0]] = dict(zip(names, cells, strict=True))
+    return rows
+
+
+def test_status_names_a_silent_minion_and_still_asks_the_others(refreshed):
+    with refreshed["minions"]["worker-1"].stopped():
+        ret = run(refreshed, "vent.status")
+    assert ret.returncode != 0
+    rows = _table(ret.stdout)
+    assert set(rows) == {"controller-0", "worker-0", "worker-1"}
+    silent = rows["worker-1"]
+    assert (silent["SALT"], silent["SERVICES"], silent["FIRST CERT EXPIRY"]) == ("NO", "unknown", "missing")
+    assert rows["worker-0"]["SALT"] == "yes"
+    assert rows["worker-0"]["SERVICES"] == "down: containerd,kubelet,kube-proxy"
+    # controller-0's etcd check went out beside the others and answered (the probe's
+    # double says healthy; unanswered, it would read "unknown").
+    assert rows["controller-0"]["ETCD"] == "healthy", rows["controller-0"]

@@ -64,14 +64,10 @@ def _units(minion, nodes, vent):
     return [u for role in ("etcd", "controller", "compute") if roles[role] for u in _model("units", role)]
 
 
-def _etcd_health(members, up):
-    """{member: healthy | unhealthy | unknown}, asked of one live member (its error
-    names every member failing ``endpoint health``)."""
-    live = [m for m in members if m in up]
-    if not live:
-        return {}
-    res = _ops("cmd", live[:1], "vent_etcd.wait_healthy", kwarg={"timeout": 3}, timeout=15)
-    ok, ret = res.get(live[0], (False, "no answer"))
+def _etcd_health(members, answers):
+    """{member: healthy | unhealthy | unknown} from the answers of the one live member
+    asked (its error names every member failing ``endpoint health``)."""
+    ok, ret = next(iter(answers.values()), (False, "no answer"))
     if ok:
         return dict.fromkeys(members, "healthy")
     failing = str(ret).partition(" failing: ")[0]
@@ -85,7 +81,7 @@ def status():
     """One table of the cluster's nodes: roles, addresses, Salt reachability, services,
     etcd health, apiserver readiness and the earliest certificate expiry; below it
     each certificate's expiry. Exits non-zero when a node is unreachable or a service,
-    etcd or the apiserver is not up."""
+    etcd or the apiserver is not up. After a ping, the other checks go out together."""
     vent = _vent()
     paths = _model("paths", vent)
     nodes = _nodes()
@@ -94,18 +90,25 @@ def status():
     ids = sorted(nodes)
     ping = _ops("cmd", ids, "test.ping", timeout=5)
     up = [m for m in ids if ping.get(m, (False, None))[1] is True]
-
     units = {m: _units(m, nodes, vent) for m in ids}
+    etcd_members = _model("etcd_members", nodes)
+    controllers = _model("controllers", nodes)
+    live_controllers = [m for m in controllers if m in up]
+    etcd_asked = [m for m in etcd_members if m in up][:1]
+    res = _ops("cmd_together", {
+        "units": ([m for m in up if units[m]], "vent_cluster.unit_states", [], None, 10),
+        "etcd": (etcd_asked, "vent_etcd.wait_healthy", [], {"timeout": 3}, 15),
+        "api": _ops("api_ready_job", live_controllers, _model("local_api", vent), paths["ca_cert"]),
+        "certs": (up, "x509.read_certificates", [f"{paths['pki']}/*.crt"], None, 10),
+    })
     services = {m: {} for m in ids}
-    for minion, (ok, ret) in _ops("cmd", [m for m in up if units[m]], "vent_cluster.unit_states").items():
+    for minion, (ok, ret) in res["units"].items():
         if ok and isinstance(ret, dict):
             services[minion] = ret
-    etcd_members = _model("etcd_members", nodes)
-    etcd = _etcd_health(etcd_members, up)
-    controllers = [m for m in _model("controllers", nodes) if m in up]
-    api = _ops("api_ready", controllers, _model("local_api", vent), paths["ca_cert"]) if controllers else {}
+    etcd = _etcd_health(etcd_members, res["etcd"]) if etcd_asked else {}
+    api = _ops("api_verdicts", live_controllers, res["api"])
     certs = {}
-    for minion, (ok, ret) in _ops("cmd", up, "x509.read_certificates", [f"{paths['pki']}/*.crt"]).items():
+    for minion, (ok, ret) in res["certs"].items():
         if ok and isinstance(ret, dict):
             certs[minion] = {
                 os.path.basename(path): (info or {}).get("not_after") or (info or {}).get("Not After")
@@ -124,7 +127,7 @@ def status():
         cert_dates = certs.get(m) or {}
         earliest = min(cert_dates.items(), key=lambda kv: str(kv[1]), default=None)
         etcd_col = etcd.get(m, "-" if m not in etcd_members else "missing")
-        api_col = api.get(m, "-" if m not in _model("controllers", nodes) else "missing")
+        api_col = api.get(m, "-" if m not in controllers else "missing")
         bad |= m not in up or bool(down) or etcd_col not in ("-", "healthy") or api_col not in ("-", "ready")
         rows.append([
             m, ",".join(n.get("roles") or []) or "-", n.get("public_ip") or "missing",

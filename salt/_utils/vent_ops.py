@@ -49,17 +49,42 @@ def failed(retcode):
     return ["job"] if retcode else []
 
 
+def _answers(raw):
+    # A minion that did not answer comes back as {"out": "no_return", "ret": "Minion did
+    # not return. [...]"}: it is left out, as the callers expect of a silent minion.
+    return {minion: (not failed(data.get("retcode")), data["ret"])
+            for minion, data in (raw or {}).items()
+            if isinstance(data, dict) and "ret" in data and data.get("out") != "no_return"}
+
+
 def cmd(targets, fun, arg=(), kwarg=None, timeout=10):
     """Run ``fun`` on a list of minions: {minion: (ok, return)}; absent: no answer."""
     if not targets:
         return {}
     with salt.client.LocalClient(mopts=__opts__) as client:
-        raw = client.cmd(list(targets), fun, list(arg), tgt_type="list", timeout=timeout,
-                         kwarg=kwarg or {}, full_return=True)
-    out = {}
-    for minion, data in (raw or {}).items():
-        if isinstance(data, dict) and "ret" in data:
-            out[minion] = (not failed(data.get("retcode")), data["ret"])
+        return _answers(client.cmd(list(targets), fun, list(arg), tgt_type="list", timeout=timeout,
+                                   kwarg=kwarg or {}, full_return=True))
+
+
+def cmd_together(jobs):
+    """Several ``cmd`` jobs published at once, so the minions run them side by side:
+    ``jobs`` is ``{name: (targets, fun, arg, kwarg, timeout)}``; returns ``{name:
+    {minion: (ok, return)}}``. Target only minions known to be up: Salt waits for a
+    silent one (its timeout, then gather_job_timeout) in every job that names it."""
+    out = {name: {} for name in jobs}
+    with salt.client.LocalClient(mopts=__opts__) as client:
+        published = {
+            name: (client.run_job(list(targets), fun, list(arg), tgt_type="list", timeout=timeout,
+                                  kwarg=kwarg or {}, listen=True), timeout)
+            for name, (targets, fun, arg, kwarg, timeout) in jobs.items() if targets
+        }
+        for name, (pub, timeout) in published.items():
+            if pub:
+                raw = {}
+                for answer in client.get_cli_event_returns(pub["jid"], pub["minions"], timeout,
+                                                           pub["minions"], "list"):
+                    raw.update(answer or {})
+                out[name] = _answers(raw)
     return out
 
 
@@ -78,15 +103,19 @@ def nodes(mine, cached_grains):
     return found
 
 
-def api_ready(controllers, local_api, ca_cert, timeout=5):
-    """{controller: "ready" | why} from each controller's own API (``local_api``,
-    verified against ``ca_cert``), asked with ``vent_k8s.wait_healthy``: the one
-    readiness check of the API."""
-    res = cmd(controllers, "vent_k8s.wait_healthy", [local_api, ca_cert],
-              {"timeout": timeout, "paths": ["/readyz"]}, timeout=timeout + 10)
+def api_ready_job(controllers, local_api, ca_cert, timeout=5):
+    """The job behind ``api_ready``, as ``(targets, fun, arg, kwarg, timeout)`` for
+    ``cmd`` or ``cmd_together``: ``vent_k8s.wait_healthy``, the one readiness check of
+    the API, on each controller's own API (``local_api``, verified against ``ca_cert``)."""
+    return (controllers, "vent_k8s.wait_healthy", [local_api, ca_cert],
+            {"timeout": timeout, "paths": ["/readyz"]}, timeout + 10)
+
+
+def api_verdicts(controllers, answers):
+    """{controller: "ready" | why} from the answers to ``api_ready_job``."""
     out = {}
     for minion in controllers:
-        ok, ret = res.get(minion, (False, None))
+        ok, ret = answers.get(minion, (False, None))
         if ok and isinstance(ret, dict) and ret.get("ok"):
             out[minion] = "ready"
         elif isinstance(ret, dict) and "status" in ret:
@@ -94,6 +123,11 @@ def api_ready(controllers, local_api, ca_cert, timeout=5):
         else:
             out[minion] = "missing"
     return out
+
+
+def api_ready(controllers, local_api, ca_cert, timeout=5):
+    """{controller: "ready" | why}: ``api_ready_job`` asked and judged."""
+    return api_verdicts(controllers, cmd(*api_ready_job(controllers, local_api, ca_cert, timeout)))
 
 
 class Kubectl:
