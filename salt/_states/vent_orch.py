@@ -166,7 +166,10 @@ def apply(name, tgt, sls, tgt_type="compound", **kwargs):
         f"{name}: {', '.join(sls) if isinstance(sls, list) else sls} on {', '.join(expected)}"
         + (f" (batches of {batch})" if batch else "")
     )
-    ret = __states__["salt.state"](name=name, tgt=tgt, sls=sls, tgt_type=tgt_type, **kwargs)
+    # Steps that run beside each other may land on the same minion (the runtime and
+    # etcd on a controller that runs pods): there the later one waits its turn instead
+    # of failing with "The function state.sls is running".
+    ret = __states__["salt.state"](name=name, tgt=tgt, sls=sls, tgt_type=tgt_type, queue=True, **kwargs)
     state = "done" if ret.get("result") else "FAILED"
     _progress(f"{name}: {state}")
     return ret
