@@ -59,11 +59,7 @@ def _answers(raw):
 
 def cmd(targets, fun, arg=(), kwarg=None, timeout=10):
     """Run ``fun`` on a list of minions: {minion: (ok, return)}; absent: no answer."""
-    if not targets:
-        return {}
-    with salt.client.LocalClient(mopts=__opts__) as client:
-        return _answers(client.cmd(list(targets), fun, list(arg), tgt_type="list", timeout=timeout,
-                                   kwarg=kwarg or {}, full_return=True))
+    return cmd_together({"job": (targets, fun, arg, kwarg, timeout)})["job"]
 
 
 def cmd_together(jobs):
