@@ -14,3 +14,8 @@ def test_successful_run_prints_figure_target_and_ratio():
     assert bench._row("smoke", {"seconds": 12.0, "exit": 0}, 30, ("a job", 1.5)).split() == [
         "smoke", "12.0", "s", "target", "30.0", "s", "met", "(8.0x", "a", "job)"]
     assert "MISSED" in bench._row("smoke", {"seconds": 31.0}, 30)
+
+
+def test_by_step_names_each_step_without_its_prefix():
+    run = {"seconds": 3.0, "steps": {"vent-refresh": 1.24, "vent-pki-nodes": 1.76}}
+    assert bench._by_step("no-op re-run", run) == "no-op re-run by step: refresh 1.2, pki-nodes 1.8"

@@ -8,8 +8,8 @@ usage). Machines run in a throw-away lab (own bridge and subnets), never the
 operator's.
 
 With --lab, the whole flow in the real lab (it must not be running): `lab up` with 1
-device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P`, the orchestration, the
-no-op re-run step by step and vent.smoke, and memory per machine with the cluster
+device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P`, the orchestration and the
+no-op re-run (each also step by step), vent.smoke, and memory per machine with the cluster
 running; `lab down` after each. Each figure is printed beside its target (issue 19)
 and as a ratio to a floor measured in the same run: boot to sshd, and a one-state
 Salt job on the same machines.
@@ -96,6 +96,12 @@ def _row(what: str, run: dict, target: float, floor: tuple[str, float] | None = 
     return line
 
 
+def _by_step(what: str, run: dict) -> str:
+    """Seconds per orchestration step; steps beside others overlap, so they do not add up."""
+    return f"{what} by step: " + ", ".join(f"{k.removeprefix('vent-')} {v:.1f}"
+                                           for k, v in run.get("steps", {}).items())
+
+
 def lab_figures(boot_one: float, boot_three: float) -> None:
     one = _lab_run(1, 0, stop_after="refresh")  # salt-cloud's time only: no worker to deploy
     small = _lab_run(1, 2, rerun=True)
@@ -117,8 +123,9 @@ def lab_figures(boot_one: float, boot_three: float) -> None:
     print(_row(f"no-op re-run, 1+2 ({noop['changed_steps']} steps changed)", noop,
                TARGETS["no-op re-run"], jobs))
     print(_row("vent.smoke, 1+2", small["smoke"], TARGETS["smoke"], jobs))
-    print("no-op re-run by step: " + ", ".join(f"{k.removeprefix('vent-')} {v:.1f}"
-                                                for k, v in noop.get("steps", {}).items()))
+    for what, run in (("orchestration 1+2", small["orchestration"]),
+                      ("orchestration 1+4", large["orchestration"]), ("no-op re-run", noop)):
+        print(_by_step(what, run))
     for host_name, (usage, working_set, anon) in sorted(small["memory"].items()):
         target = TARGETS["memory"]["controller" if host_name.startswith("controller") else "worker"]
         own = f"{anon / 2**20:.0f} MiB" if anon is not None else "unknown"
