@@ -20,21 +20,21 @@ pytestmark = pytest.mark.salt
 
 VERSION = settings()["artifacts"]["releases"]["kubernetes"]["version"]
 RELEASE = b"#!/bin/sh\necho kubectl stand-in for this unit test\n"
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 @pytest.fixture(scope="module")
 def env(salt_factories, tmp_path_factory):
-    if os.uname().machine != "x86_64":
-        pytest.skip("the file is put at the amd64 mirror path")
+    arch = ARCH[os.uname().machine]  # the minion's osarch grain, which picks the mirror path
     tmp = tmp_path_factory.mktemp("artifact")
     mirror = tmp / "mirror"
-    source = mirror / "kubernetes" / VERSION / "amd64" / "kubectl"
+    source = mirror / "kubernetes" / VERSION / arch / "kubectl"
     source.parent.mkdir(parents=True)
     source.write_bytes(RELEASE)
     checksum = hashlib.sha256(RELEASE).hexdigest()
     site = {"vent": {"artifacts": {
         "mirror": str(mirror), "allow_download": False,
-        "releases": {"kubernetes": {"files": {"kubectl": {"checksums": {VERSION: {"amd64": checksum}}}}}},
+        "releases": {"kubernetes": {"files": {"kubectl": {"checksums": {VERSION: {arch: checksum}}}}}},
     }}}
     pillar = pillar_dir(tmp, site=yaml.safe_dump(site))
     paths = saltconfig.minion_paths(REPO)
