@@ -51,7 +51,7 @@ def _record(path, source_hash, stamp):
 
 def _stamp(path):
     st = os.stat(path)
-    # Any write or chmod moves ctime, which no program can set back: an unchanged
+    # Any write or chmod moves ctime, which no system call sets directly: an unchanged
     # stamp means the bytes hashed last time are still the bytes in place.
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
