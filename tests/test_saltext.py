@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOOPBACK, REPO, deploy_minion_settings, orchestration_steps
+from conftest import LOOPBACK, REPO, minion_overrides, orchestration_steps
 from saltfactories.manager import FactoriesManager
 
 from ventlab import saltconfig
@@ -117,10 +117,8 @@ def site(salt_factories, venv, tmp_path_factory):
         "minion_data_cache": True,
     })
     with master.started():
-        minion = master.salt_minion_daemon("site-controller-0", overrides={
-            "grains": {"roles": ["controller"], "vent": {"private_ip": "100.72.0.2",
-                                                        "public_ip": "198.18.0.2"}},
-            **deploy_minion_settings()})
+        minion = master.salt_minion_daemon("site-controller-0", overrides=minion_overrides(
+            ["controller"], {"private_ip": "100.72.0.2", "public_ip": "198.18.0.2"}))
         with minion.started():
             yield {"master": master, "minion": minion, "pillar": pillar, "tmp": tmp, "venv": venv}
     shutil.rmtree(short, ignore_errors=True)

@@ -73,8 +73,8 @@ def _lab_run(controllers: int, workers: int, rerun: bool = False, stop_after: st
                   *(["--stop-after", stop_after] if stop_after else [])])
         figures = json.loads(timings.read_text())
         if rerun:
-            floor = _timed("salt", "*", "state.single", "test.nop", "name=floor")
-            figures["salt job floor"] = floor["seconds"]
+            figures["salt job floor"] = _timed("salt", "*", "state.single", "test.nop",
+                                               "name=floor")["seconds"]
             lab.orchestrate()
             figures["no-op re-run"] = json.loads(timings.read_text())["orchestration"]
             figures["smoke"] = _timed("salt-run", "vent.smoke")
