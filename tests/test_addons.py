@@ -17,7 +17,12 @@ APPLY_IDS = [
     "addons-runtimeclass-applied-manifest-vent_k8s-applied",
     "flannel-cluster-applied-manifest-vent_k8s-applied",
 ]
-EXCLUDE = "exclude=" + json.dumps([{"id": i} for i in APPLY_IDS])
+# Each waits, over the API, for what the one before it applied to roll out.
+ROLLOUT_IDS = [
+    "addons-coredns-applied-vent_k8s-rolled_out",
+    "flannel-cluster-applied-vent_k8s-rolled_out",
+]
+EXCLUDE = "exclude=" + json.dumps([{"id": i} for i in APPLY_IDS + ROLLOUT_IDS])
 
 
 def _by_id(ret) -> dict:
@@ -32,11 +37,21 @@ def _site(tmp_path, extra=""):
 def test_manifests_land_on_the_controller_once_and_clean_removes_them(tmp_path):
     salt_call(tmp_path, "test.ping", site=_site(tmp_path))
     high = salt_call(tmp_path, "state.show_sls", "flannel.cluster.applied,addons")
-    applied = {
-        sid: next(a["manifest"] for a in chunk["vent_k8s"] if isinstance(a, dict) and "manifest" in a)
-        for sid, chunk in high.items() if "vent_k8s" in chunk
-    }
+    def calls(fun):
+        return {sid: chunk["vent_k8s"] for sid, chunk in high.items() if fun in chunk.get("vent_k8s", [])}
+
+    applied = {sid: next(a["manifest"] for a in args if isinstance(a, dict) and "manifest" in a)
+               for sid, args in calls("applied").items()}
     assert set(applied) == set(APPLY_IDS)
+    waits = {sid: {k: v for a in args if isinstance(a, dict) for k, v in a.items()}
+             for sid, args in calls("rolled_out").items()}
+    # Every workload applied is waited for, and nothing else.
+    workloads = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"])
+                 for text in applied.values() for o in yaml.safe_load_all(text)
+                 if o and o["kind"] in ("Deployment", "DaemonSet")}
+    assert {(w["kind"], w["namespace"], w["name"]) for w in waits.values()} == workloads
+    assert len(workloads) == 2, workloads
+    assert set(waits) == set(ROLLOUT_IDS)
 
     first = _by_id(salt_call(tmp_path, "state.apply", "flannel.cluster.applied,addons", EXCLUDE))
     assert all(r["result"] for r in first.values()), first

@@ -56,8 +56,8 @@ def rendered(tmp_path: Path, site: str | None = None) -> dict:
     assert isinstance(high, dict), high
     out = {}
     for sid, chunk in high.items():
-        if "vent_k8s" in chunk:
-            out[sid] = [d for d in yaml.safe_load_all(_arg(chunk, "manifest")) if d]
+        if "vent_k8s" in chunk and (manifest := _arg(chunk, "manifest")) is not None:
+            out[sid] = [d for d in yaml.safe_load_all(manifest) if d]
     return out
 
 

@@ -22,8 +22,8 @@ MINIONS = {
     "worker-0": ["worker"],
     "worker-1": ["worker"],
 }
-# The runtime runs beside etcd and the control plane, RBAC beside the workers, flannel
-# beside the add-ons: they are checked on their own (BESIDE).
+# The runtime runs beside etcd and the control plane, RBAC beside the workers: they are
+# checked on their own (BESIDE).
 FULL_ORDER = [
     ("pki-ca", {"controller-0"}),
     ("pki", {"controller-0", "worker-0", "worker-1"}),
@@ -31,11 +31,12 @@ FULL_ORDER = [
     ("etcd-health", {"controller-0"}),
     ("controlplane", {"controller-0"}),
     ("workers", {"worker-0", "worker-1"}),
+    ("flannel", {"worker-0", "worker-1"}),
+    ("flannel-cluster", {"controller-0"}),
     ("addons", {"controller-0"}),
 ]
 # step beside the others: (the step it follows, where it runs)
-BESIDE = {"rbac": ("controlplane", {"controller-0"}), "flannel": ("workers", {"worker-0", "worker-1"}),
-          "flannel-cluster": ("flannel", {"controller-0"})}
+BESIDE = {"rbac": ("controlplane", {"controller-0"})}
 
 
 @pytest.fixture(scope="module")

@@ -302,6 +302,73 @@ def wait_healthy(server, ca_file, timeout=None, paths=("/livez", "/readyz"), int
     return {"ok": ok, "status": status, "elapsed": round(time.monotonic() - start, 2)}
 
 
+# --- rollouts ------------------------------------------------------------------------
+
+# The status fields that say how many pods of a workload run its current spec, are
+# available, and should exist (as `kubectl rollout status` reads them).
+ROLLOUT_FIELDS = {
+    "Deployment": ("updatedReplicas", "availableReplicas", "replicas"),
+    "DaemonSet": ("updatedNumberScheduled", "numberAvailable", "desiredNumberScheduled"),
+}
+
+
+def rollout_verdict(obj):
+    """``(done, detail)`` for a live Deployment or DaemonSet: done when the controller
+    has seen its current spec and every pod it wants runs that spec and is available."""
+    kind, name = obj.get("kind"), object_id(obj)
+    if kind not in ROLLOUT_FIELDS:
+        raise CommandExecutionError(f"{name}: rollouts are read for {', '.join(ROLLOUT_FIELDS)} only")
+    status = obj.get("status") or {}
+    generation = obj.get("metadata", {}).get("generation", 0)
+    if status.get("observedGeneration", 0) < generation:
+        return False, f"{name}: generation {generation} not yet seen by its controller"
+    updated, available, wanted = (int(status.get(f) or 0) for f in ROLLOUT_FIELDS[kind])
+    if kind == "Deployment":
+        wanted = int(obj.get("spec", {}).get("replicas", 1))
+    detail = f"{name}: {updated}/{wanted} updated, {available}/{wanted} available"
+    return updated >= wanted and available >= wanted, detail
+
+
+def _pods_not_ready(obj, kubeconfig, kubectl):
+    """``name on node: why`` for each pod of the workload that is not Ready."""
+    labels = obj.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    pods = json.loads(_kubectl(kubectl, kubeconfig, [
+        "get", "pods", "-n", obj["metadata"].get("namespace", "default"), "-l", selector, "-o", "json",
+    ]))["items"]
+    found = []
+    for pod in pods:
+        status = pod.get("status", {})
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])):
+            continue
+        waiting = [c["state"]["waiting"].get("reason", "waiting") for c in status.get("containerStatuses", [])
+                   if c.get("state", {}).get("waiting")]
+        why = ", ".join(waiting) or status.get("reason") or status.get("phase", "unknown")
+        found.append(f"{pod['metadata']['name']} on {pod['spec'].get('nodeName') or 'no node'}: {why}")
+    return found
+
+
+def wait_rolled_out(kind, name, namespace, kubeconfig, kubectl="kubectl", timeout=None, interval=0.5):
+    """Poll the Deployment or DaemonSet ``namespace/name`` until ``rollout_verdict``
+    says done, bounded by ``timeout`` seconds (default vent:kubernetes:ready_timeout).
+    Returns ``{"ok": bool, "detail": str, "elapsed": seconds}``; when not done,
+    ``detail`` also names each pod that is not Ready and why."""
+    if timeout is None:
+        timeout = _model("ready_timeout", _vent())
+    start = time.monotonic()
+    deadline = start + float(timeout)
+    args = ["get", kind.lower(), name, "-n", namespace, "-o", "json"]
+    for _ in range(int(float(timeout) / max(interval, 0.05)) + 2):
+        obj = json.loads(_kubectl(kubectl, kubeconfig, args))
+        done, detail = rollout_verdict(obj)
+        if done or time.monotonic() >= deadline:
+            break
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+    if not done:
+        detail = "; ".join([detail, *_pods_not_ready(obj, kubeconfig, kubectl)])
+    return {"ok": done, "detail": detail, "elapsed": round(time.monotonic() - start, 2)}
+
+
 # --- cluster objects -----------------------------------------------------------------
 
 

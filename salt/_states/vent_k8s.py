@@ -81,3 +81,29 @@ def api_healthy(name, ca_file, timeout=None, paths=("/livez", "/readyz")):
     else:
         ret["comment"] = f"{name} not healthy within {timeout}s ({detail})"
     return ret
+
+
+def rolled_out(name, kind, namespace, timeout=None, kubeconfig=None, kubectl=None):
+    """The ``kind`` (Deployment or DaemonSet) ``namespace/name`` runs its current spec
+    on every pod it wants, each available, within ``timeout`` seconds (default
+    vent:kubernetes:ready_timeout): what the objects applied before it serve, not
+    only that they were accepted. Makes no changes."""
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    timeout = timeout or __salt__["vent_cluster.ready_timeout"]()
+    what = f"{kind} {namespace}/{name}"
+    if __opts__.get("test"):
+        ret["result"] = None
+        ret["comment"] = f"would wait up to {timeout}s for {what} to roll out"
+        return ret
+    paths = __salt__["vent_cluster.paths"]()
+    try:
+        out = __salt__["vent_k8s.wait_rolled_out"](
+            kind, name, namespace, kubeconfig or paths["admin_kubeconfig"],
+            kubectl=kubectl or paths["kubectl"], timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 (any failure of kubectl or parsing)
+        ret["comment"] = f"{what}: {exc}"
+        return ret
+    ret["result"] = out["ok"]
+    ret["comment"] = (f"rolled out after {out['elapsed']}s ({out['detail']})" if out["ok"]
+                      else f"not rolled out within {timeout}s ({out['detail']})")
+    return ret

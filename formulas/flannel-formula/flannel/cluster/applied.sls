@@ -21,3 +21,14 @@ flannel-cluster-applied-manifest-vent_k8s-applied:
     - kubeconfig: {{ flannel.admin_kubeconfig }}
     - require:
       - file: flannel-cluster-applied-manifest-file-managed
+
+{#- Pods scheduled before flannel runs on their node fail to get a network and wait out
+    the kubelet's retry (10 s or more); what is applied after this step finds it running. #}
+flannel-cluster-applied-vent_k8s-rolled_out:
+  vent_k8s.rolled_out:
+    - name: kube-flannel-ds
+    - kind: DaemonSet
+    - namespace: {{ flannel.namespace }}
+    - kubeconfig: {{ flannel.admin_kubeconfig }}
+    - require:
+      - vent_k8s: flannel-cluster-applied-manifest-vent_k8s-applied
