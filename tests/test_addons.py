@@ -25,6 +25,12 @@ ROLLOUT_IDS = [
 EXCLUDE = "exclude=" + json.dumps([{"id": i} for i in APPLY_IDS + ROLLOUT_IDS])
 
 
+def _calls(high: dict, fun: str) -> dict:
+    """{state id: {argument: value}} of each vent_k8s.<fun> state in show_sls output."""
+    return {sid: {k: v for a in chunk["vent_k8s"] if isinstance(a, dict) for k, v in a.items()}
+            for sid, chunk in high.items() if fun in chunk.get("vent_k8s", [])}
+
+
 def _by_id(ret) -> dict:
     assert isinstance(ret, dict), ret
     return {key.split("_|-")[1]: r for key, r in ret.items()}
@@ -37,14 +43,9 @@ def _site(tmp_path, extra=""):
 def test_manifests_land_on_the_controller_once_and_clean_removes_them(tmp_path):
     salt_call(tmp_path, "test.ping", site=_site(tmp_path))
     high = salt_call(tmp_path, "state.show_sls", "flannel.cluster.applied,addons")
-    def calls(fun):
-        return {sid: chunk["vent_k8s"] for sid, chunk in high.items() if fun in chunk.get("vent_k8s", [])}
-
-    applied = {sid: next(a["manifest"] for a in args if isinstance(a, dict) and "manifest" in a)
-               for sid, args in calls("applied").items()}
+    applied = {sid: args["manifest"] for sid, args in _calls(high, "applied").items()}
     assert set(applied) == set(APPLY_IDS)
-    waits = {sid: {k: v for a in args if isinstance(a, dict) for k, v in a.items()}
-             for sid, args in calls("rolled_out").items()}
+    waits = _calls(high, "rolled_out")
     # Every workload applied is waited for, and nothing else.
     workloads = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"])
                  for text in applied.values() for o in yaml.safe_load_all(text)
@@ -64,7 +65,12 @@ def test_manifests_land_on_the_controller_once_and_clean_removes_them(tmp_path):
     second = _by_id(salt_call(tmp_path, "state.apply", "flannel.cluster.applied,addons", EXCLUDE))
     assert {sid: r["changes"] for sid, r in second.items() if r["changes"]} == {}
 
-    clean = _by_id(salt_call(tmp_path, "state.apply", "addons.clean,flannel.cluster.clean"))
+    # Clean takes back from the cluster exactly what was applied (tests/test_lab_cluster.py
+    # runs it against a live API); here the API step is excluded again.
+    deletes = _calls(salt_call(tmp_path, "state.show_sls", "addons.clean,flannel.cluster.clean"), "absent")
+    assert sorted(d["manifest"] for d in deletes.values()) == sorted(applied.values())
+    clean = _by_id(salt_call(tmp_path, "state.apply", "addons.clean,flannel.cluster.clean",
+                             "exclude=" + json.dumps([{"id": i} for i in deletes])))
     assert all(r["result"] for r in clean.values()), clean
     assert list((tmp_path / "addons").iterdir()) == []
 
@@ -74,8 +80,13 @@ def test_gvisor_disabled_removes_the_runtimeclass_instead(tmp_path):
     (tmp_path / "addons").mkdir()
     stale = tmp_path / "addons" / "runtimeclass-gvisor.yaml"
     stale.write_text("kind: RuntimeClass\n")
-    ret = _by_id(salt_call(tmp_path, "state.apply", "addons.runtimeclass.applied", site=site))
-    assert "addons-runtimeclass-applied-manifest-vent_k8s-applied" not in ret
+    high = salt_call(tmp_path, "state.show_sls", "addons.runtimeclass.applied", site=site)
+    assert _calls(high, "applied") == {}
+    (delete,) = _calls(high, "absent").items()
+    assert [o["kind"] for o in yaml.safe_load_all(delete[1]["manifest"]) if o] == ["RuntimeClass"]
+    ret = _by_id(salt_call(tmp_path, "state.apply", "addons.runtimeclass.applied",
+                           "exclude=" + json.dumps([{"id": delete[0]}])))
+    assert all(r["result"] for r in ret.values()), ret
     assert not stale.exists()
 
 

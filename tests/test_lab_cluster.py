@@ -398,6 +398,33 @@ def test_a_second_orchestration_changes_nothing(cluster):
     assert labcli.summarize(out.stdout)[0] == 0
 
 
+def _state(minion: str, sls: str) -> dict:
+    """{state id: result} of one state.apply on ``minion``."""
+    ret = c.salt_json(minion, "state.apply", sls, timeout=600)[minion]
+    assert isinstance(ret, dict), ret
+    return {key.split("_|-")[1]: r for key, r in ret.items()}
+
+
+def test_clean_takes_coredns_out_of_the_cluster_and_applying_brings_it_back(k):
+    ca = "controller-0"  # the CA minion, where the add-ons are applied
+    clean = _state(ca, "addons.coredns.clean")
+    assert all(r["result"] for r in clean.values()), clean
+    deleted = next(r for sid, r in clean.items() if sid.endswith("vent_k8s-absent"))
+    assert "Deployment/kube-system/coredns" in deleted["changes"], deleted
+    for kind, name in (("deployment", "coredns"), ("service", "kube-dns"), ("configmap", "coredns")):
+        gone = k.run("-n", "kube-system", "get", kind, name, "--ignore-not-found", "-o", "name")
+        assert gone.stdout.strip() == "", f"{kind}/{name} left after addons.coredns.clean"
+    again = _state(ca, "addons.coredns.clean")
+    assert {sid: r["changes"] for sid, r in again.items() if r["changes"]} == {}
+
+    back = _state(ca, "addons.coredns.applied")
+    assert all(r["result"] for r in back.values()), back
+    deploy = k.json("-n", "kube-system", "get", "deployment", "coredns")["status"]
+    assert deploy.get("availableReplicas") == VENT["coredns"]["replicas"], deploy
+    service = k.json("-n", "kube-system", "get", "service", "kube-dns")
+    assert service["spec"]["clusterIP"] == model.dns_ip(VENT)
+
+
 # --- day 2 with a live cluster ---------------------------------------------------------
 
 

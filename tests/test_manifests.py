@@ -51,13 +51,14 @@ def _arg(chunk: dict, key: str):
 
 
 def rendered(tmp_path: Path, site: str | None = None) -> dict:
-    """{state id: [objects]} for every manifest the cluster states apply."""
+    """{state id: [objects]} for every manifest the cluster states apply
+    (vent_k8s.applied; not what they delete or wait for)."""
     high = salt_call(tmp_path, "state.show_sls", CLUSTER_SLS, site=site)
     assert isinstance(high, dict), high
     out = {}
     for sid, chunk in high.items():
-        if "vent_k8s" in chunk and (manifest := _arg(chunk, "manifest")) is not None:
-            out[sid] = [d for d in yaml.safe_load_all(manifest) if d]
+        if "applied" in chunk.get("vent_k8s", []):
+            out[sid] = [d for d in yaml.safe_load_all(_arg(chunk, "manifest")) if d]
     return out
 
 

@@ -24,6 +24,20 @@ def applied(name, manifest=None, source=None, kubeconfig=None, kubectl=None, fie
     kubeconfig, kubectl
         Default: the admin kubeconfig and kubectl of the cluster model's paths.
     """
+    return _objects(name, manifest, source, kubeconfig, kubectl, "apply_manifest",
+                    ("apply", "applied"), "already as desired", field_manager=field_manager)
+
+
+def absent(name, manifest=None, source=None, kubeconfig=None, kubectl=None):
+    """No object of ``manifest`` (or of the file at ``source``) exists in the cluster:
+    what ``applied`` put there, taken back. Arguments as for ``applied``."""
+    return _objects(name, manifest, source, kubeconfig, kubectl, "delete_manifest",
+                    ("delete", "deleted"), "already absent")
+
+
+def _objects(name, manifest, source, kubeconfig, kubectl, fun, verbs, quiet, **kwargs):
+    """``vent_k8s.<fun>`` over the objects of a manifest, as a state return; ``verbs``:
+    what it would do and what it did, ``quiet``: what is true of objects left alone."""
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     if (manifest is None) == (source is None):
         ret["comment"] = "give exactly one of manifest or source"
@@ -41,24 +55,23 @@ def applied(name, manifest=None, source=None, kubeconfig=None, kubectl=None, fie
     kubeconfig = kubeconfig or paths["admin_kubeconfig"]
     test = bool(__opts__.get("test"))
     try:
-        out = __salt__["vent_k8s.apply_manifest"](
-            manifest, kubeconfig, kubectl=kubectl, test=test, field_manager=field_manager
-        )
+        out = __salt__[f"vent_k8s.{fun}"](manifest, kubeconfig, kubectl=kubectl, test=test, **kwargs)
     except Exception as exc:  # noqa: BLE001 (any failure of kubectl or parsing)
         ret["comment"] = f"{name}: {exc}"
         return ret
     changed = out["changes"]
     if not changed:
         ret["result"] = True
-        ret["comment"] = f"{name}: {len(out['unchanged'])} object(s) already as desired"
+        left = out.get("unchanged", out.get("absent", []))
+        ret["comment"] = f"{name}: {len(left)} object(s) {quiet}"
         return ret
     summary = ", ".join(f"{oid} ({c['action']})" for oid, c in changed.items())
     if test:
         ret["result"] = None
-        ret["comment"] = f"{name}: would apply {summary}"
+        ret["comment"] = f"{name}: would {verbs[0]} {summary}"
     else:
         ret["result"] = True
-        ret["comment"] = f"{name}: applied {summary}"
+        ret["comment"] = f"{name}: {verbs[1]} {summary}"
     ret["changes"] = changed
     return ret
 

@@ -6,17 +6,11 @@
 {%- set manifest = salt['slsutil.renderer'](
       'salt://flannel/files/kube-flannel.yaml.jinja', default_renderer='jinja', ctx=flannel) %}
 
-{%- if 'vent_k8s.absent' in salt['sys.list_state_functions']('vent_k8s') %}
-
 flannel-cluster-clean-manifest-vent_k8s-absent:
   vent_k8s.absent:
     - name: flannel
     - manifest: {{ manifest | json }}
     - kubeconfig: {{ flannel.admin_kubeconfig }}
-    - require_in:
-      - file: flannel-cluster-clean-manifest-file-absent
-
-{%- endif %}
 
 flannel-cluster-clean-manifest-file-absent:
   file.absent:
