@@ -22,8 +22,7 @@ MINIONS = {
     "worker-0": ["worker"],
     "worker-1": ["worker"],
 }
-# The runtime runs beside etcd and the control plane, RBAC beside the workers: they are
-# checked on their own (BESIDE).
+# The runtime runs beside etcd and the control plane: it is checked on its own.
 FULL_ORDER = [
     ("pki-ca", {"controller-0"}),
     ("pki", {"controller-0", "worker-0", "worker-1"}),
@@ -35,8 +34,6 @@ FULL_ORDER = [
     ("flannel-cluster", {"controller-0"}),
     ("addons", {"controller-0"}),
 ]
-# step beside the others: (the step it follows, where it runs)
-BESIDE = {"rbac": ("controlplane", {"controller-0"})}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +88,7 @@ def steps_logged(log):
             for step, minion in (line.split() for line in lines)]
 
 
-def read_log(log, without=("runtime", *BESIDE)):
+def read_log(log, without=("runtime",)):
     """The probe log as [(step, {minions})], consecutive lines of a step merged;
     the steps in ``without`` (those that run beside others) left out."""
     entries = []
@@ -103,12 +100,6 @@ def read_log(log, without=("runtime", *BESIDE)):
         else:
             entries.append((step, {minion}))
     return entries
-
-
-def _clock(start_time):
-    """Seconds since midnight of a state's start_time ("HH:MM:SS.ffffff")."""
-    hours, minutes, seconds = start_time.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def changed(steps):
@@ -127,14 +118,6 @@ def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     last_pki = max(i for i, (step, _) in enumerate(logged) if step == "pki")
     first_workers = min(i for i, (step, _) in enumerate(logged) if step == "workers")
     assert last_pki < min(at) and max(at) < first_workers, logged
-    for step, (after, minions) in BESIDE.items():
-        at = [i for i, (s, _) in enumerate(logged) if s == step]
-        assert sorted(logged[i][1] for i in at) == sorted(minions), logged
-        assert max(i for i, (s, _) in enumerate(logged) if s == after) < at[0], logged
-        # The closing status waits for the steps beside the others.
-        beside = steps[f"vent-{step}"]
-        ended = _clock(beside["start_time"]) + beside["duration"] / 1000
-        assert ended <= _clock(steps["vent-status"]["start_time"]), (beside, steps["vent-status"])
     lines = log.read_text().splitlines()
     assert lines.index("node worker-0") < lines.index("containerd worker-0")
     lines = set(log.read_text().splitlines())
@@ -156,7 +139,7 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
     failed = steps["vent-controlplane"]
     assert failed["result"] is False
     assert "controller-0" in failed["comment"]
-    for later in ("vent-rbac", "vent-workers", "vent-addons"):
+    for later in ("vent-workers", "vent-flannel", "vent-addons"):
         assert steps[later]["result"] is False
         assert "requisite failed" in steps[later]["comment"].lower(), steps[later]["comment"]
     recorded = {s for s, _ in read_log(log)}
@@ -199,14 +182,13 @@ def test_missing_artifact_reports_not_run(cluster, tmp_path):
 
 def test_steps_beside_each_other_take_turns_on_a_controller_that_runs_pods(cluster):
     """With controllers_schedulable the controller is also a compute node: the runtime
-    (beside etcd and the control plane) and RBAC (beside the workers) land on it
-    together with in-line steps, and wait their turn there instead of failing with
-    "The function state.sls is running"."""
+    (beside etcd and the control plane) lands on it together with in-line steps, and
+    waits its turn there instead of failing with "The function state.sls is running"."""
     log = configure(cluster, "schedulable", extra="vent:\n  roles:\n    controllers_schedulable: true\n")
     ret, steps = orchestrate(cluster)
     assert ret.returncode == 0, ret.stdout + ret.stderr
     assert all(s["result"] is True for s in steps.values()), {
         k: s["comment"] for k, s in steps.items() if s["result"] is not True}
     logged = set(steps_logged(log))
-    assert {("runtime", "controller-0"), ("workers", "controller-0"), ("rbac", "controller-0"),
+    assert {("runtime", "controller-0"), ("etcd", "controller-0"), ("workers", "controller-0"),
             ("flannel", "controller-0")} <= logged, sorted(logged)

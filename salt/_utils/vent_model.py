@@ -54,8 +54,8 @@ CLEAN_ORDER = (
 )
 # The phases of `salt-run state.orchestrate vent`, in deploy order (the runtime runs
 # beside etcd and the control plane); vent:orchestrate:stop_after names one of them.
-PHASES = ("refresh", "validate", "pki", "runtime", "etcd", "controlplane", "rbac",
-          "workers", "flannel", "addons", "status")
+PHASES = ("refresh", "validate", "pki", "runtime", "etcd", "controlplane", "workers",
+          "flannel", "addons", "status")
 # Release files each step installs: [component, file]. Runtimes that a node may take
 # from Debian instead (vent:<component>:install: package) are listed by component.
 STEP_ARTIFACTS = {

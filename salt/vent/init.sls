@@ -1,6 +1,6 @@
 {#- salt-run state.orchestrate vent — the deploy, in order. Each step requires the one
-    before it (the runtime runs beside etcd and the control plane, RBAC beside the
-    workers, see vent/steps.jinja), so a failed step
+    before it (the runtime runs beside etcd and the control plane, see
+    vent/steps.jinja), so a failed step
     stops everything after it; vent:orchestrate:stop_after
     ends the run after the named phase. Re-running it on a converged cluster changes
     nothing; after `salt-cloud -p worker worker-2` it converges only the new node.
@@ -8,7 +8,7 @@
     macro of vent/steps.jinja. #}
 {%- from "vent/targets.jinja" import t with context %}
 {%- import "vent/steps.jinja" as steps with context %}
-{%- set prev = namespace(id='', beside='', tail=[]) %}
+{%- set prev = namespace(id='', beside='') %}
 {%- for phase in t.phases %}
 {{ steps[phase](t, prev) }}
 {%- endfor %}
