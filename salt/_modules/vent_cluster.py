@@ -109,12 +109,13 @@ def targets():
 def orchestration(grains=None):
     """What the orchestrations target (``vent_model.orchestration``). ``grains``: the
     master's grain cache ({minion: grains}); roles are known from it as soon as a
-    minion has started, before the mine is updated."""
+    minion has started, before the mine is updated. Rendered by the master, whose
+    worker_threads bound how many nodes sign at once."""
     if grains is None:
         found = nodes()
     else:
         found = {m: {"id": m, "roles": sorted((g or {}).get("roles") or [])} for m, g in grains.items()}
-    return _model("orchestration", settings(), found)
+    return _model("orchestration", settings(), found, master_workers=__opts__.get("worker_threads"))
 
 
 def roles():

@@ -239,13 +239,27 @@ def phases(vent: dict) -> list[str]:
     return list(PHASES[: PHASES.index(stop) + 1])
 
 
-def orchestration(vent: dict, nodes: dict) -> dict:
+def signing_batch(signers: int, master_workers: int | None) -> int | None:
+    """How many nodes may get certificates from the CA minion at once: None (all of
+    them) while they are fewer than the master's worker processes, else one less
+    than those. Each remote signing holds a master worker while that worker publishes
+    the request to the CA minion through another one; with every worker holding one,
+    all of them wait out the master's `timeout` (salt#27421)."""
+    if not master_workers or signers < master_workers:
+        return None
+    return max(1, master_workers - 1)
+
+
+def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) -> dict:
     """Everything the orchestrations decide from settings and roles: the targets, the
-    phases to run, the worker batch size, the release files each step installs."""
+    phases to run, the worker and signing batch sizes (``master_workers``: the
+    master's worker_threads), the release files each step installs."""
     out = targets(vent, nodes)
+    signers = {*out["controller_ids"], *out["etcd_ids"], *out["compute_ids"]}
     out.update({
         "phases": phases(vent),
         "worker_batch": vent["orchestrate"]["worker_batch"],
+        "signing_batch": signing_batch(len(signers), master_workers),
         "ready_timeout": ready_timeout(vent),
         "artifacts": {step: step_artifacts(vent, step) for step in ("etcd", "runtime", "controlplane",
                                                                     "workers", "flannel")},

@@ -23,7 +23,7 @@ vent-renew-refresh:
 {{ steps.apply('vent-renew-pki-ca', t.ca, 'pki', prev.id, pillar=force) }}
 {#- Salt's compound matcher needs spaces around parentheses. #}
 {{ steps.apply('vent-renew-pki-nodes', '( ' ~ t.all ~ ' ) and not ' ~ t.ca, 'pki', 'vent-renew-pki-ca',
-               pillar=force) }}
+               pillar=force, batch=t.signing_batch) }}
 {%- set prev.id = 'vent-renew-pki-nodes' %}
 
 {%- for member in t.etcd_ids %}
