@@ -323,18 +323,20 @@ def rollout_verdict(obj):
     if status.get("observedGeneration", 0) < generation:
         return False, f"{name}: generation {generation} not yet seen by its controller"
     updated, available, wanted = (int(status.get(f) or 0) for f in ROLLOUT_FIELDS[kind])
-    if kind == "Deployment":
-        wanted = int(obj.get("spec", {}).get("replicas", 1))
+    if kind == "Deployment":  # the API fills in spec.replicas; its status may lag it
+        wanted = int(obj["spec"]["replicas"])
     detail = f"{name}: {updated}/{wanted} updated, {available}/{wanted} available"
     return updated >= wanted and available >= wanted, detail
 
 
 def _pods_not_ready(obj, kubeconfig, kubectl):
-    """``name on node: why`` for each pod of the workload that is not Ready."""
-    labels = obj.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+    """``name on node: why`` for each pod of the live workload ``obj`` that is not Ready."""
+    labels = obj["spec"]["selector"].get("matchLabels")
+    if not labels:  # selected by expressions only: not worth a second query language here
+        return []
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     pods = json.loads(_kubectl(kubectl, kubeconfig, [
-        "get", "pods", "-n", obj["metadata"].get("namespace", "default"), "-l", selector, "-o", "json",
+        "get", "pods", "-n", obj["metadata"]["namespace"], "-l", selector, "-o", "json",
     ]))["items"]
     found = []
     for pod in pods:
@@ -493,7 +495,6 @@ def apply_manifest(manifest, kubeconfig, kubectl="kubectl", test=False, field_ma
                       "--force-conflicts", "-f", "-"], stdin=json.dumps(obj))
         changes[oid] = {"action": action, "fields": fields}
     return {"changes": changes, "unchanged": unchanged, "test": bool(test)}
-
 
 
 def delete_manifest(manifest, kubeconfig, kubectl="kubectl", test=False):
