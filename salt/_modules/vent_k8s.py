@@ -500,15 +500,15 @@ def apply_manifest(manifest, kubeconfig, kubectl="kubectl", test=False, field_ma
 def delete_manifest(manifest, kubeconfig, kubectl="kubectl", test=False):
     """Remove every object of ``manifest`` from the cluster, the last one first (a
     Deployment before the ServiceAccount it runs as). Objects already gone are left
-    alone. Returns ``{"changes": {id: {"action": "delete"}}, "absent": [ids],
-    "test": bool}``; ``changes`` is empty when none of them existed."""
-    changes, absent = {}, []
+    alone. Returns ``{"changes": {id: {"action": "delete"}}, "unchanged": [ids
+    already absent], "test": bool}``, the shape ``apply_manifest`` returns."""
+    changes, unchanged = {}, []
     for obj in reversed(load_manifest(manifest)):
         oid = object_id(obj)
         if _live(obj, kubeconfig, kubectl) is None:
-            absent.append(oid)
+            unchanged.append(oid)
             continue
         if not test:
             _kubectl(kubectl, kubeconfig, ["delete", "--ignore-not-found", "-f", "-"], stdin=json.dumps(obj))
         changes[oid] = {"action": "delete"}
-    return {"changes": changes, "absent": absent, "test": bool(test)}
+    return {"changes": changes, "unchanged": unchanged, "test": bool(test)}

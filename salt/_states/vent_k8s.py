@@ -62,8 +62,7 @@ def _objects(name, manifest, source, kubeconfig, kubectl, fun, verbs, quiet, **k
     changed = out["changes"]
     if not changed:
         ret["result"] = True
-        left = out.get("unchanged", out.get("absent", []))
-        ret["comment"] = f"{name}: {len(left)} object(s) {quiet}"
+        ret["comment"] = f"{name}: {len(out['unchanged'])} object(s) {quiet}"
         return ret
     summary = ", ".join(f"{oid} ({c['action']})" for oid, c in changed.items())
     if test:
