@@ -30,7 +30,6 @@ FULL_ORDER = [
     ("etcd-health", {"controller-0"}),
     ("controlplane", {"controller-0"}),
     ("workers", {"worker-0", "worker-1"}),
-    ("flannel", {"worker-0", "worker-1"}),
     ("flannel-cluster", {"controller-0"}),
     ("addons", {"controller-0"}),
 ]
@@ -77,7 +76,7 @@ def orchestrate(cluster, *args):
 
 # The runtime step (before the control plane) and the workers step each apply these
 # formulas as one step, interleaved across a batch.
-RUNTIME = {"node", "containerd", "cni"}
+RUNTIME = {"node", "containerd", "cni", "flannel"}
 WORKER_STACK = {"apiproxy", "kubelet", "kube_proxy"}
 
 
@@ -119,7 +118,7 @@ def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     first_workers = min(i for i, (step, _) in enumerate(logged) if step == "workers")
     assert last_pki < min(at) and max(at) < first_workers, logged
     lines = log.read_text().splitlines()
-    assert lines.index("node worker-0") < lines.index("containerd worker-0")
+    assert lines.index("node worker-0") < lines.index("containerd worker-0") < lines.index("flannel worker-0")
     lines = set(log.read_text().splitlines())
     assert {f"{s} worker-{i}" for s in WORKER_STACK for i in (0, 1)} <= lines
     # No minion has the etcd role: etcd ran on the controller, on purpose.
@@ -163,7 +162,7 @@ def test_stop_after_unknown_step_is_refused(cluster):
     assert "vent:orchestrate:stop_after: etdc is not a step" in ret.stdout + ret.stderr
 
 
-def test_missing_artifact_reports_not_run(cluster, tmp_path):
+def test_missing_artifact_stops_the_run_before_anything_changes(cluster, tmp_path):
     mirror = tmp_path / "empty-mirror"
     mirror.mkdir()
     log = configure(
@@ -173,11 +172,22 @@ def test_missing_artifact_reports_not_run(cluster, tmp_path):
     )
     ret, steps = orchestrate(cluster)
     assert ret.returncode != 0
-    step = steps["vent-etcd-artifacts"]
+    step = steps["vent-artifacts"]
     assert step["result"] is False
-    assert step["comment"].startswith("not run: missing artifact vent:artifacts:releases:etcd:files:etcd ")
-    assert str(mirror) in step["comment"] and step["comment"].endswith(" on controller-0")
-    assert "etcd" not in {s for s, _ in read_log(log)}
+    assert step["comment"].startswith("not run: missing artifact "), step["comment"]
+    # Each file is named with the minions of the steps that install it, and only
+    # those of the phases up to stop_after.
+    parts = step["comment"].removeprefix("not run: missing artifact ").split("; missing artifact ")
+    findings = dict(part.rsplit(" on ", 1) for part in parts)
+    by_key = {what.split()[0]: on for what, on in findings.items()}
+    assert by_key["vent:artifacts:releases:etcd:files:etcd"] == "controller-0"
+    assert by_key["vent:artifacts:releases:kubernetes:files:kube-apiserver"] == "controller-0"
+    assert by_key["vent:artifacts:releases:containerd:files:containerd"] == "worker-0, worker-1"
+    assert "vent:artifacts:releases:kubernetes:files:kubelet" not in by_key
+    assert all(str(mirror) in what for what in findings)
+    assert not log.exists() or log.read_text() == "", log.read_text()  # no formula ran
+    pki = steps["vent-pki-ca"]
+    assert pki["result"] is False and "requisite failed" in pki["comment"].lower(), pki["comment"]
 
 
 def test_steps_beside_each_other_take_turns_on_a_controller_that_runs_pods(cluster):
@@ -190,5 +200,6 @@ def test_steps_beside_each_other_take_turns_on_a_controller_that_runs_pods(clust
     assert all(s["result"] is True for s in steps.values()), {
         k: s["comment"] for k, s in steps.items() if s["result"] is not True}
     logged = set(steps_logged(log))
-    assert {("runtime", "controller-0"), ("etcd", "controller-0"), ("workers", "controller-0"),
-            ("flannel", "controller-0")} <= logged, sorted(logged)
+    assert {("runtime", "controller-0"), ("etcd", "controller-0"), ("workers", "controller-0")
+            } <= logged, sorted(logged)
+    assert "flannel controller-0" in log.read_text().splitlines()

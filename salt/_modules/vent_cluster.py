@@ -180,10 +180,13 @@ def artifact_missing(component, name, installed=None):
             "(with internet access) or `./vent artifacts build` (from the Go module proxy)")
 
 
-def artifacts_missing(files):
+def artifacts_missing(files=None, by_minion=None):
     """``artifact_missing`` for each ``[component, file]``: the messages of those that
-    cannot be had."""
-    return [m for m in (artifact_missing(c, f) for c, f in files) if m]
+    cannot be had. ``by_minion`` (``{minion id: files}``) lets one job ask every node
+    about its own files."""
+    if by_minion is not None:
+        files = by_minion.get(__opts__["id"], [])
+    return [m for m in (artifact_missing(c, f) for c, f in files or []) if m]
 
 
 def image(component):

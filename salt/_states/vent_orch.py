@@ -136,13 +136,16 @@ def call(name, tgt, function, arg=None, kwarg=None, tgt_type="compound", timeout
 def artifacts(name, tgt, files, tgt_type="compound", timeout=None):
     """Check up front that the release files the next steps install can be had.
 
-    ``files`` is a list of ``[component, file]``. Each target answers with
+    ``files`` is a list of ``[component, file]`` every target needs, or
+    ``{minion: [[component, file], ...]}``. Each target answers with
     ``vent_cluster.artifacts_missing`` (the wording every formula uses); a file that
     cannot be had fails the step with "not run: missing artifact ...", so its
     dependents are reported as not run instead of failing one by one deep inside a
     formula."""
     _progress(f"{name}: release files on {tgt}")
-    answers, bad = _call(tgt, "vent_cluster.artifacts_missing", [files], tgt_type=tgt_type, timeout=timeout)
+    kwarg = {"by_minion": files} if isinstance(files, dict) else {"files": files}
+    answers, bad = _call(tgt, "vent_cluster.artifacts_missing", kwarg=kwarg, tgt_type=tgt_type,
+                         timeout=timeout)
     if bad:
         return _ret(name, False, _failed_comment("vent_cluster.artifacts_missing", bad))
     missing = {}
@@ -152,7 +155,8 @@ def artifacts(name, tgt, files, tgt_type="compound", timeout=None):
     if missing:
         text = "; ".join(f"{what} on {', '.join(ms)}" for what, ms in sorted(missing.items()))
         return _ret(name, False, f"not run: {text}")
-    return _ret(name, True, f"{len(files)} release file(s) available on {len(answers)} minion(s)")
+    count = len({tuple(f) for fs in files.values() for f in fs}) if isinstance(files, dict) else len(files)
+    return _ret(name, True, f"{count} release file(s) available on {len(answers)} minion(s)")
 
 
 def apply(name, tgt, sls, tgt_type="compound", **kwargs):

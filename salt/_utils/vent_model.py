@@ -57,16 +57,20 @@ CLEAN_ORDER = (
 PHASES = ("refresh", "validate", "pki", "runtime", "etcd", "controlplane", "workers",
           "flannel", "addons", "status")
 # Release files each step installs: [component, file]. Runtimes that a node may take
-# from Debian instead (vent:<component>:install: package) are listed by component.
+# from Debian instead (vent:<component>:install: package) are listed by component. The
+# runtime step also installs flannel's node side (its CNI plugin).
 STEP_ARTIFACTS = {
     "etcd": (("etcd", "etcd"),),
     "runtime": (("containerd", "containerd"), ("runc", "runc"), ("cni_plugins", "cni-plugins"),
-                ("crictl", "crictl")),
+                ("crictl", "crictl"), ("flannel_cni_plugin", "cni-plugins")),
     "controlplane": tuple(("kubernetes", b) for b in (*CONTROL_PLANE.values(), "kubectl")),
     "workers": (("kubernetes", "kubelet"), ("kubernetes", "kube-proxy")),
     "gvisor": (("gvisor", "runsc"), ("gvisor", "containerd-shim-runsc-v1")),
-    "flannel": (("flannel_cni_plugin", "cni-plugins"),),
 }
+# The deploy steps that install release files, and the minions (a key of `targets`)
+# each one runs on.
+INSTALLING_STEPS = {"runtime": "compute_ids", "etcd": "etcd_ids", "controlplane": "controller_ids",
+                    "workers": "compute_ids"}
 # A runtime component that may come from Debian: the pillar key that says so.
 PACKAGED = {"etcd": "etcd", "containerd": "containerd", "runc": "runc", "cni_plugins": "cni"}
 
@@ -253,7 +257,8 @@ def signing_batch(signers: int, master_workers: int | None) -> int | None:
 def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) -> dict:
     """Everything the orchestrations decide from settings and roles: the targets, the
     phases to run, the worker and signing batch sizes (``master_workers``: the
-    master's worker_threads), the release files each step installs."""
+    master's worker_threads), the release files each step installs and those each
+    minion needs for the phases that run."""
     out = targets(vent, nodes)
     signers = {*out["controller_ids"], *out["etcd_ids"], *out["compute_ids"]}
     out.update({
@@ -261,10 +266,22 @@ def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) ->
         "worker_batch": vent["orchestrate"]["worker_batch"],
         "signing_batch": signing_batch(len(signers), master_workers),
         "ready_timeout": ready_timeout(vent),
-        "artifacts": {step: step_artifacts(vent, step) for step in ("etcd", "runtime", "controlplane",
-                                                                    "workers", "flannel")},
+        "artifacts": {step: step_artifacts(vent, step) for step in INSTALLING_STEPS},
     })
+    out["release_files"] = release_files(out["artifacts"], out, out["phases"])
     return out
+
+
+def release_files(artifacts: dict, tgt: dict, steps: list[str]) -> dict[str, list[list[str]]]:
+    """``{minion: [[component, file], ...]}``: what the installing ``steps`` among
+    ``steps`` put on each minion (``artifacts``: their files, ``tgt``: ``targets``),
+    so one check before anything changes covers the whole run."""
+    files: dict[str, list[list[str]]] = {}
+    for step in (s for s in steps if s in INSTALLING_STEPS):
+        for minion in tgt[INSTALLING_STEPS[step]]:
+            mine = files.setdefault(minion, [])
+            mine += [f for f in artifacts[step] if f not in mine]
+    return {m: f for m, f in sorted(files.items()) if f}
 
 
 def from_release(vent: dict, component: str) -> bool:

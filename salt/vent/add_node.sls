@@ -38,6 +38,17 @@ vent-add-node-refresh:
     - tgt: {{ t.all }}
     - tgt_type: compound
 
+{#- The release files of the steps below, checked before any of them runs. #}
+{%- set files = [] %}
+{%- for step, wanted in [('etcd', is_etcd), ('controlplane', is_controller), ('runtime', is_compute),
+                         ('workers', is_compute)] if wanted %}
+{%-   do files.extend(t.artifacts[step] | reject('in', files) | list) %}
+{%- endfor %}
+{%- if files %}
+{{ steps.artifacts('vent-add-node-artifacts', tgt, files, prev.id) }}
+{%-   set prev.id = 'vent-add-node-artifacts' %}
+{%- endif %}
+
 {%- if is_compute %}
 {{ steps.apply('vent-add-node-node', tgt, 'node', prev.id) }}
 {%-   set prev.id = 'vent-add-node-node' %}
@@ -46,10 +57,6 @@ vent-add-node-refresh:
 {%- set prev.id = 'vent-add-node-pki' %}
 
 {%- if is_etcd %}
-{%-   if t.artifacts.etcd %}
-{{ steps.artifacts('vent-add-node-etcd-artifacts', tgt, t.artifacts.etcd, prev.id) }}
-{%-     set prev.id = 'vent-add-node-etcd-artifacts' %}
-{%-   endif %}
 
 {#- Members started without this peer in their cluster must learn it first, or they
     refuse its connections; the runner also makes it start as "existing". #}
@@ -65,16 +72,13 @@ vent-add-node-etcd-member-add:
 {%- endif %}
 
 {%- if is_controller %}
-{{ steps.installing(prev, 'vent-add-node-controlplane', tgt, t.artifacts.controlplane, 'controlplane') }}
+{{ steps.apply('vent-add-node-controlplane', tgt, 'controlplane', prev.id) }}
 {#- Every node's API proxy learns the new controller (a reload, no kubelet restart). #}
-{{ steps.apply('vent-add-node-apiproxy', t.compute, 'apiproxy', prev.id) }}
+{{ steps.apply('vent-add-node-apiproxy', t.compute, 'apiproxy', 'vent-add-node-controlplane') }}
 {%-   set prev.id = 'vent-add-node-apiproxy' %}
 {%- endif %}
 
 {%- if is_compute %}
-{{ steps.artifacts('vent-add-node-workers-artifacts', tgt, t.artifacts.runtime + t.artifacts.workers,
-                   prev.id) }}
-{{ steps.worker_stack('vent-add-node-workers', tgt, 'vent-add-node-workers-artifacts') }}
-{%-   set prev.id = 'vent-add-node-workers' %}
-{{ steps.installing(prev, 'vent-add-node-flannel', tgt, t.artifacts.flannel, 'flannel') }}
+{{ steps.worker_stack('vent-add-node-workers', tgt, prev.id) }}
+{{ steps.apply('vent-add-node-flannel', tgt, 'flannel', 'vent-add-node-workers') }}
 {%- endif %}
