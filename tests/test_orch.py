@@ -9,6 +9,7 @@ real ones.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import REPO, master_overrides, minion_overrides, orchestration_steps, pillar_dir
@@ -166,6 +167,22 @@ def test_stop_after_from_the_command_line(cluster):
     assert [s for s, _ in read_log(log)][-1] == "etcd-health"
     assert {s for s, _ in steps_logged(log)} == {"pki-ca", "pki", "runtime", "etcd", "etcd-health"}
     assert "vent-controlplane" not in steps and "vent-etcd-health" in steps
+
+
+def test_refresh_syncs_only_the_minion_whose_modules_differ(cluster):
+    configure(cluster, "resync", extra="vent:\n  orchestrate:\n    stop_after: refresh\n")
+    ret, _ = orchestrate(cluster)
+    assert ret.returncode == 0, ret.stdout
+    synced = Path(cluster["minions"]["worker-1"].config["extension_modules"], "modules", "vent_cluster.py")
+    synced.write_text(synced.read_text() + "\n# changed on the minion\n")
+
+    ret, steps = orchestrate(cluster)
+    assert ret.returncode == 0, ret.stdout
+    assert steps["vent-refresh"]["changes"] == {"synced": {"worker-1": {"modules": ["modules.vent_cluster"]}}}
+    assert "changed on the minion" not in synced.read_text()
+    ret, steps = orchestrate(cluster)
+    assert ret.returncode == 0, ret.stdout
+    assert steps["vent-refresh"]["changes"] == {}, steps["vent-refresh"]["changes"]
 
 
 def test_stop_after_unknown_step_is_refused(cluster):

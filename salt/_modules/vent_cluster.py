@@ -189,6 +189,13 @@ def artifacts_missing(files=None, by_minion=None):
     return [m for m in (artifact_missing(c, f) for c, f in files or []) if m]
 
 
+def extension_files():
+    """What this minion has synced of Vent's extension modules, ``{"<kind>/<path>":
+    sha256}``: the orchestration's refresh step syncs only when it differs from the
+    master's files."""
+    return _util("vent_minion_sync.synced")(__opts__["extension_modules"])
+
+
 def image(component):
     return _model("image", settings(), component, __grains__.get("osarch"))
 

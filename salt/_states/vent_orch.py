@@ -51,8 +51,10 @@ def _error_text(value):
     return text.strip().splitlines()[-1] if text.strip() else "no output"
 
 
-def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None):
-    """Run ``fun`` on the minions: ``({minion: return}, {minion: error})``."""
+def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None, may_fail=()):
+    """Run ``fun`` on the minions: ``({minion: return}, {minion: error})``. The
+    functions ``may_fail`` of a multi-function job leave their answer, even an error,
+    to the caller."""
     expected = _expected(tgt, tgt_type)
     raw = __salt__["saltutil.cmd"](
         tgt,
@@ -69,7 +71,7 @@ def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None):
         data = (raw or {}).get(minion)
         if not isinstance(data, dict) or data.get("failed") or "ret" not in data:
             bad[minion] = "did not return (minion down or not reachable)"
-        elif failed := _util("vent_ops.failed")(data.get("retcode")):
+        elif failed := [f for f in _util("vent_ops.failed")(data.get("retcode")) if f not in may_fail]:
             ret = data.get("ret")
             bad[minion] = "; ".join(
                 f"{part}: {_error_text(ret.get(part))}" if isinstance(ret, dict) and part in ret
@@ -86,19 +88,31 @@ def _failed_comment(what, bad):
 
 
 def refresh(name, tgt="*", tgt_type="glob", timeout=None):
-    """Sync custom modules, refresh pillar (it holds the mine functions), then update
-    the mine. Changes: the modules that were synced, if any."""
+    """Sync custom modules where a minion's differ from the master's, refresh pillar
+    (it holds the mine functions), then update the mine. Changes: the modules that
+    were synced, if any."""
     _progress(f"{name}: sync modules, refresh pillar, update mine")
-    changes = {}
+    shipped = _util("vent_minion_sync.shipped")(__opts__)
+    stale, changes = (tgt, tgt_type), {}
+    if shipped is not None:
+        fun, arg = _util("vent_minion_sync.check_job")()
+        good, bad = _call(tgt, fun, arg, tgt_type=tgt_type, timeout=timeout, may_fail=fun[:1])
+        if bad:
+            return _ret(name, False, _failed_comment("pillar refresh", bad))
+        if not good:
+            return _ret(name, False, f"pillar refresh: no minion matches {tgt}")
+        behind = sorted(m for m, rets in good.items() if rets.get(fun[0]) != shipped)
+        stale = ("L@" + ",".join(behind), "compound") if behind else None
     # mine.update needs a job of its own: a job's process keeps the pillar it was
     # forked with, and the mine functions read the refreshed one.
-    for what, fun, arg in (("sync and pillar refresh", *_util("vent_minion_sync.job")()),
-                           ("mine.update", "mine.update", [])):
-        good, bad = _call(tgt, fun, arg, tgt_type=tgt_type, timeout=timeout)
+    steps = [("sync and pillar refresh", *_util("vent_minion_sync.job")(), stale)] if stale else []
+    steps.append(("mine.update", "mine.update", [], (tgt, tgt_type)))
+    for what, fun, arg, (where, where_type) in steps:
+        good, bad = _call(where, fun, arg, tgt_type=where_type, timeout=timeout)
         if bad:
             return _ret(name, False, _failed_comment(what, bad))
         if not good:
-            return _ret(name, False, f"{what}: no minion matches {tgt}")
+            return _ret(name, False, f"{what}: no minion matches {where}")
         for minion, rets in good.items() if isinstance(fun, list) else ():
             for kind_fun, synced in rets.items():
                 if kind_fun.startswith("saltutil.sync_") and synced:

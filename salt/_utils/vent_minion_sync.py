@@ -1,21 +1,75 @@
 """How Vent's extension modules reach a minion: one job for the orchestration's
 refresh step (vent_orch.refresh) and for vent.remove_node, which must render the
-clean states on a minion that never went through that step."""
+clean states on a minion that never went through that step; and what a minion has
+synced against what the master would sync, so the refresh step syncs only when they
+differ."""
+
+import hashlib
+import os
 
 # Only the kinds Vent ships to minions (salt/_utils, salt/_modules, salt/_states):
 # sync_all walks all 19 kinds, about 10 s a minion on a loaded 2-core host. Utils
 # first: the modules use the cluster model through __utils__. The pillar refresh comes
 # last, so the mine functions it names run the synced code on the next job.
+KINDS = ("utils", "modules", "states")
 _CALLS = (
-    ("saltutil.sync_utils", {"refresh": False}),
-    ("saltutil.sync_modules", {"refresh": False}),
-    ("saltutil.sync_states", {"refresh": True}),
+    *((f"saltutil.sync_{kind}", {"refresh": kind == KINDS[-1]}) for kind in KINDS),
     ("saltutil.refresh_pillar", {"wait": True}),
 )
+# A minion's answer to this says what it has synced; Salt's own syncs walk the master's
+# files one request each, about 0.6 s a kind on the lab.
+SYNCED = "vent_cluster.extension_files"
+
+
+def _job(calls):
+    return ([fun for fun, _ in calls], [[{**kwarg, "__kwarg__": True}] for _, kwarg in calls])
 
 
 def job():
     """``(functions, args)`` of one multi-function job: the minion runs the calls in
     order in one process, one round trip to the master instead of one per call."""
-    return ([fun for fun, _ in _CALLS],
-            [[{**kwarg, "__kwarg__": True}] for _, kwarg in _CALLS])
+    return _job(_CALLS)
+
+
+def check_job():
+    """``(functions, args)`` of the job that asks a minion what it has synced
+    (``SYNCED``) and refreshes its pillar: all a refresh needs when nothing to sync
+    changed. A minion without Vent's modules yet fails the first call, which reads as
+    out of date."""
+    return _job(((SYNCED, {}), _CALLS[-1]))
+
+
+def files(dirs):
+    """``{"<kind>/<path>": sha256}`` of the files under ``dirs`` (``{kind: [dir, ...]}``),
+    the first dir that holds a path winning as in Salt's roots fileserver; bytecode
+    caches, which a minion writes itself, left out."""
+    found = {}
+    for kind, roots in dirs.items():
+        for root in roots:
+            for top, subdirs, names in os.walk(root):
+                subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
+                for name in sorted(n for n in names if not n.endswith(".pyc")):
+                    path = os.path.join(top, name)
+                    key = f"{kind}/{os.path.relpath(path, root)}"
+                    if key not in found:
+                        with open(path, "rb") as f:
+                            found[key] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def synced(extension_modules):
+    """What a minion has synced of ``KINDS`` (its ``extension_modules`` dir)."""
+    return files({kind: [os.path.join(extension_modules, kind)] for kind in KINDS})
+
+
+def shipped(opts):
+    """What a sync of ``KINDS`` brings to a minion, read from the master's file roots
+    (``opts``: the master's); None when only a sync can tell (another fileserver
+    backend, or more than the base environment)."""
+    backends = opts.get("fileserver_backend") or ["roots"]
+    if ([backends] if isinstance(backends, str) else list(backends)) != ["roots"]:
+        return None
+    roots = opts.get("file_roots") or {}
+    if set(roots) != {"base"}:
+        return None
+    return files({kind: [os.path.join(root, f"_{kind}") for root in roots["base"]] for kind in KINDS})
