@@ -463,17 +463,42 @@ def _kubectl(kubectl, kubeconfig, args, stdin=None):
     return proc.stdout
 
 
-def _live(obj, kubeconfig, kubectl):
-    out = _kubectl(kubectl, kubeconfig, ["get", "-f", "-", "-o", "json", "--ignore-not-found"],
-                   stdin=json.dumps(obj))
+def _items(out):
     out = out.strip()
     if not out:
-        return None
+        return []
     data = json.loads(out)
-    if data.get("kind", "").endswith("List"):
-        items = data.get("items") or []
-        return items[0] if items else None
-    return data
+    return (data.get("items") or []) if data.get("kind", "").endswith("List") else [data]
+
+
+def _live(obj, kubeconfig, kubectl):
+    found = _items(_kubectl(kubectl, kubeconfig, ["get", "-f", "-", "-o", "json", "--ignore-not-found"],
+                            stdin=json.dumps(obj)))
+    return found[0] if found else None
+
+
+def _same_object(desired, live):
+    def key(obj):
+        group = obj.get("apiVersion", "").rpartition("/")[0]
+        return group, obj.get("kind"), obj.get("metadata", {}).get("name")
+
+    namespace = desired.get("metadata", {}).get("namespace")
+    return key(desired) == key(live) and namespace in (None, live.get("metadata", {}).get("namespace"))
+
+
+def _live_all(objs, kubeconfig, kubectl):
+    """The live object of each of ``objs`` (None where there is none), read in one
+    kubectl call instead of one per object (each costs a kubectl start and an API
+    round trip); object by object when that call fails, as it does for a kind the API
+    does not serve yet (a custom resource before its definition is applied)."""
+    if len(objs) < 2:
+        return [_live(obj, kubeconfig, kubectl) for obj in objs]
+    try:
+        found = _items(_kubectl(kubectl, kubeconfig, ["get", "-f", "-", "-o", "json", "--ignore-not-found"],
+                                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})))
+    except CommandExecutionError:
+        return [_live(obj, kubeconfig, kubectl) for obj in objs]
+    return [next((live for live in found if _same_object(obj, live)), None) for obj in objs]
 
 
 def apply_manifest(manifest, kubeconfig, kubectl="kubectl", test=False, field_manager="vent"):
@@ -483,9 +508,10 @@ def apply_manifest(manifest, kubeconfig, kubectl="kubectl", test=False, field_ma
     {"action", "fields"}}, "unchanged": [ids], "test": bool}``; ``changes`` is empty
     when the cluster already matched."""
     changes, unchanged = {}, []
-    for obj in load_manifest(manifest):
+    objs = load_manifest(manifest)
+    for obj, live in zip(objs, _live_all(objs, kubeconfig, kubectl), strict=True):
         oid = object_id(obj)
-        action, fields = plan(obj, _live(obj, kubeconfig, kubectl))
+        action, fields = plan(obj, live)
         if action is None:
             unchanged.append(oid)
             continue
@@ -503,9 +529,10 @@ def delete_manifest(manifest, kubeconfig, kubectl="kubectl", test=False):
     alone. Returns ``{"changes": {id: {"action": "delete"}}, "unchanged": [ids
     already absent], "test": bool}``, the shape ``apply_manifest`` returns."""
     changes, unchanged = {}, []
-    for obj in reversed(load_manifest(manifest)):
+    objs = list(reversed(load_manifest(manifest)))
+    for obj, live in zip(objs, _live_all(objs, kubeconfig, kubectl), strict=True):
         oid = object_id(obj)
-        if _live(obj, kubeconfig, kubectl) is None:
+        if live is None:
             unchanged.append(oid)
             continue
         if not test:
