@@ -70,6 +70,23 @@ def test_minions_answer_by_role(cluster):
     assert c.salt_json("-G", "roles:worker", "test.ping") == {w: True for w in WORKERS}
 
 
+def _minion_main(hostname: str) -> tuple[int, str]:
+    pid = int(c.inside(hostname, "systemctl", "show", "-p", "MainPID", "--value", "salt-minion").stdout)
+    args = c.inside(hostname, "cat", f"/proc/{pid}/cmdline").stdout.replace("\0", " ") if pid else ""
+    return pid, args
+
+
+def test_the_minion_is_one_process_that_systemd_restarts(cluster):
+    """No keepalive supervisor beside the minion (a second Salt process, about 45 MiB):
+    systemd restarts the minion itself when it dies."""
+    pid, args = _minion_main("worker-1")
+    assert "--disable-keepalive" in args and "MinionProcessManager" in args, args
+    assert c.inside("worker-1", "kill", "-KILL", str(pid)).returncode == 0
+    c.wait("the minion restarted by systemd", lambda: _minion_main("worker-1")[0] not in (0, pid), timeout=60)
+    c.wait("the restarted minion answering",
+           lambda: c.salt_json("worker-1", "test.ping") == {"worker-1": True}, timeout=90, interval=2)
+
+
 # --- certificates and etcd --------------------------------------------------------------
 
 

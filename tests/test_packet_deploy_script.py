@@ -87,7 +87,8 @@ def test_offline_install_writes_config_grains_keys_and_unit(tmp_path, upload):
     assert yaml.safe_load((etc / "grains").read_text())["roles"] == ["worker"]
     assert stat.S_IMODE((etc / "pki" / "minion" / "minion.pem").stat().st_mode) == 0o600
     unit = (root / "etc" / "systemd" / "system" / "salt-minion.service").read_text()
-    assert f"ExecStart={prefix}/bin/salt-minion" in unit
+    assert f"ExecStart={prefix}/bin/salt-minion --disable-keepalive\n" in unit
+    assert "Restart=on-failure" in unit
     assert "KillMode=mixed" in unit and "TimeoutStopSec=10" in unit
     assert (root / "usr" / "local" / "bin" / "salt-call").readlink() == prefix / "bin" / "salt-call"
 
