@@ -83,8 +83,10 @@ def test_the_minion_is_one_process_that_systemd_restarts(cluster):
     assert "--disable-keepalive" in args and "MinionProcessManager" in args, args
     assert c.inside("worker-1", "kill", "-KILL", str(pid)).returncode == 0
     c.wait("the minion restarted by systemd", lambda: _minion_main("worker-1")[0] not in (0, pid), timeout=60)
+    # A loaded host takes tens of seconds to start a minion; short pings keep polling.
     c.wait("the restarted minion answering",
-           lambda: c.salt_json("worker-1", "test.ping") == {"worker-1": True}, timeout=90, interval=2)
+           lambda: c.salt_json("-t", "10", "worker-1", "test.ping") == {"worker-1": True},
+           timeout=180, interval=2)
 
 
 # --- certificates and etcd --------------------------------------------------------------
