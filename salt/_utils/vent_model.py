@@ -273,9 +273,9 @@ def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) ->
 
 
 def release_files(artifacts: dict, tgt: dict, steps: list[str]) -> dict[str, list[list[str]]]:
-    """``{minion: [[component, file], ...]}``: what the installing ``steps`` among
-    ``steps`` put on each minion (``artifacts``: their files, ``tgt``: ``targets``),
-    so one check before anything changes covers the whole run."""
+    """``{minion: [[component, file], ...]}``: the release files that the steps among
+    ``steps`` put on each minion (``artifacts``: each step's files, ``tgt``:
+    ``targets``), so one check before anything changes covers the whole run."""
     files: dict[str, list[list[str]]] = {}
     for step in (s for s in steps if s in INSTALLING_STEPS):
         for minion in tgt[INSTALLING_STEPS[step]]:
