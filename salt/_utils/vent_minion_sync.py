@@ -4,8 +4,9 @@ clean states on a minion that never went through that step; and what a minion ha
 synced against what the master would sync, so the refresh step syncs only when they
 differ."""
 
-import hashlib
 import os
+
+import salt.utils.hashutils
 
 # Only the kinds Vent ships to minions (salt/_utils, salt/_modules, salt/_states):
 # sync_all walks all 19 kinds, about 10 s a minion on a loaded 2-core host. Utils
@@ -52,8 +53,7 @@ def files(dirs):
                     path = os.path.join(top, name)
                     key = f"{kind}/{os.path.relpath(path, root)}"
                     if key not in found:
-                        with open(path, "rb") as f:
-                            found[key] = hashlib.sha256(f.read()).hexdigest()
+                        found[key] = salt.utils.hashutils.get_hash(path, "sha256")
     return found
 
 
