@@ -409,6 +409,23 @@ def test_cluster_is_healthy_over_tls(healthy):
         assert f"{minion}, https://{m['private']}:2380" in out
 
 
+def health_state(minion, timeout):
+    """The etcd formula's last state (etcd.health) on its own, as a state run reports it."""
+    ret = minion.salt_call_cli(timeout=120).run("state.single", "vent_etcd.healthy",
+                                                 "etcd cluster", timeout=timeout)
+    return next(iter(ret.data.values()))
+
+
+@needs_etcd
+def test_health_state_passes_on_every_member_without_changes(healthy, salt_env):
+    _, minions = salt_env
+    for name in MEMBERS:
+        state = health_state(minions[name], 30)
+        assert state["result"] is True, state
+        assert state["changes"] == {}
+        assert all(m in state["comment"] for m in MEMBERS), state["comment"]
+
+
 @needs_etcd
 def test_key_written_on_one_member_is_read_on_another(healthy):
     etcdctl("etcd-t0", "put", "/vent/test", "written-on-t0")
@@ -491,3 +508,7 @@ def test_stopped_member_is_named_within_the_timeout(healthy, cluster, salt_env):
     # salt-call start-up included; the check itself is bounded by HEALTH_TIMEOUT.
     assert elapsed < HEALTH_TIMEOUT + 15, elapsed
     print(f"stopped member reported after {elapsed:.1f}s (timeout {HEALTH_TIMEOUT}s)")
+    # The formula's health state fails the run with the same words.
+    state = health_state(minions["etcd-t1"], HEALTH_TIMEOUT)
+    assert state["result"] is False and state["changes"] == {}
+    assert "etcd-t2" in state["comment"] and "https://100.72.0.213:2379" in state["comment"], state

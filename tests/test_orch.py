@@ -28,7 +28,6 @@ FULL_ORDER = [
     ("pki-ca", {"controller-0"}),
     ("pki", {"controller-0", "worker-0", "worker-1"}),
     ("etcd", {"controller-0"}),
-    ("etcd-health", {"controller-0"}),
     ("controlplane", {"controller-0"}),
     ("workers", {"worker-0", "worker-1"}),
     ("flannel-cluster", {"controller-0"}),
@@ -88,9 +87,10 @@ def steps_logged(log):
             for step, minion in (line.split() for line in lines)]
 
 
-def read_log(log, without=("runtime",)):
+def read_log(log, without=("runtime", "etcd-health")):
     """The probe log as [(step, {minions})], consecutive lines of a step merged;
-    the steps in ``without`` (those that run beside others) left out."""
+    the steps in ``without`` (those that run beside others: the runtime, and the
+    status table's etcd health check) left out."""
     entries = []
     for step, minion in steps_logged(log):
         if step in without:
@@ -143,7 +143,7 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
         assert steps[later]["result"] is False
         assert "requisite failed" in steps[later]["comment"].lower(), steps[later]["comment"]
     recorded = {s for s, _ in read_log(log)}
-    assert "etcd-health" in recorded and "controlplane" not in recorded and "addons" not in recorded
+    assert "etcd" in recorded and "controlplane" not in recorded and "addons" not in recorded
     assert "vent-controlplane" in ret.stdout or "vent-controlplane" in json.dumps(ret.data)
 
 
@@ -164,9 +164,9 @@ def test_stop_after_from_the_command_line(cluster):
     log = configure(cluster, "stop")
     ret, steps = orchestrate(cluster, 'pillar={"vent": {"orchestrate": {"stop_after": "etcd"}}}')
     assert ret.returncode == 0, ret.stdout
-    assert [s for s, _ in read_log(log)][-1] == "etcd-health"
-    assert {s for s, _ in steps_logged(log)} == {"pki-ca", "pki", "runtime", "etcd", "etcd-health"}
-    assert "vent-controlplane" not in steps and "vent-etcd-health" in steps
+    assert [s for s, _ in read_log(log)][-1] == "etcd"
+    assert {s for s, _ in steps_logged(log)} == {"pki-ca", "pki", "runtime", "etcd"}
+    assert "vent-controlplane" not in steps and "vent-etcd" in steps
 
 
 def test_refresh_syncs_only_the_minion_whose_modules_differ(cluster):

@@ -111,11 +111,11 @@ def test_add_worker_applies_states_to_the_new_node_only(added_worker):
 def test_add_controller_joins_etcd_before_etcd_starts_on_it(added_controller):
     ret, steps, log = added_controller
     assert ret.returncode == 0, ret.stdout + ret.stderr
-    pki, join, etcd, health, cp = order_of(
+    pki, join, etcd, cp = order_of(
         log, "pki controller-1", "etcd-member-add controller-1", "etcd controller-1",
-        "etcd-health controller-1", "controlplane controller-1",
+        "controlplane controller-1",
     )
-    assert pki < join < etcd < health < cp
+    assert pki < join < etcd < cp
     # Other nodes only had their API proxy told about the new controller.
     others = [ln for ln in lines(log) if ln.split()[1] != "controller-1"]
     assert others and all(ln.startswith("apiproxy worker-") for ln in others), lines(log)

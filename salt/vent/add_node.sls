@@ -67,8 +67,7 @@ vent-add-node-etcd-member-add:
     - require:
       - {{ prev.id }}
 {{ steps.apply('vent-add-node-etcd', tgt, 'etcd', 'vent-add-node-etcd-member-add') }}
-{{ steps.etcd_health('vent-add-node-etcd-health', node, 'vent-add-node-etcd') }}
-{%-   set prev.id = 'vent-add-node-etcd-health' %}
+{%-   set prev.id = 'vent-add-node-etcd' %}
 {%- endif %}
 
 {%- if is_controller %}
