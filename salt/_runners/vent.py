@@ -14,7 +14,6 @@ from pathlib import Path
 import salt.cache
 import salt.fileserver
 import salt.pillar
-import salt.runner
 
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
     from saltext.vent import util as _packaged_util
@@ -46,8 +45,7 @@ def schema():
 
 def nodes():
     """The mine's ``vent_node`` data: minion id -> roles and addresses."""
-    with salt.runner.RunnerClient(__opts__) as client:
-        return client.cmd("mine.get", ["*", "vent_node"], print_event=False) or {}
+    return __salt__["mine.get"]("*", "vent_node") or {}
 
 
 def effective_pillar(minion_id=None):
