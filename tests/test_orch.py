@@ -158,6 +158,14 @@ def test_status_runs_once_the_nodes_are_done_beside_the_cluster_objects(cluster)
     assert status["result"] is True and "NODE" in status["comment"], status["comment"]
     for node in MINIONS:
         assert node in status["comment"]
+    # Beside them, not after them: the table was under way before flannel's step ended.
+    assert started(status) < started(steps["vent-flannel"]) + steps["vent-flannel"]["duration"] / 1000, steps
+
+
+def started(step):
+    """A step's start_time (HH:MM:SS.ffffff, the master's clock) in seconds."""
+    h, m, sec = step["start_time"].split(":")
+    return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
 def test_stop_after_from_the_command_line(cluster):

@@ -52,10 +52,12 @@ CLEAN_ORDER = (
     ("etcd", ("etcd",)),
     ("all", ("pki",)),
 )
-# The phases of `salt-run state.orchestrate vent`, in deploy order (the runtime runs
-# beside etcd and the control plane); vent:orchestrate:stop_after names one of them.
+# The phases of `salt-run state.orchestrate vent`, in deploy order; vent:orchestrate:
+# stop_after names one of them. Two run beside the phases after them and come first
+# so that they start first: the runtime beside etcd and the control plane, the status
+# table beside flannel and the add-ons.
 PHASES = ("refresh", "validate", "pki", "runtime", "etcd", "controlplane", "workers",
-          "flannel", "addons", "status")
+          "status", "flannel", "addons")
 # Release files each step installs: [component, file]. Runtimes that a node may take
 # from Debian instead (vent:<component>:install: package) are listed by component. The
 # runtime step also installs flannel's node side (its CNI plugin).

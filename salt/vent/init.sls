@@ -8,7 +8,7 @@
     macro of vent/steps.jinja. #}
 {%- from "vent/targets.jinja" import t with context %}
 {%- import "vent/steps.jinja" as steps with context %}
-{%- set prev = namespace(id='', beside='', nodes='') %}
+{%- set prev = namespace(id='', beside='') %}
 {%- for phase in t.phases %}
 {{ steps[phase](t, prev) }}
 {%- endfor %}
