@@ -1,7 +1,11 @@
 """`./vent bench` prints a figure only for a run that succeeded: a failed no-op re-run
 once printed "15.2 s" as if it were the re-run's time."""
 
+import os
+import time
+
 from ventlab import bench
+from ventlab.machines import host
 
 
 def test_failed_run_prints_no_figure():
@@ -19,3 +23,19 @@ def test_successful_run_prints_figure_target_and_ratio():
 def test_by_step_names_each_step_without_its_prefix():
     run = {"seconds": 3.0, "steps": {"vent-refresh": 1.24, "vent-pki-nodes": 1.76}}
     assert bench._by_step("no-op re-run", run) == "no-op re-run by step: refresh 1.2, pki-nodes 1.8"
+
+
+def test_by_step_says_how_busy_the_host_was():
+    run = {"seconds": 3.0, "steps": {"vent-refresh": 1.0}, "cpu_busy": 0.974}
+    assert bench._by_step("orchestration 1+4", run).endswith("; host CPU busy 97% of "
+                                                            f"{os.cpu_count()} cores")
+
+
+def test_cpu_busy_reads_the_host_between_two_readings():
+    since = host.cpu_jiffies()
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:  # keep one core busy, bounded
+        pass
+    busy = host.cpu_busy(since)
+    # This process alone kept one of the cores busy.
+    assert 1 / (os.cpu_count() * 2) <= busy <= 1, busy

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -97,9 +98,14 @@ def _row(what: str, run: dict, target: float, floor: tuple[str, float] | None = 
 
 
 def _by_step(what: str, run: dict) -> str:
-    """Seconds per orchestration step; steps beside others overlap, so they do not add up."""
-    return f"{what} by step: " + ", ".join(f"{k.removeprefix('vent-')} {v:.1f}"
+    """Seconds per orchestration step (steps beside others overlap, so they do not add
+    up), and how busy the host's cores were meanwhile: near 100 %, a run waits on
+    the CPU, not on its own order."""
+    line = f"{what} by step: " + ", ".join(f"{k.removeprefix('vent-')} {v:.1f}"
                                            for k, v in run.get("steps", {}).items())
+    if run.get("cpu_busy") is not None:
+        line += f"; host CPU busy {run['cpu_busy']:.0%} of {os.cpu_count()} cores"
+    return line
 
 
 def lab_figures(boot_one: float, boot_three: float) -> None:

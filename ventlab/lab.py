@@ -382,7 +382,7 @@ def record_timing(name: str, seconds: float, **extra) -> None:
 def orchestrate(stop_after: str | None = None) -> int:
     """``salt-run state.orchestrate vent`` (up to the phase ``stop_after``); prints what
     ran, what did not and why."""
-    t = time.monotonic()
+    t, cpu = time.monotonic(), host.cpu_jiffies()
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")
     argv = [str(BIN / "salt-run"), "--out=json", "state.orchestrate", "vent"]
     if stop_after:
@@ -395,6 +395,7 @@ def orchestrate(stop_after: str | None = None) -> int:
     steps = _step_results(proc.stdout)
     record_timing("orchestration", time.monotonic() - t, exit=code,
                   changed_steps=sum(1 for _, r in steps if r.get("changes")),
+                  cpu_busy=round(host.cpu_busy(cpu), 3),
                   steps={sid: round(r.get("duration", 0) / 1000, 1) for sid, r in steps})
     verdict = {0: "complete", EXIT_NOT_RUN: "PARTIAL (steps not run)",
                EXIT_FAILED: "FAILED"}[code]

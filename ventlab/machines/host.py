@@ -297,3 +297,19 @@ def memory_anon(dirs: list[str]) -> int | None:
     binaries) does not move."""
     stat = _memory_stat(dirs)
     return stat.get("total_rss", stat.get("anon"))
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all the host's CPUs since boot, from /proc/stat:
+    two readings give how busy the host was in between (``cpu_busy``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    # guest time is already counted in user and nice.
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+def cpu_busy(since: tuple[int, int]) -> float:
+    """The share of the host's CPU time (all cores) that was busy since ``since``."""
+    busy, total = cpu_jiffies()
+    return (busy - since[0]) / max(1, total - since[1])
