@@ -193,11 +193,6 @@ def apply(name, tgt, sls, tgt_type="compound", **kwargs):
     return ret
 
 
-def not_run(name, reason):
-    """A step that is skipped on purpose, reported as such (no changes)."""
-    return _ret(name, True, f"not run: {reason}")
-
-
 def status(name):
     """The closing table of ``salt-run vent.status`` under a first line "all up" or
     "NOT all up"; informative, never fails the run."""
