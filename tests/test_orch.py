@@ -40,7 +40,13 @@ def cluster(salt_factories, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("orch")
     pillar_root = pillar_dir(tmp, site="", secrets={"encryption": f"vent:\n  encryption:\n    key: {KEY}\n"})
     overrides = master_overrides(pillar_root)
-    overrides["file_roots"] = {"base": [str(PROBE_ROOT), *overrides["file_roots"]["base"]]}
+    # An empty root of the test's own, for extension modules a test adds on the master.
+    extra_root = tmp / "extra-root"
+    extra_root.mkdir()
+    overrides["file_roots"] = {"base": [str(PROBE_ROOT), *overrides["file_roots"]["base"], str(extra_root)]}
+    # Salt's default (salt-factories turns the master's file-list cache off): a sync
+    # must see files added on the master while the lists are cached.
+    overrides["fileserver_list_cache_time"] = 20
     master = salt_factories.salt_master_daemon("orch-master", overrides=overrides)
     with master.started():
         minions = []
@@ -51,7 +57,7 @@ def cluster(salt_factories, tmp_path_factory):
         for m in minions:
             m.start()
         try:
-            yield {"master": master, "pillar": pillar_root, "tmp": tmp,
+            yield {"master": master, "pillar": pillar_root, "tmp": tmp, "extra_root": extra_root,
                    "minions": dict(zip(MINIONS, minions, strict=True))}
         finally:
             for m in minions:
@@ -191,6 +197,29 @@ def test_refresh_syncs_only_the_minion_whose_modules_differ(cluster):
     ret, steps = orchestrate(cluster)
     assert ret.returncode == 0, ret.stdout
     assert steps["vent-refresh"]["changes"] == {}, steps["vent-refresh"]["changes"]
+
+
+def test_a_module_added_on_the_master_reaches_every_minion_in_one_run(cluster):
+    """The master's fileserver keeps its file lists for 20 s; a sync right after a
+    listing must still bring a module added meanwhile."""
+    configure(cluster, "new-module", extra="vent:\n  orchestrate:\n    stop_after: refresh\n")
+    assert orchestrate(cluster)[0].returncode == 0
+    assert cluster["master"].salt_run_cli().run("fileserver.file_list").returncode == 0  # lists cached now
+    added = cluster["extra_root"] / "_modules" / "vent_probe_added.py"
+    added.parent.mkdir(exist_ok=True)
+    added.write_text('def hello():\n    return "added"\n')
+    try:
+        ret, steps = orchestrate(cluster)
+        assert ret.returncode == 0, ret.stdout
+        synced = steps["vent-refresh"]["changes"].get("synced", {})
+        for mid, minion in cluster["minions"].items():
+            assert synced.get(mid, {}).get("modules") == ["modules.vent_probe_added"], steps["vent-refresh"]
+            assert minion.salt_call_cli().run("vent_probe_added.hello").data == "added"
+        ret, steps = orchestrate(cluster)
+        assert ret.returncode == 0 and steps["vent-refresh"]["changes"] == {}, steps["vent-refresh"]
+    finally:
+        added.unlink()
+        orchestrate(cluster)  # the sync takes it off the minions again
 
 
 def test_stop_after_unknown_step_is_refused(cluster):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+import salt.fileserver
 import salt.utils.minions
 
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
@@ -103,6 +104,11 @@ def refresh(name, tgt="*", tgt_type="glob", timeout=None):
             return _ret(name, False, f"pillar refresh: no minion matches {tgt}")
         behind = sorted(m for m, rets in good.items() if rets.get(fun[0]) != shipped)
         stale = ("L@" + ",".join(behind), "compound") if behind else None
+    if stale:
+        # A minion's sync lists the master's files through the fileserver, which keeps
+        # its lists for fileserver_list_cache_time (20 s): a module added within that
+        # time of the last listing would be left out, and the states using it fail.
+        salt.fileserver.Fileserver(__opts__).clear_file_list_cache({"saltenv": None})
     # mine.update needs a job of its own: a job's process keeps the pillar it was
     # forked with, and the mine functions read the refreshed one.
     steps = [("sync and pillar refresh", *_util("vent_minion_sync.job")(), stale)] if stale else []
