@@ -5,7 +5,8 @@ is a throw-away lab with its own state dir, bridge and subnets, so tests never t
 a lab an operator has running (which uses vent-lab0, 198.18.0.0/24, 100.72.0.0/24).
 The node image is shared with the operator's lab (cached under .vent/lab/image).
 Labs that may run at the same time need distinct tags and subnets: tests/test_lab_machines
-uses t0 (198.19.0.0/24, 100.73.0.0/24), the benchmark b0 (198.19.1.0/24, 100.73.1.0/24).
+uses t0 (198.19.0.0/24, 100.73.0.0/24), the benchmark b0 (198.19.1.0/24, 100.73.1.0/24),
+tests/test_lab_bridge t9 (198.19.9.0/24, 100.73.9.0/24).
 """
 
 from __future__ import annotations

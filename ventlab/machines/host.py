@@ -46,13 +46,35 @@ def link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
 
 
+def _ports(bridge: str) -> list[str]:
+    brif = Path("/sys/class/net", bridge, "brif")
+    return sorted(p.name for p in brif.iterdir()) if brif.is_dir() else []
+
+
+def _ipv4_addresses(link: str) -> set[str]:
+    out = _ip("-o", "-4", "addr", "show", "dev", link).stdout
+    return {line.split()[3] for line in out.splitlines()}
+
+
+def left_by_a_lab(net: Network) -> bool:
+    """A lab whose processes were killed (its host kept running) leaves its bridge
+    behind: no port, nothing but the lab's own gateway addresses. Any other bridge of
+    that name is someone's and stays."""
+    return (link_exists(net.bridge) and not _ports(net.bridge)
+            and _ipv4_addresses(net.bridge) == set(net.host_addresses()))
+
+
 def bridge_up(net: Network, state: dict) -> None:
     if not link_exists(net.bridge):
         _ip("link", "add", net.bridge, "type", "bridge")
         state["bridge"] = {"name": net.bridge, "addresses": []}
     if state["bridge"] is None:
-        # There before the lab: use it, never delete it.
-        state["bridge"] = {"name": net.bridge, "addresses": [], "foreign": True}
+        if left_by_a_lab(net):
+            # Adopted with its addresses, so `down` removes it like one the lab made.
+            state["bridge"] = {"name": net.bridge, "addresses": sorted(net.host_addresses())}
+        else:
+            # There before the lab: use it, never delete it.
+            state["bridge"] = {"name": net.bridge, "addresses": [], "foreign": True}
     have = _ip("-o", "addr", "show", "dev", net.bridge).stdout
     for addr in net.host_addresses():
         if f" {addr} " not in have:
