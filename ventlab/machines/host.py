@@ -75,9 +75,9 @@ def bridge_up(net: Network, state: dict) -> None:
         else:
             # There before the lab: use it, never delete it.
             state["bridge"] = {"name": net.bridge, "addresses": [], "foreign": True}
-    have = _ip("-o", "addr", "show", "dev", net.bridge).stdout
+    have = _ipv4_addresses(net.bridge)
     for addr in net.host_addresses():
-        if f" {addr} " not in have:
+        if addr not in have:
             _ip("addr", "add", addr, "dev", net.bridge)
             state["bridge"]["addresses"].append(addr)
     _ip("link", "set", net.bridge, "up")
