@@ -30,6 +30,7 @@ __virtualname__ = "vent_orch"
 
 
 def __virtual__():
+    _util("vent_ops.quiet_cli_leaks")()
     return __virtualname__
 
 
