@@ -25,10 +25,12 @@ def test_by_step_names_each_step_without_its_prefix():
     assert bench._by_step("no-op re-run", run) == "no-op re-run by step: refresh 1.2, pki-nodes 1.8"
 
 
-def test_by_step_says_how_busy_the_host_was():
-    run = {"seconds": 3.0, "steps": {"vent-refresh": 1.0}, "cpu_busy": 0.974}
-    assert bench._by_step("orchestration 1+4", run).endswith("; host CPU busy 97% of "
-                                                            f"{os.cpu_count()} cores")
+def test_by_step_says_how_busy_the_host_was_and_the_least_time_of_that_work():
+    cores = os.cpu_count()
+    run = {"seconds": 10.0, "steps": {"vent-refresh": 1.0}, "cpu_busy": 0.8}
+    assert bench._by_step("orchestration 1+4", run).endswith(
+        f"; host CPU busy 80% of {cores} cores, {8 * cores:.0f} core-s of work,"
+        f" no less than 8.0 s on {cores} cores")
 
 
 def test_cpu_busy_reads_the_host_between_two_readings():

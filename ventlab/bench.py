@@ -9,9 +9,10 @@ operator's.
 
 With --lab, the whole flow in the real lab (it must not be running): `lab up` with 1
 device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P`, the orchestration and the
-no-op re-run (each also step by step, with how busy the host's cores were), vent.smoke,
-and memory per machine with the cluster running, read after the no-op re-run and again
-after vent.smoke (whose images stay in the page cache); `lab down` after each. Each
+no-op re-run (each also step by step, with how busy the host's cores were and the
+least time that much CPU work takes on them), vent.smoke, and memory per machine with
+the cluster running, read after the no-op re-run and again after vent.smoke (whose
+images stay in the page cache); `lab down` after each. Each
 figure is printed beside its target (issue 19) and as a ratio to a floor measured in
 the same run: boot to sshd, and a one-state Salt job on the same machines.
 """
@@ -106,14 +107,26 @@ def _row(what: str, run: dict, target: float, floor: tuple[str, float] | None = 
     return line
 
 
+def _cpu_work(run: dict) -> float | None:
+    """The core-seconds the host's CPUs were busy during ``run`` (the whole cluster,
+    Salt and the lab's own processes alike)."""
+    if run.get("cpu_busy") is None:
+        return None
+    return run["cpu_busy"] * run["seconds"] * os.cpu_count()
+
+
 def _by_step(what: str, run: dict) -> str:
     """Seconds per orchestration step (steps beside others overlap, so they do not add
-    up), and how busy the host's cores were meanwhile: near 100 %, a run waits on
-    the CPU, not on its own order."""
+    up), how busy the host's cores were meanwhile, and the least time that much CPU
+    work takes on these cores: a target under it waits on the CPU, not on the run's
+    order."""
     line = f"{what} by step: " + ", ".join(f"{k.removeprefix('vent-')} {v:.1f}"
                                            for k, v in run.get("steps", {}).items())
-    if run.get("cpu_busy") is not None:
-        line += f"; host CPU busy {run['cpu_busy']:.0%} of {os.cpu_count()} cores"
+    work = _cpu_work(run)
+    if work is not None:
+        cores = os.cpu_count()
+        line += (f"; host CPU busy {run['cpu_busy']:.0%} of {cores} cores, {work:.0f} core-s of work,"
+                 f" no less than {work / cores:.1f} s on {cores} cores")
     return line
 
 
@@ -132,8 +145,10 @@ def lab_figures(boot_one: float, boot_three: float) -> None:
     print(_row("salt-cloud -m -P, 3 devices", small["salt-cloud"], TARGETS["salt-cloud 3 devices"], boot)
           + f"; {sc3 / sc1:.2f}x 1 device (target {scaling}x)")
     print(_row("orchestration, 1+2", small["orchestration"], TARGETS["orchestration 1+2"], jobs))
+    work = [_cpu_work(r["orchestration"]) for r in (small, large)]
     print(_row("orchestration, 1+4", large["orchestration"], scaling * o3, jobs)
-          + f"; {large['orchestration']['seconds'] / o3:.2f}x 1+2 (target {scaling}x)")
+          + f"; {large['orchestration']['seconds'] / o3:.2f}x 1+2 (target {scaling}x)"
+          + (f"; CPU work {work[1] / work[0]:.2f}x 1+2" if None not in work else ""))
     print(_row("lab up, 1+2", small["lab up"], TARGETS["lab up 1+2"], boot))
     print(_row(f"no-op re-run, 1+2 ({noop['changed_steps']} steps changed)", noop,
                TARGETS["no-op re-run"], jobs))
