@@ -30,7 +30,8 @@ __virtualname__ = "vent_orch"
 
 
 def __virtual__():
-    _util("vent_ops.quiet_cli_leaks")()
+    if __opts__.get("__role") == "master":  # the orchestration's salt-run, not a minion
+        _util("vent_ops.quiet_cli_leaks")()
     return __virtualname__
 
 
