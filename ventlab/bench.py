@@ -12,9 +12,9 @@ device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P`, the orchestration and
 no-op re-run (each also step by step, with how busy the host's cores were and the
 least time that much CPU work takes on them), vent.smoke, and memory per machine with
 the cluster running, read after the no-op re-run and again after vent.smoke (whose
-images stay in the page cache); `lab down` after each. Each
-figure is printed beside its target (issue 19) and as a ratio to a floor measured in
-the same run: boot to sshd, and a one-state Salt job on the same machines.
+images stay in the page cache); `lab down` after each. Each figure is printed beside
+its target (issue 19) and as a ratio to a floor measured in the same run: boot to
+sshd, and a one-state Salt job on the same machines.
 """
 
 from __future__ import annotations
