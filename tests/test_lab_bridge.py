@@ -5,18 +5,17 @@ else's."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 
+from tests.lab import skip_if_opted_out
 from ventlab.machines import host, state
 
 pytestmark = pytest.mark.lab
 NET = host.Network(bridge="vent-labt9", public="198.19.9.0/24", private="100.73.9.0/24")
 
-if os.environ.get("VENT_SKIP_LAB") == "1":
-    pytest.skip("VENT_SKIP_LAB=1", allow_module_level=True)
+skip_if_opted_out()
 
 
 def ip(*args: str) -> None:

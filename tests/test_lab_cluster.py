@@ -19,7 +19,6 @@ import base64
 import datetime
 import ipaddress
 import json
-import os
 import re
 import socket
 import ssl
@@ -33,6 +32,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from tests.lab import cluster as c
+from tests.lab import skip_if_opted_out
 from ventlab import lab as labcli
 from ventlab.machines import host, image, machine, state
 from ventlab.model import model
@@ -43,8 +43,7 @@ PATHS = model.paths(VENT)
 PKI = PATHS["pki"]
 WORKERS = ("worker-0", "worker-1")
 
-if os.environ.get("VENT_SKIP_LAB") == "1":
-    pytest.skip("VENT_SKIP_LAB=1", allow_module_level=True)
+skip_if_opted_out()
 
 
 @pytest.fixture(scope="module")

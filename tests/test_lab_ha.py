@@ -19,7 +19,6 @@ tests/test_lab_cluster.py; VENT_SKIP_LAB=1 skips it.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -27,6 +26,7 @@ import pytest
 import yaml
 
 from tests.lab import cluster as c
+from tests.lab import skip_if_opted_out
 from ventlab.machines import machine
 from ventlab.model import model
 
@@ -38,8 +38,7 @@ LEASES = ("kube-controller-manager", "kube-scheduler")
 APIPROXY_CONFIG = yaml.safe_load(
     (c.REPO / "formulas/apiproxy-formula/apiproxy/defaults.yaml").read_text())["config_file"]
 
-if os.environ.get("VENT_SKIP_LAB") == "1":
-    pytest.skip("VENT_SKIP_LAB=1", allow_module_level=True)
+skip_if_opted_out()
 
 
 @pytest.fixture(scope="module")
