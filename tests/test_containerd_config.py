@@ -44,6 +44,8 @@ def test_defaults_systemd_runc_and_runsc(minion, tmp_path):
     assert cri["sandbox_image"] == model.image(settings(), "pause", "amd64")
     runtimes = cri["containerd"]["runtimes"]
     assert cri["containerd"]["default_runtime_name"] == "runc"
+    # Compressed layers go once unpacked: each layer is kept once on the node.
+    assert cri["containerd"]["discard_unpacked_layers"] is True
     assert runtimes["runc"]["runtime_type"] == "io.containerd.runc.v2"
     assert runtimes["runc"]["options"]["SystemdCgroup"] is True
     assert runtimes["runc"]["options"]["BinaryName"] == "/usr/local/sbin/runc"
@@ -84,6 +86,12 @@ def test_lab_pillar_cgroupfs_no_gvisor_mirrors(minion, tmp_path):
     # A registry dropped from pillar is no longer mirrored.
     render(minion, tmp_path, containerd={"registry_mirrors": {"docker.io": mirrors["docker.io"]}})
     assert sorted(p.name for p in hosts_dir.iterdir()) == ["docker.io"]
+
+
+@pytest.mark.salt
+def test_a_site_may_keep_compressed_layers(minion, tmp_path):
+    _, doc = render(minion, tmp_path, containerd={"discard_unpacked_layers": False})
+    assert dig(doc, *CRI)["containerd"]["discard_unpacked_layers"] is False
 
 
 @pytest.mark.salt

@@ -117,6 +117,7 @@ def test_cri_answers_with_the_rendered_runtimes(containerd):
     assert not status.conditions["NetworkReady"][0], status.conditions
     runtimes = status.info["config"]["containerd"]
     assert runtimes["defaultRuntimeName"] == "runc", runtimes
+    assert runtimes["discardUnpackedLayers"] is True, runtimes
     assert runtimes["runtimes"]["runc"]["options"]["SystemdCgroup"] is False, runtimes["runtimes"]
     assert runtimes["runtimes"]["runsc"]["runtimeType"] == "io.containerd.runsc.v1", runtimes
     if status.handlers:  # containerd >= 1.7 also lists them in runtime_handlers

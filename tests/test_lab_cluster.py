@@ -351,6 +351,21 @@ def test_gvisor_runtime_class_and_runsc(k):
         k.run("delete", "pod", "vent-gvisor", "vent-runc", "--wait=false", check=False)
 
 
+def test_pulled_images_keep_no_compressed_layers(cluster):
+    """vent:containerd:discard_unpacked_layers: the flannel, CoreDNS and pause images a
+    worker pulled are unpacked, and their compressed layer blobs are gone from the
+    content store (a compressed layer carries containerd's `uncompressed` label)."""
+    for hostname in WORKERS:
+        images = c.inside(hostname, f"{PATHS['bin']}/crictl", "images", "-q")
+        assert len(images.stdout.split()) >= 2, images.stdout + images.stderr
+        content = c.inside(hostname, f"{PATHS['bin']}/ctr", "-n", "k8s.io", "content", "ls")
+        assert content.returncode == 0, content.stderr
+        blobs = content.stdout.splitlines()[1:]
+        assert blobs, content.stdout
+        layers = [line for line in blobs if "containerd.io/uncompressed=" in line]
+        assert layers == [], f"{hostname} keeps compressed layers: {layers}"
+
+
 # --- the operator's commands -----------------------------------------------------------
 
 

@@ -104,6 +104,12 @@ vent:
     # where nothing may lower an OOM score (no CAP_SYS_RESOURCE), where a critical pod's
     # negative score would otherwise fail its start.
     restrict_oom_score_adj: false
+    # Drop an image's compressed layers from the content store once they are unpacked
+    # into snapshots (kubespray's and Talos' default): the node keeps each layer once,
+    # on disk and in its page cache. Such an image cannot be exported or pushed from
+    # the node. containerd 2.x pulls for the CRI without its transfer service then,
+    # and says so in its log when it starts.
+    discard_unpacked_layers: true
     # Paths are knobs so tests (and unusual hosts) can render elsewhere.
     config_dir: /etc/containerd
     root_dir: /var/lib/containerd
