@@ -83,6 +83,9 @@ def test_configs_render_from_pillar_and_mine_and_reapply_changes_nothing(env):
     api = (dirs["systemd"] / "kube-apiserver.service").read_text()
     assert f"ExecStart={dirs['bin']}/kube-apiserver \\" in api
     assert "User=kube-apiserver" in api and "Restart=on-failure" in api
+    # Started after etcd, so stopped before it: the API server does not wait at
+    # shutdown on an etcd that is going away.
+    assert "After=network-online.target etcd.service\n" in api
     for flag in (f"--advertise-address={PRIVATE_IP}", "--bind-address=0.0.0.0", "--secure-port=6443",
                  f"--etcd-servers=https://{PRIVATE_IP}:2379", "--authorization-mode=Node,RBAC",
                  f"--authentication-config={dirs['config']}/authentication-config.yaml",
@@ -92,9 +95,12 @@ def test_configs_render_from_pillar_and_mine_and_reapply_changes_nothing(env):
 
     cm = (dirs["systemd"] / "kube-controller-manager.service").read_text()
     assert "User=kube-controller-manager" in cm
+    assert "After=network-online.target etcd.service kube-apiserver.service\n" in cm
     assert "--bind-address=127.0.0.1" in cm and "--cluster-cidr=100.96.0.0/11" in cm
     sched = (dirs["systemd"] / "kube-scheduler.service").read_text()
     assert "User=kube-scheduler" in sched and "--bind-address=127.0.0.1" in sched
+    assert "After=network-online.target etcd.service kube-apiserver.service " \
+           "kube-controller-manager.service\n" in sched
     assert "leaderElect: true" in (dirs["config"] / "kube-scheduler.yaml").read_text()
     auth = (dirs["config"] / "authentication-config.yaml").read_text()
     assert "- path: /livez" in auth and "- path: /readyz" in auth and "enabled: true" in auth

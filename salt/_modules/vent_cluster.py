@@ -89,6 +89,11 @@ def units(role):
     return list(_util("vent_model.units")(role))
 
 
+def units_after(unit):
+    """The units ``unit`` is ordered after (systemd After=) on its node."""
+    return list(_util("vent_model.units_after")(unit))
+
+
 def paths():
     return _model("paths", settings())
 
