@@ -142,10 +142,15 @@ def test_etcd_is_healthy_over_tls_and_refuses_a_client_without_a_certificate(clu
 
 
 def test_control_plane_runs_as_its_own_users_under_systemd(cluster):
+    started = ["etcd"]
     for binary in model.control_plane().values():
         assert c.inside("controller-0", "systemctl", "is-active", binary).stdout.strip() == "active"
         user = c.inside("controller-0", "ps", "-o", "user=", "-C", binary).stdout.split()
         assert user and set(user) == {binary}, f"{binary} runs as {user}"
+        # systemd stops it before the units it started after: etcd stops last.
+        after = c.inside("controller-0", "systemctl", "show", "-p", "After", binary).stdout
+        assert {f"{unit}.service" for unit in started} <= set(after.strip().split("=", 1)[1].split()), after
+        started.append(binary)
 
 
 def test_api_readyz_verbose_through_the_operator_kubeconfig(k):
@@ -540,6 +545,10 @@ def check_down(records: list[dict], processes: dict, secrets: list[str], sysctls
     assert not labcli.PROVIDER_FILE.exists() and not labcli.MASTER_CONF.exists()
     assert not any(Path(s).exists() for s in secrets), secrets
     assert state.read()["machines"] == {}
+    # The minions' keys went with their machines.
+    keys = json.loads(c.run(str(c.BIN / "salt-key"), "--out=json", "-L").stdout)
+    left = {r["hostname"] for r in records} & {k for ks in keys.values() for k in ks}
+    assert not left, keys
     # The kernel settings the lab changed for the kubelet are back as they were.
     assert {key: (host.PROC_SYS / key).read_text() for key in sysctls} == sysctls
 
