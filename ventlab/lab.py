@@ -496,8 +496,11 @@ def down(args) -> int:
             _stop(st["processes"][name])
     # The lab's minions go with their machines: their keys and the master's grain
     # cache, which the orchestration's targets read, would otherwise outlive them.
-    for record in st["machines"].values():
-        _salt("salt-key", "-q", "-y", "-d", record["hostname"], check=False)
+    # One salt-key run for all of them (it takes a comma-separated list): each run
+    # costs about 1.5 s of start-up.
+    hostnames = [record["hostname"] for record in st["machines"].values()]
+    if hostnames:
+        _salt("salt-key", "-q", "-y", "-d", ",".join(hostnames), check=False)
     log("removing machines, bridge and rules")
     machine.down_all()
     with state.locked() as st:
