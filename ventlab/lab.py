@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -496,13 +497,16 @@ def down(args) -> int:
             _stop(st["processes"][name])
     # The lab's minions go with their machines: their keys and the master's grain
     # cache, which the orchestration's targets read, would otherwise outlive them.
-    # One salt-key run for all of them (it takes a comma-separated list): each run
-    # costs about 1.5 s of start-up.
+    # One salt-key run for all of them (it takes a comma-separated list), beside the
+    # machines' shutdown: without a master it takes about 3.5 s.
     hostnames = [record["hostname"] for record in st["machines"].values()]
-    if hostnames:
-        _salt("salt-key", "-q", "-y", "-d", ",".join(hostnames), check=False)
-    log("removing machines, bridge and rules")
-    machine.down_all()
+    with ThreadPoolExecutor(1) as pool:
+        keys = pool.submit(_salt, "salt-key", "-q", "-y", "-d", ",".join(hostnames),
+                           check=False) if hostnames else None
+        log("removing machines, bridge and rules")
+        machine.down_all()
+        if keys:
+            keys.result()
     with state.locked() as st:
         for path in map(Path, st["files"]):
             if path.exists() and MARKER in path.read_text():
