@@ -142,8 +142,10 @@ def lab_figures(boot_one: float, boot_three: float) -> None:
     print(f"floor: boot to sshd, 3 machines {boot_three:.1f} s (1 machine {boot_one:.1f} s); "
           f"one-state Salt job on 1+2 {job:.1f} s")
     scaling = TARGETS["scaling"]
+    cloud_work = [_cpu_work(r["salt-cloud"]) for r in (one, small)]
     print(_row("salt-cloud -m -P, 3 devices", small["salt-cloud"], TARGETS["salt-cloud 3 devices"], boot)
-          + f"; {sc3 / sc1:.2f}x 1 device (target {scaling}x)")
+          + f"; {sc3 / sc1:.2f}x 1 device (target {scaling}x)"
+          + (f"; CPU work {cloud_work[1] / cloud_work[0]:.2f}x 1 device" if None not in cloud_work else ""))
     print(_row("orchestration, 1+2", small["orchestration"], TARGETS["orchestration 1+2"], jobs))
     work = [_cpu_work(r["orchestration"]) for r in (small, large)]
     print(_row("orchestration, 1+4", large["orchestration"], scaling * o3, jobs)

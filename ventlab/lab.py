@@ -465,9 +465,10 @@ def up(args) -> int:
     log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s")
     lab_map = write_map(args.controllers, args.workers, args.spot_workers)
     log(f"salt-cloud -m {lab_map} -P")
-    t = time.monotonic()
+    t, cpu = time.monotonic(), host.cpu_jiffies()
     _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
-    record_timing("salt-cloud", time.monotonic() - t, devices=args.controllers + args.workers)
+    record_timing("salt-cloud", time.monotonic() - t, devices=args.controllers + args.workers,
+                  cpu_busy=round(host.cpu_busy(cpu), 3))
     log(f"devices up in {time.monotonic() - t:.1f}s")
     code = orchestrate(args.stop_after)
     log(f"vent.status {status_verdict()} (`salt-run vent.status` shows the table)")
