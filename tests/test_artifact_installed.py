@@ -1,12 +1,17 @@
-"""vent_artifact.installed for a plain binary, on one masterless minion kept across
-runs (its cache directory holds what was verified): installed from the mirror with its
-checksum, left alone when in place, and put back when the file changed."""
+"""vent_artifact.installed on one masterless minion kept across runs (its cache
+directory holds what was verified). A plain binary: installed from the mirror with its
+checksum, left alone when in place, and put back when the file changed. An archive:
+unpacked once per version, only the members the release lists, owned by root, and
+nothing at all when its checksum does not match."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import io
 import json
 import os
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -20,6 +25,7 @@ pytestmark = pytest.mark.salt
 
 VERSION = settings()["artifacts"]["releases"]["kubernetes"]["version"]
 RELEASE = b"#!/bin/sh\necho kubectl stand-in for this unit test\n"
+CRICTL = settings()["artifacts"]["releases"]["crictl"]["version"]
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
@@ -32,9 +38,15 @@ def env(salt_factories, tmp_path_factory):
     source.parent.mkdir(parents=True)
     source.write_bytes(RELEASE)
     checksum = hashlib.sha256(RELEASE).hexdigest()
+    archive = mirror / "crictl" / CRICTL / arch / f"crictl-v{CRICTL}-linux-{arch}.tar.gz"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(tar_gz({"LICENSE": (b"not listed by the release\n", 0o644),
+                                "crictl": (RELEASE, 0o775)}))
+    archive_checksum = hashlib.sha256(archive.read_bytes()).hexdigest()
     site = {"vent": {"artifacts": {
         "mirror": str(mirror), "allow_download": False,
-        "releases": {"kubernetes": {"files": {"kubectl": {"checksums": {VERSION: {arch: checksum}}}}}},
+        "releases": {"kubernetes": {"files": {"kubectl": {"checksums": {VERSION: {arch: checksum}}}}},
+                     "crictl": {"files": {"crictl": {"checksums": {CRICTL: {arch: archive_checksum}}}}}},
     }}}
     pillar = pillar_dir(tmp, site=yaml.safe_dump(site))
     paths = saltconfig.minion_paths(REPO)
@@ -45,16 +57,27 @@ def env(salt_factories, tmp_path_factory):
         overrides={**paths, **minion_overrides(["worker"]), "file_client": "local",
                    "pillar_roots": {"base": [str(pillar)]}})
     bin_dir = tmp / "bin"
-    yield {"minion": minion, "bin": bin_dir, "checksum": checksum}
+    yield {"minion": minion, "bin": bin_dir, "checksum": checksum, "archive": archive, "tmp": tmp}
 
 
-def install(env):
+def tar_gz(files: dict) -> bytes:
+    """A release-like archive: ``{name: (bytes, mode)}``, owned by a build user's uid."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, (data, mode) in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), mode, 1001, 1001
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def install(env, component="kubernetes", file="kubectl", *extra, expect=True):
     ret = env["minion"].salt_call_cli(timeout=240).run(
-        "--local", "state.single", "vent_artifact.installed", "name=kubectl", "component=kubernetes",
-        "file=kubectl", f"bin_dir={env['bin']}")
+        "--local", "state.single", "vent_artifact.installed", f"name={file}", f"component={component}",
+        f"file={file}", f"bin_dir={env['bin']}", *extra)
     assert isinstance(ret.data, dict), ret.stdout + ret.stderr
     (result,) = ret.data.values()
-    assert result["result"] is True, result["comment"]
+    assert result["result"] is expect, result["comment"]
     return result
 
 
@@ -105,3 +128,67 @@ def test_a_matching_record_spares_the_hash(env):
     assert install(env)["changes"] == {}
     assert target.read_bytes() == b"x" * len(RELEASE)
     target.write_bytes(RELEASE)  # leave the file as the release
+
+
+def test_an_archive_is_unpacked_once_with_only_the_listed_members(env):
+    unpack = env["tmp"] / "unpack"
+    first = install(env, "crictl", "crictl", f"unpack_root={unpack}")
+    version_dir = unpack / "crictl" / CRICTL
+    assert first["changes"][str(version_dir)] == {"unpacked": ["crictl"]}
+    assert sorted(p.name for p in version_dir.iterdir()) == ["crictl"]  # no LICENSE
+    unpacked = version_dir / "crictl"
+    assert unpacked.read_bytes() == RELEASE
+    st = unpacked.stat()
+    assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o777)) == (0, 0, "0o755")  # not the archive's
+    assert os.readlink(env["bin"] / "crictl") == str(unpacked)
+    assert install(env, "crictl", "crictl", f"unpack_root={unpack}")["changes"] == {}
+
+
+def test_an_archive_that_fails_its_checksum_leaves_nothing(env):
+    unpack = env["tmp"] / "unpack-bad"
+    good = env["archive"].read_bytes()
+    tampered = tar_gz({"crictl": (b"#!/bin/sh\necho tampered\n", 0o755)})
+    env["archive"].write_bytes(tampered)
+    try:
+        failed = install(env, "crictl", "crictl", f"unpack_root={unpack}", expect=False)
+    finally:
+        env["archive"].write_bytes(good)
+    key = "vent:artifacts:releases:crictl:files:crictl"
+    assert failed["comment"].startswith(f"could not unpack {key} {CRICTL}")
+    assert (f"{env['archive']} does not match the pinned hash: it has sha256 "
+            f"{hashlib.sha256(tampered).hexdigest()}") in failed["comment"]
+    left = list(unpack.rglob("*")) if unpack.exists() else []
+    assert [p for p in left if p.is_file() or p.name == CRICTL or p.name.startswith(".unpack-")] == []
+
+
+def _unpack():
+    path = REPO / "salt" / "_states" / "vent_artifact.py"
+    spec = importlib.util.spec_from_file_location("vent_artifact_state", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._unpack
+
+
+def test_unpack_refuses_a_listed_member_that_is_a_link(tmp_path):
+    archive = tmp_path / "a.tar"
+    with tarfile.open(archive, "w") as tar:
+        link = tarfile.TarInfo("bin/tool")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/shadow"
+        tar.addfile(link)
+    with pytest.raises(ValueError, match="bin/tool is not a regular file"):
+        _unpack()(str(archive), str(tmp_path / "out" / "1.0"), ["bin/tool"])
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("member", ["/bin/tool", "../tool", "bin/../../tool"])
+def test_unpack_refuses_a_member_path_that_leaves_the_directory(tmp_path, member):
+    with pytest.raises(ValueError, match="is not a plain relative path"):
+        _unpack()(str(tmp_path / "missing.tar"), str(tmp_path / "out" / "1.0"), [member])
+
+
+def test_unpack_names_the_members_the_archive_lacks(tmp_path):
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tar_gz({"bin/one": (b"1", 0o755)}))
+    with pytest.raises(ValueError, match="the archive lacks bin/two"):
+        _unpack()(str(archive), str(tmp_path / "out" / "1.0"), ["bin/one", "bin/two"])
+    assert list((tmp_path / "out").iterdir()) == []
