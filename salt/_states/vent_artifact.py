@@ -76,18 +76,20 @@ def _hash_ok(path, art):
 def _fetched(art):
     """A local path of the release file, its checksum verified: the mirror file in
     place, else the first source the minion can cache."""
-    path = None
+    path = downloaded = None
     for source in art["sources"]:
         if source.startswith("file://"):
             path = source[len("file://"):] if os.path.isfile(source[len("file://"):]) else None
         else:
-            path = __salt__["cp.cache_file"](source) or None
+            path = downloaded = __salt__["cp.cache_file"](source) or None
         if path:
             break
     if not path:
         raise ValueError("no source could be had")
     got = __salt__["file.get_hash"](path, art["hash_type"])
     if got != art["source_hash"].split("=", 1)[1]:
+        if downloaded:  # fetched again next run, not trusted from the cache
+            os.remove(downloaded)
         raise ValueError(f"{path} does not match the pinned hash: it has {art['hash_type']} {got}")
     return path
 
