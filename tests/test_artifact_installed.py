@@ -6,12 +6,15 @@ nothing at all when its checksum does not match."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import importlib.util
 import io
 import json
 import os
 import tarfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -57,7 +60,8 @@ def env(salt_factories, tmp_path_factory):
         overrides={**paths, **minion_overrides(["worker"]), "file_client": "local",
                    "pillar_roots": {"base": [str(pillar)]}})
     bin_dir = tmp / "bin"
-    yield {"minion": minion, "bin": bin_dir, "checksum": checksum, "archive": archive, "tmp": tmp}
+    yield {"minion": minion, "bin": bin_dir, "checksum": checksum, "archive": archive, "tmp": tmp,
+           "site": site, "site_file": pillar / "site.sls"}
 
 
 def tar_gz(files: dict) -> bytes:
@@ -159,6 +163,41 @@ def test_an_archive_that_fails_its_checksum_leaves_nothing(env):
             f"{hashlib.sha256(tampered).hexdigest()}") in failed["comment"]
     left = list(unpack.rglob("*")) if unpack.exists() else []
     assert [p for p in left if p.is_file() or p.name == CRICTL or p.name.startswith(".unpack-")] == []
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    """A loopback HTTP server standing in for the release URL: files put in its root."""
+    root = tmp_path / "upstream"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_download_that_fails_its_hash_is_not_kept_and_is_fetched_again(env, upstream, tmp_path):
+    root, url = upstream
+    site = json.loads(json.dumps(env["site"]))
+    site["vent"]["artifacts"].update(allow_download=True, mirror=str(tmp_path / "empty-mirror"))
+    release = site["vent"]["artifacts"]["releases"]["crictl"]["files"]["crictl"]
+    release["url"] = url + "/crictl-{version}.tar.gz"
+    unpack = tmp_path / "unpack"
+    served = root / f"crictl-{CRICTL}.tar.gz"
+    served.write_bytes(tar_gz({"crictl": (b"#!/bin/sh\necho tampered\n", 0o755)}))
+    env["site_file"].write_text(yaml.safe_dump(site))
+    try:
+        failed = install(env, "crictl", "crictl", f"unpack_root={unpack}", expect=False)
+        assert "does not match the pinned hash" in failed["comment"]
+        assert list(Path(env["minion"].config["cachedir"]).rglob(served.name)) == []
+
+        served.write_bytes(env["archive"].read_bytes())
+        done = install(env, "crictl", "crictl", f"unpack_root={unpack}")
+    finally:
+        env["site_file"].write_text(yaml.safe_dump(env["site"]))
+    assert done["changes"][str(unpack / "crictl" / CRICTL)] == {"unpacked": ["crictl"]}
+    assert (unpack / "crictl" / CRICTL / "crictl").read_bytes() == RELEASE
 
 
 def _unpack():
