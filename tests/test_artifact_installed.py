@@ -165,6 +165,24 @@ def test_an_archive_that_fails_its_checksum_leaves_nothing(env):
     assert [p for p in left if p.is_file() or p.name == CRICTL or p.name.startswith(".unpack-")] == []
 
 
+def test_a_binary_that_fails_its_checksum_is_not_put_in_place(env, tmp_path):
+    source = env["tmp"] / "mirror" / "kubernetes" / VERSION / ARCH[os.uname().machine] / "kubectl"
+    bin_dir = tmp_path / "bin"
+    source.write_bytes(RELEASE.replace(b"stand-in", b"tampered"))
+    try:
+        ret = env["minion"].salt_call_cli(timeout=240).run(
+            "--local", "state.single", "vent_artifact.installed", "name=kubectl",
+            "component=kubernetes", "file=kubectl", f"bin_dir={bin_dir}")
+    finally:
+        source.write_bytes(RELEASE)
+    (result,) = ret.data.values()
+    assert result["result"] is False
+    key = "vent:artifacts:releases:kubernetes:files:kubectl"
+    assert result["comment"].startswith(f"could not install {key} {VERSION}")
+    assert f"{source} does not match the pinned hash: it has sha256 " in result["comment"]
+    assert list(bin_dir.iterdir()) == []  # neither the file nor a partial copy
+
+
 @pytest.fixture
 def upstream(tmp_path):
     """A loopback HTTP server standing in for the release URL: files put in its root."""

@@ -10,6 +10,8 @@ and what fills the mirror.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -73,25 +75,59 @@ def _hash_ok(path, art):
     return True
 
 
-def _fetched(art):
-    """A local path of the release file, its checksum verified: the mirror file in
-    place, else the first source the minion can cache."""
-    path = downloaded = None
+def _source(art):
+    """A local path of the release file: the mirror file in place, else the first
+    source the minion can cache (``downloaded`` then names that cache file)."""
     for source in art["sources"]:
         if source.startswith("file://"):
-            path = source[len("file://"):] if os.path.isfile(source[len("file://"):]) else None
+            if os.path.isfile(source[len("file://"):]):
+                return source[len("file://"):], None
         else:
-            path = downloaded = __salt__["cp.cache_file"](source) or None
-        if path:
-            break
-    if not path:
-        raise ValueError("no source could be had")
+            cached = __salt__["cp.cache_file"](source)
+            if cached:
+                return cached, cached
+    raise ValueError("no source could be had")
+
+
+def _mismatch(path, downloaded, art, got):
+    if downloaded:  # fetched again next run, not trusted from the cache
+        os.remove(downloaded)
+    return ValueError(f"{path} does not match the pinned hash: it has {art['hash_type']} {got}")
+
+
+def _fetched(art):
+    """``_source``, its checksum verified."""
+    path, downloaded = _source(art)
     got = __salt__["file.get_hash"](path, art["hash_type"])
     if got != art["source_hash"].split("=", 1)[1]:
-        if downloaded:  # fetched again next run, not trusted from the cache
-            os.remove(downloaded)
-        raise ValueError(f"{path} does not match the pinned hash: it has {art['hash_type']} {got}")
+        raise _mismatch(path, downloaded, art, got)
     return path
+
+
+def _copied(art, target, mode):
+    """Put the release file in place as ``target`` (root's, ``mode``): hashed as it is
+    copied beside the target, renamed over it only when the hash matches, and
+    remembered as verified so the next run does not read it again. Written in the
+    same 16 KiB pieces as ``_unpack`` (see there)."""
+    path, downloaded = _source(art)
+    digest = hashlib.new(art["hash_type"])
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".vent-")
+    try:
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as out:
+            for chunk in iter(lambda: src.read(16 << 10), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != art["source_hash"].split("=", 1)[1]:
+            raise _mismatch(path, downloaded, art, digest.hexdigest())
+        os.chown(tmp, 0, 0)
+        os.chmod(tmp, int(str(mode), 8))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    _record(target, art["source_hash"], _stamp(target))
 
 
 def _unpack(archive, unpack_dir, members):
@@ -162,20 +198,27 @@ def installed(name, component, file, bin_dir, members=None, unpack_root=None, mo
     label = f"{art['key']} {art['version']}"
     if not art["members"]:
         target = os.path.join(bin_dir, file)
-        if _hash_ok(target, art):  # in place: only its mode and owner to check
-            sub = __states__["file.managed"](name=target, replace=False, mode=mode, user="root", group="root")
-        else:
+        ret = _ret(name, True, f"{label}: {target} ({art['origin']} checksum)")
+        if not _hash_ok(target, art):
             missing = __salt__["vent_cluster.artifact_missing"](component, file)
             if missing:
                 return _ret(name, False, missing)
-            sub = __states__["file.managed"](name=target, source=art["sources"],
-                                             source_hash=art["source_hash"], mode=mode, user="root",
-                                             group="root", makedirs=True)
-        ret = _ret(name, True, f"{label}: {target} ({art['origin']} checksum)")
-        _merge(ret, sub, target)
+            ret["changes"][target] = {"installed": label}
+            if __opts__["test"]:
+                ret["result"] = None
+                return ret
+            try:
+                _copied(art, target, mode)
+            except (OSError, ValueError) as exc:
+                return _ret(name, False, f"could not install {label} from "
+                                         f"{' or '.join(art['sources'])} ({art['source_hash']}): {exc}")
+        # in place: only its mode and owner to check
+        sub = __states__["file.managed"](name=target, replace=False, mode=mode, user="root", group="root")
+        if sub.get("changes"):
+            ret["changes"].setdefault(target, {}).update(sub["changes"])
         if sub["result"] is False:
-            ret["comment"] = (f"could not install {label} from {' or '.join(art['sources'])} "
-                              f"({art['source_hash']}): {sub['comment']}")
+            ret["result"] = False
+            ret["comment"] = f"{label}: {target}: {sub['comment']}"
         return ret
 
     unpack_root = unpack_root or __salt__["vent_cluster.paths"]()["unpack_root"]
