@@ -2,8 +2,8 @@
 
 ``vent_artifact.installed`` takes a file of ``vent:artifacts:releases`` and puts its
 binaries into place, verified against the checksum the cluster model gives (published,
-or the one `./vent artifacts build` recorded for a file it built): a plain binary with
-``file.managed``, an archive unpacked once per version with the wanted members linked.
+or the one `./vent artifacts build` recorded for a file it built): a plain binary
+copied into place, an archive unpacked once per version with the wanted members linked.
 Every formula says "missing" the same way, naming the pillar key, version, mirror path
 and what fills the mirror.
 """
@@ -176,7 +176,7 @@ def _unpack(archive, unpack_dir, members):
 
 def _merge(ret, sub, key):
     if sub.get("changes"):
-        ret["changes"][key] = sub["changes"]
+        ret["changes"].setdefault(key, {}).update(sub["changes"])
     if sub["result"] is False:
         ret["result"] = False
     elif sub["result"] is None and ret["result"] is not False:
@@ -214,10 +214,8 @@ def installed(name, component, file, bin_dir, members=None, unpack_root=None, mo
                                          f"{' or '.join(art['sources'])} ({art['source_hash']}): {exc}")
         # in place: only its mode and owner to check
         sub = __states__["file.managed"](name=target, replace=False, mode=mode, user="root", group="root")
-        if sub.get("changes"):
-            ret["changes"].setdefault(target, {}).update(sub["changes"])
+        _merge(ret, sub, target)
         if sub["result"] is False:
-            ret["result"] = False
             ret["comment"] = f"{label}: {target}: {sub['comment']}"
         return ret
 
