@@ -60,6 +60,16 @@ def _stamp(path):
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
+def _checksum(art):
+    """The pinned hex digest (``source_hash`` is ``<hash_type>=<hex>``)."""
+    return art["source_hash"].split("=", 1)[1]
+
+
+def _member_path(name):
+    """An archive member's path as the release lists it, without a leading ``./``."""
+    return name[2:] if name.startswith("./") else name
+
+
 def _hash_ok(path, art):
     """``path`` holds the release file. It is hashed only when new or changed since
     it last matched: hashing every binary on every run cost up to 0.4 s a state, and
@@ -69,7 +79,7 @@ def _hash_ok(path, art):
     stamp = _stamp(path)
     if _verified().get(path) == {"source_hash": art["source_hash"], "stamp": stamp}:
         return True
-    if __salt__["file.get_hash"](path, art["hash_type"]) != art["source_hash"].split("=", 1)[1]:
+    if __salt__["file.get_hash"](path, art["hash_type"]) != _checksum(art):
         return False
     _record(path, art["source_hash"], stamp)
     return True
@@ -99,7 +109,7 @@ def _fetched(art):
     """``_source``, its checksum verified."""
     path, downloaded = _source(art)
     got = __salt__["file.get_hash"](path, art["hash_type"])
-    if got != art["source_hash"].split("=", 1)[1]:
+    if got != _checksum(art):
         raise _mismatch(path, downloaded, art, got)
     return path
 
@@ -118,7 +128,7 @@ def _copied(art, target, mode):
             for chunk in iter(lambda: src.read(16 << 10), b""):
                 digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != art["source_hash"].split("=", 1)[1]:
+        if digest.hexdigest() != _checksum(art):
             raise _mismatch(path, downloaded, art, digest.hexdigest())
         os.chown(tmp, 0, 0)
         os.chmod(tmp, int(str(mode), 8))
@@ -147,7 +157,7 @@ def _unpack(archive, unpack_dir, members):
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:
-                path = member.name[2:] if member.name.startswith("./") else member.name
+                path = _member_path(member.name)
                 if path not in wanted:
                     continue
                 if not member.isfile():
@@ -221,7 +231,7 @@ def installed(name, component, file, bin_dir, members=None, unpack_root=None, mo
 
     unpack_root = unpack_root or __salt__["vent_cluster.paths"]()["unpack_root"]
     unpack_dir = f"{unpack_root}/{component}/{art['version']}"
-    paths = {m.rsplit("/", 1)[-1]: m[2:] if m.startswith("./") else m for m in art["members"]}
+    paths = {m.rsplit("/", 1)[-1]: _member_path(m) for m in art["members"]}
     wanted = list(members) if members else list(paths)
     unknown = sorted(set(wanted) - set(paths))
     if unknown:
