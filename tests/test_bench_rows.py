@@ -41,3 +41,24 @@ def test_cpu_busy_reads_the_host_between_two_readings():
     busy = host.cpu_busy(since)
     # This process alone kept one of the cores busy.
     assert 1 / (os.cpu_count() * 2) <= busy <= 1, busy
+
+
+def test_by_step_splits_the_work_between_the_machines_and_the_host():
+    cores = os.cpu_count()
+    run = {"seconds": 10.0, "steps": {"vent-refresh": 1.0}, "cpu_busy": 0.9,
+           "cpu_by_machine": {"worker-0": 3.5, "controller-0": 6.3}}
+    work = 9 * cores
+    assert bench._by_step("no-op re-run", run).endswith(
+        f"; of it controller-0 6.3, worker-0 3.5, the host's own processes {work - 9.8:.1f}")
+
+
+def test_cpu_seconds_reads_v1_cpuacct_or_v2_cpu_stat(tmp_path):
+    v1 = tmp_path / "cpuacct"
+    v1.mkdir()
+    (v1 / "cpuacct.usage").write_text("2500000000\n")
+    v2 = tmp_path / "unified"
+    v2.mkdir()
+    (v2 / "cpu.stat").write_text("usage_usec 1250000\nuser_usec 1000000\nsystem_usec 250000\n")
+    assert host.cpu_seconds([str(v1)]) == 2.5
+    assert host.cpu_seconds([str(v2)]) == 1.25
+    assert host.cpu_seconds([str(tmp_path)]) is None  # a cgroup with neither file

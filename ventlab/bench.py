@@ -9,8 +9,9 @@ operator's.
 
 With --lab, the whole flow in the real lab (it must not be running): `lab up` with 1
 device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P`, the orchestration and the
-no-op re-run (each also step by step, with how busy the host's cores were and the
-least time that much CPU work takes on them), vent.smoke, and memory per machine with
+no-op re-run (each also step by step, with how busy the host's cores were, the
+least time that much CPU work takes on them and how much of it each machine did),
+vent.smoke, and memory per machine with
 the cluster running, read after the no-op re-run and again after vent.smoke (whose
 images stay in the page cache); `lab down` after each. Each figure is printed beside
 its target (issue 19) and as a ratio to a floor measured in the same run: boot to
@@ -127,6 +128,11 @@ def _by_step(what: str, run: dict) -> str:
         cores = os.cpu_count()
         line += (f"; host CPU busy {run['cpu_busy']:.0%} of {cores} cores, {work:.0f} core-s of work,"
                  f" no less than {work / cores:.1f} s on {cores} cores")
+        if by_machine := run.get("cpu_by_machine"):
+            # Which machine's processes did that work; the rest ran on the host itself
+            # (the Salt master and salt-run among them).
+            line += ("; of it " + ", ".join(f"{name} {s:.1f}" for name, s in sorted(by_machine.items()))
+                     + f", the host's own processes {work - sum(by_machine.values()):.1f}")
     return line
 
 

@@ -383,7 +383,7 @@ def record_timing(name: str, seconds: float, **extra) -> None:
 def orchestrate(stop_after: str | None = None) -> int:
     """``salt-run state.orchestrate vent`` (up to the phase ``stop_after``); prints what
     ran, what did not and why."""
-    t, cpu = time.monotonic(), host.cpu_jiffies()
+    t, cpu, machines_cpu = time.monotonic(), host.cpu_jiffies(), machine.cpu_seconds()
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")
     argv = [str(BIN / "salt-run"), "--out=json", "state.orchestrate", "vent"]
     if stop_after:
@@ -397,6 +397,8 @@ def orchestrate(stop_after: str | None = None) -> int:
     record_timing("orchestration", time.monotonic() - t, exit=code,
                   changed_steps=sum(1 for _, r in steps if r.get("changes")),
                   cpu_busy=round(host.cpu_busy(cpu), 3),
+                  cpu_by_machine={name: round(seconds - machines_cpu.get(name, 0), 1)
+                                  for name, seconds in machine.cpu_seconds().items()},
                   steps={sid: round(r.get("duration", 0) / 1000, 1) for sid, r in steps})
     verdict = {0: "complete", EXIT_NOT_RUN: "PARTIAL (steps not run)",
                EXIT_FAILED: "FAILED"}[code]

@@ -321,6 +321,21 @@ def memory_anon(dirs: list[str]) -> int | None:
     return stat.get("total_rss", stat.get("anon"))
 
 
+def cpu_seconds(dirs: list[str]) -> float | None:
+    """CPU time the machine's processes have used since its cgroups were made (v1
+    cpuacct or v2 cpu.stat): two readings give a machine's share of a run's work."""
+    for d in dirs:
+        f = Path(d, "cpuacct.usage")
+        if f.exists():
+            return int(f.read_text()) / 1e9
+        f = Path(d, "cpu.stat")
+        if f.exists():
+            stat = dict(line.split() for line in f.read_text().splitlines() if line.count(" ") == 1)
+            if "usage_usec" in stat:
+                return int(stat["usage_usec"]) / 1e6
+    return None
+
+
 def cpu_jiffies() -> tuple[int, int]:
     """(busy, total) clock ticks of all the host's CPUs since boot, from /proc/stat:
     two readings give how busy the host was in between (``cpu_busy``)."""

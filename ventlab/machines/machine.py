@@ -286,6 +286,16 @@ def status(lab: Path | None = None) -> list[dict]:
     return out
 
 
+def cpu_seconds(lab: Path | None = None) -> dict[str, float]:
+    """Each running machine's CPU seconds so far, by hostname."""
+    found = {}
+    for m in status(lab):
+        seconds = host.cpu_seconds(m.get("cgroups", [])) if m["running"] else None
+        if seconds is not None:
+            found[m["hostname"]] = seconds
+    return found
+
+
 def find(device_id: str, lab: Path | None = None) -> dict | None:
     for record in state.read(lab)["machines"].values():
         if record["id"] == device_id:
