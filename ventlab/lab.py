@@ -397,8 +397,7 @@ def orchestrate(stop_after: str | None = None) -> int:
     record_timing("orchestration", time.monotonic() - t, exit=code,
                   changed_steps=sum(1 for _, r in steps if r.get("changes")),
                   cpu_busy=round(host.cpu_busy(cpu), 3),
-                  cpu_by_machine={name: round(seconds - machines_cpu.get(name, 0), 1)
-                                  for name, seconds in machine.cpu_seconds().items()},
+                  cpu_by_machine=machine.cpu_since(machines_cpu),
                   steps={sid: round(r.get("duration", 0) / 1000, 1) for sid, r in steps})
     verdict = {0: "complete", EXIT_NOT_RUN: "PARTIAL (steps not run)",
                EXIT_FAILED: "FAILED"}[code]

@@ -292,13 +292,18 @@ def memory_usage(dirs: list[str]) -> int | None:
     return None
 
 
+def _flat_keyed(path: Path) -> dict[str, int]:
+    """A cgroup file of "key value" lines (memory.stat, cpu.stat) as numbers."""
+    return {k: int(v) for k, v in (line.split() for line in path.read_text().splitlines()
+                                   if line.count(" ") == 1)}
+
+
 def _memory_stat(dirs: list[str]) -> dict[str, int]:
     """The memory cgroup's memory.stat (v1 or v2) as numbers; empty without one."""
     for d in dirs:
         f = Path(d, "memory.stat")
         if f.exists():
-            return {k: int(v) for k, v in (line.split() for line in f.read_text().splitlines()
-                                           if line.count(" ") == 1)}
+            return _flat_keyed(f)
     return {}
 
 
@@ -329,10 +334,8 @@ def cpu_seconds(dirs: list[str]) -> float | None:
         if f.exists():
             return int(f.read_text()) / 1e9
         f = Path(d, "cpu.stat")
-        if f.exists():
-            stat = dict(line.split() for line in f.read_text().splitlines() if line.count(" ") == 1)
-            if "usage_usec" in stat:
-                return int(stat["usage_usec"]) / 1e6
+        if f.exists() and "usage_usec" in (stat := _flat_keyed(f)):
+            return stat["usage_usec"] / 1e6
     return None
 
 

@@ -296,6 +296,16 @@ def cpu_seconds(lab: Path | None = None) -> dict[str, float]:
     return found
 
 
+def cpu_since(before: dict[str, float], lab: Path | None = None) -> dict[str, float]:
+    """Each running machine's CPU seconds since the ``cpu_seconds`` reading ``before``;
+    a machine powered on since then (new cgroups) counts from its start."""
+    since = {}
+    for name, seconds in cpu_seconds(lab).items():
+        start = before.get(name)
+        since[name] = round(seconds if start is None or seconds < start else seconds - start, 1)
+    return since
+
+
 def find(device_id: str, lab: Path | None = None) -> dict | None:
     for record in state.read(lab)["machines"].values():
         if record["id"] == device_id:
