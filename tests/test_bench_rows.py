@@ -67,9 +67,9 @@ def test_cpu_seconds_reads_v1_cpuacct_or_v2_cpu_stat(tmp_path):
 def test_cpu_since_counts_a_machine_powered_on_meanwhile_from_its_start(monkeypatch):
     from ventlab.machines import machine
 
-    now = {"controller-0": 9.5, "worker-0": 1.3, "worker-1": 2.0}
+    now = {"controller-0": (101, 9.5), "worker-0": (207, 6.3), "worker-1": (303, 2.0)}
     monkeypatch.setattr(machine, "cpu_seconds", lambda lab=None: now)
-    # worker-0 was powered off and on (its cgroups, and their counters, are new);
-    # worker-1 started after the first reading.
-    assert machine.cpu_since({"controller-0": 3.0, "worker-0": 4.0}) == {
-        "controller-0": 6.5, "worker-0": 1.3, "worker-1": 2.0}
+    # worker-0 was powered off and on (a new nspawn, new cgroups whose counters started
+    # at zero); worker-1 started after the first reading.
+    assert machine.cpu_since({"controller-0": (101, 3.0), "worker-0": (202, 4.0)}) == {
+        "controller-0": 6.5, "worker-0": 6.3, "worker-1": 2.0}

@@ -286,23 +286,24 @@ def status(lab: Path | None = None) -> list[dict]:
     return out
 
 
-def cpu_seconds(lab: Path | None = None) -> dict[str, float]:
-    """Each running machine's CPU seconds so far, by hostname."""
+def cpu_seconds(lab: Path | None = None) -> dict[str, tuple[int, float]]:
+    """Each running machine's (nspawn pid, CPU seconds since it was powered on), by
+    hostname: a new pid is a machine powered on again, with new cgroups."""
     found = {}
     for m in status(lab):
         seconds = host.cpu_seconds(m.get("cgroups", [])) if m["running"] else None
         if seconds is not None:
-            found[m["hostname"]] = seconds
+            found[m["hostname"]] = (m["pid"], seconds)
     return found
 
 
-def cpu_since(before: dict[str, float], lab: Path | None = None) -> dict[str, float]:
+def cpu_since(before: dict[str, tuple[int, float]], lab: Path | None = None) -> dict[str, float]:
     """Each running machine's CPU seconds since the ``cpu_seconds`` reading ``before``;
-    a machine powered on since then (new cgroups) counts from its start."""
+    a machine powered on since then counts from its start."""
     since = {}
-    for name, seconds in cpu_seconds(lab).items():
-        start = before.get(name)
-        since[name] = round(seconds if start is None or seconds < start else seconds - start, 1)
+    for name, (pid, seconds) in cpu_seconds(lab).items():
+        start_pid, start = before.get(name, (None, 0.0))
+        since[name] = round(seconds - start if pid == start_pid else seconds, 1)
     return since
 
 
