@@ -86,22 +86,22 @@ def _hash_ok(path, art):
 
 
 def _source(art):
-    """A local path of the release file: the mirror file in place, else the first
-    source the minion can cache (``downloaded`` then names that cache file)."""
+    """``(path, downloaded)``: a local path of the release file, the mirror file in
+    place, else the first source the minion can cache (then ``downloaded``)."""
     for source in art["sources"]:
         if source.startswith("file://"):
             if os.path.isfile(source[len("file://"):]):
-                return source[len("file://"):], None
+                return source[len("file://"):], False
         else:
             cached = __salt__["cp.cache_file"](source)
             if cached:
-                return cached, cached
+                return cached, True
     raise ValueError("no source could be had")
 
 
 def _mismatch(path, downloaded, art, got):
     if downloaded:  # fetched again next run, not trusted from the cache
-        os.remove(downloaded)
+        os.remove(path)
     return ValueError(f"{path} does not match the pinned hash: it has {art['hash_type']} {got}")
 
 
