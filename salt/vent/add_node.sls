@@ -1,12 +1,14 @@
 {#- salt-run state.orchestrate vent.add_node, with pillar vent:add_node the new minion's id
     (docs/day2.md).
 
-    Brings one new node (already accepted, roles grain set: `salt-cloud -p worker
-    worker-2` does both) into a running cluster with the deploy's own steps, applied
-    to that node alone: no state runs on any other node, so nothing there is
-    re-issued or restarted. A new etcd member is announced to the running members
-    (`vent.etcd_member_add`) before etcd starts on it. Re-running `vent` would
-    converge the same node but apply every formula on every node on the way. #}
+    Brings one new node (already accepted, roles grain set: `salt-cloud -p
+    vent-worker worker-2` does both) into a running cluster with the deploy's own
+    steps, applied to that node alone, except that after a new controller's control
+    plane every kubelet node has apiproxy re-applied (vent-add-node-apiproxy, a
+    haproxy reload): nothing else is re-issued or restarted. A new etcd member is
+    announced to the running members (`vent.etcd_member_add`) before etcd starts on
+    it. Re-running `vent` would converge the same node but apply every formula on
+    every node on the way. #}
 {%- from "vent/targets.jinja" import t, cached with context %}
 {%- import "vent/steps.jinja" as steps with context %}
 {%- set node = salt['pillar.get']('vent:add_node') %}
