@@ -101,9 +101,10 @@ def test_go_failures_are_named(stderr, expected):
     assert expected in golang.explain(stderr, "example.com/m@v1.2.3")
 
 
-def test_go_missing_is_named(monkeypatch):
+def test_go_missing_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(golang, "GO_ROOT_BIN", Path("/nonexistent/go"))
+    monkeypatch.setenv("VENT_GO_CACHE", str(tmp_path))
     with pytest.raises(golang.BuildError, match="Go is not installed"):
         golang.go_version()
 

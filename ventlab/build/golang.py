@@ -17,10 +17,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CACHE = Path(os.environ.get("VENT_BUILD_CACHE", "/srv/vent/cache"))
-# The go directive of the newest module we build (Kubernetes 1.37: go 1.26.0).
-MIN_GO = (1, 26)
+# The Go toolchain `./vent setup` fetches when no Go >= MIN_GO is installed: the module
+# golang.org/toolchain@v0.0.1-go<GO_TOOLCHAIN>.linux-<arch> from the Go module proxy (what
+# GOTOOLCHAIN auto-download uses). Per host arch: the sha256 of the zip the proxy serves,
+# and Go's h1: dirhash of its contents as sum.golang.org lists it. ventlab/build/toolchain.py
+# checks both before unpacking.
+GO_TOOLCHAIN = "1.26.8"
+GO_TOOLCHAIN_SUMS = {
+    "amd64": ("30c2b1bf7dcc88d3eb0a1364e47ddd9128edb3110a30e8a0ef61cd5856b31de7",
+              "h1:ZOmGe1OnfREDMIdb1Qi4G9JSuDPBLGExZMQ4nis1RXM="),
+    "arm64": ("02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99",
+              "h1:sYL/O6MqS68ML0kjsQ36WoYIpJqkw60TxizWUYUKQMc="),
+}
+# The go directive of the newest module we build (Kubernetes 1.37: go 1.26.0) sets the
+# minor; GO_TOOLCHAIN is a release of it, so bumping the pin moves both.
+MIN_GO = (int(GO_TOOLCHAIN.split(".")[0]), int(GO_TOOLCHAIN.split(".")[1]))
 # Where Go's official tarball installs when its bin dir is not on PATH.
 GO_ROOT_BIN = Path("/usr/local/go/bin/go")
+
+
+def toolchain_cache() -> Path:
+    """Where fetched toolchains live, outside the checkout: $VENT_GO_CACHE, else
+    $XDG_CACHE_HOME/vent/go, else ~/.cache/vent/go."""
+    if os.environ.get("VENT_GO_CACHE"):
+        return Path(os.environ["VENT_GO_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vent" / "go"
+
+
+def toolchain_dir(arch: str) -> Path:
+    """The GOROOT of the pinned toolchain once fetched for this host arch."""
+    return toolchain_cache() / f"go{GO_TOOLCHAIN}.linux-{arch}"
+
+
+def host_arch() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 class BuildError(Exception):
@@ -50,26 +82,67 @@ def go_env() -> dict:
     return env
 
 
-def _go() -> str | None:
-    return shutil.which("go") or (str(GO_ROOT_BIN) if GO_ROOT_BIN.exists() else None)
+def go_candidates() -> list[Path]:
+    """Every installed go command, in the order they are tried: PATH, /usr/local/go,
+    then the toolchain `./vent setup` fetched."""
+    found: list[Path] = []
+    for cand in (shutil.which("go"), GO_ROOT_BIN, toolchain_dir(host_arch()) / "bin" / "go"):
+        if cand and os.access(cand, os.X_OK) and Path(cand).is_file() and Path(cand) not in found:
+            found.append(Path(cand))
+    return found
 
 
-def go_version() -> tuple[int, int, str]:
-    """The local toolchain's version; BuildError when Go is missing or too old."""
-    go = _go()
-    if not go:
-        raise BuildError("Go is not installed (no `go` on PATH or /usr/local/go/bin): install "
-                         f"Go {MIN_GO[0]}.{MIN_GO[1]} or newer to build release files from source")
-    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, env=go_env())
+def probe(go: Path) -> tuple[int, int, str]:
+    """(major, minor, GOVERSION) of one go command; BuildError when it does not answer."""
+    out = subprocess.run([str(go), "env", "GOVERSION"], capture_output=True, text=True, env=go_env())
     text = out.stdout.strip()
     m = re.match(r"go(\d+)\.(\d+)", text)
     if out.returncode or not m:
-        raise BuildError(f"`go env GOVERSION` failed: {out.stderr.strip() or text}")
-    major, minor = int(m.group(1)), int(m.group(2))
-    if (major, minor) < MIN_GO:
-        raise BuildError(f"Go {text} is too old: the pinned modules need Go "
-                         f"{MIN_GO[0]}.{MIN_GO[1]} or newer")
-    return major, minor, text
+        raise BuildError(f"`{go} env GOVERSION` failed: {out.stderr.strip() or text}")
+    return int(m.group(1)), int(m.group(2)), text
+
+
+def search() -> tuple[Path | None, tuple[int, int, str] | None, list[str]]:
+    """(the first installed Go >= MIN_GO, its version, why each one before it was
+    passed over); (None, None, reasons) when there is none."""
+    seen = []
+    for go in go_candidates():
+        try:
+            version = probe(go)
+        except BuildError as exc:
+            seen.append(str(exc))
+            continue
+        if version[:2] >= MIN_GO:
+            return go, version, seen
+        seen.append(f"{version[2]} at {go} is too old")
+    return None, None, seen
+
+
+def missing(seen: list[str]) -> str:
+    """Why no installed Go will do, in one sentence."""
+    if not seen:
+        return (f"Go is not installed (no `go` on PATH, in {GO_ROOT_BIN.parent} or "
+                f"{toolchain_dir(host_arch())})")
+    return f"no usable Go ({'; '.join(seen)}): the pinned modules need Go {MIN_GO[0]}.{MIN_GO[1]} or newer"
+
+
+def find_go() -> tuple[Path, tuple[int, int, str]]:
+    """The first installed Go >= MIN_GO and its version; BuildError naming every Go
+    found otherwise."""
+    go, version, seen = search()
+    if go is None or version is None:
+        raise BuildError(f"{missing(seen)}: run ./vent setup (it fetches Go {GO_TOOLCHAIN} into "
+                         f"{toolchain_cache()}) or install Go {MIN_GO[0]}.{MIN_GO[1]} or newer")
+    return go, version
+
+
+def _go() -> str:
+    return str(find_go()[0])
+
+
+def go_version() -> tuple[int, int, str]:
+    """The toolchain's version; BuildError when Go is missing or too old."""
+    return find_go()[1]
 
 
 def explain(stderr: str, what: str) -> str:
