@@ -1,5 +1,6 @@
-"""The Packet API emulator over HTTP: auth, device lifecycle, addresses, spot rules,
-failure injection, reclaim, backends, the state file and the command line."""
+"""The Packet API emulator over HTTP: auth, device lifecycle, addresses, the API's rules
+as it last was (metros, on demand, no delete while provisioning), SSH keys, failure
+injection, backends, the state file and the command line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from conftest import REPO
 
 from ventlab.emulator import (
     DEFAULT_PROJECT_ID,
+    USER_ID,
     BackendError,
     Emulator,
     NullBackend,
@@ -104,20 +106,43 @@ def test_delete_releases_addresses_after_backend_destroy(api):
 
 
 def test_validation_errors_are_422(api):
-    resp = api(
-        "POST",
-        f"/projects/{DEFAULT_PROJECT_ID}/devices",
-        {**DEVICE, "plan": "nope", "spot_instance": True, "spot_price_max": 0.01},
-    )
+    devices = f"/projects/{DEFAULT_PROJECT_ID}/devices"
+    resp = api("POST", devices, {**DEVICE, "plan": "nope", "spot_instance": True})
     assert resp.status_code == 422
-    assert any("plan" in e for e in resp.json()["errors"])
-    low = api(
-        "POST",
-        f"/projects/{DEFAULT_PROJECT_ID}/devices",
-        {**DEVICE, "spot_instance": True, "spot_price_max": 0.01},
-    )
-    assert low.status_code == 422 and "below the current spot price" in low.text
+    errors = resp.json()["errors"]
+    assert any("plan" in e for e in errors)
+    assert "spot market instances are no longer available" in errors
+    fac = api("POST", devices, {k: v for k, v in DEVICE.items() if k != "metro"} | {"facility": ["ams1"]})
+    assert fac.status_code == 422 and "facility is no longer supported: use metro" in fac.text
+    assert api("GET", "/facilities").status_code == 404
+    assert api("GET", "/market/spot/prices/metros").status_code == 404
     assert api("GET", "/projects/nope/devices").status_code == 404
+
+
+def test_no_delete_while_provisioning():
+    emu = _start(queued_delay=30, provision_delay=30)
+    try:
+        api = Api(emu)
+        device = _create(api)
+        resp = api("DELETE", f"/devices/{device['id']}")
+        assert resp.status_code == 422
+        assert resp.json()["errors"] == ["Cannot delete a device while it is provisioning"]
+        assert api("GET", f"/devices/{device['id']}").json()["state"] == "queued"
+    finally:
+        emu.stop()
+
+
+def test_user_ssh_keys_name_users_whose_keys_go_on_the_device(api):
+    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0WJz1rdUb6uDPQVoxJg0o5bY4l6kqXGJmA9kSY1Yq me@host"
+    added = api("POST", "/ssh-keys", {"label": "me", "key": public})
+    assert added.status_code == 201, added.text
+    mine = added.json()
+    device = _create(api, user_ssh_keys=[USER_ID])
+    assert device["ssh_keys"] == [{"href": f"/ssh-keys/{mine['id']}"}]
+    # A key id where a user id belongs is refused, as the API does.
+    resp = api("POST", f"/projects/{DEFAULT_PROJECT_ID}/devices",
+               {**DEVICE, "hostname": "worker-1", "user_ssh_keys": [mine["id"]]})
+    assert resp.status_code == 422 and "unknown user ids" in resp.text
 
 
 def test_private_only_device(api):
@@ -135,18 +160,13 @@ def test_faults_then_recovery_and_call_record(api):
     assert TOKEN not in str(calls)
 
 
-def test_fail_next_device_and_reclaim(api):
+def test_fail_next_device(api):
     api.admin("POST", "/fail-next-devices", {"count": 1})
     bad = _create(api)
     api.wait_state(bad["id"], "failed")
-    spot = _create(api, hostname="spot-0", spot_instance=True, spot_price_max=0.3)
-    api.wait_state(spot["id"], "active")
-    resp = api.admin("POST", f"/devices/{spot['id']}/reclaim")
-    assert resp.json()["state"] == "inactive" and resp.json()["termination_time"]
-    deadline = time.monotonic() + 5
-    while ("power_off", spot["id"]) not in api.emu.state.backend.calls:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    good = _create(api, hostname="worker-1")
+    api.wait_state(good["id"], "active")
+    assert api("DELETE", f"/devices/{bad['id']}").status_code == 204
 
 
 def test_power_actions_follow_the_device_states(api):

@@ -1,6 +1,5 @@
-"""Fault drills on 3 controllers + 2 workers (worker-1 a spot device), through the
-commands an operator has: the Packet API (salt-cloud actions, the emulator's reclaim
-for what only the spot market does), salt-run and kubectl.
+"""Fault drills on 3 controllers + 2 workers, through the commands an operator has: the
+Packet API (salt-cloud actions), salt-run and kubectl.
 
 1. The controller leading the controller-manager powered off: the API answers through
    the others, nodes stay Ready (their local API proxy drops it), new work schedules,
@@ -8,9 +7,10 @@ for what only the spot market does), salt-run and kubectl.
    powered on, it rejoins and a re-run of the orchestration changes nothing.
 2. etcd quorum lost: writes fail, `vent.status` names the members down; a restore from
    the snapshot taken before brings those objects back (and only those).
-3. A spot worker reclaimed: `vent.status` shows it, `vent.remove_node` removes its
-   Node, re-running the map replaces the device, `vent.add_node` joins it and the
-   pods that need a second node run there.
+3. A worker's machine lost and replaced: powered off, `vent.status` shows it,
+   `vent.remove_node` removes its Node, `salt-cloud -d` deletes the device, re-running
+   the map creates a new one, `vent.add_node` joins it and the pods that need a second
+   node run there.
 4. A worker's kubelet killed, then its machine rebooted: Ready again with no Salt run.
 
 Each drill prints its recovery times. The module uses the operator's lab layout, like
@@ -43,8 +43,8 @@ skip_if_opted_out()
 
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory):
-    with c.running_lab(tmp_path_factory.mktemp("kube"), "--controllers", "3", "--workers", "2",
-                       "--spot-workers", "1") as (out, k):
+    with c.running_lab(tmp_path_factory.mktemp("kube"), "--controllers", "3",
+                       "--workers", "2") as (out, k):
         yield {"out": out, "k": k, "tmp": tmp_path_factory.mktemp("ha")}
 
 
@@ -253,10 +253,10 @@ def test_quorum_loss_fails_clearly_and_a_restore_brings_the_snapshot_back(ha, k)
     print(f"cluster serving and every node Ready {c.elapsed(t0)} after the quorum loss")
 
 
-# --- 3. spot reclaim --------------------------------------------------------------------
+# --- 3. a worker replaced ----------------------------------------------------------------
 
 
-def test_a_reclaimed_spot_worker_is_replaced_and_joins(k):
+def test_a_lost_worker_is_replaced_and_joins(k):
     k.apply(deployment("spread", 2, spread=True))
     k.run("rollout", "status", "deploy/spread", "--timeout=180s", timeout=200)
     assert set(pods_by_node(k, "spread")) == set(WORKERS)
@@ -264,8 +264,8 @@ def test_a_reclaimed_spot_worker_is_replaced_and_joins(k):
     device = c.node("worker-1")["id"]
 
     t0 = time.monotonic()
-    reclaimed = c.emulator_admin("POST", f"/devices/{device}/reclaim")
-    assert reclaimed["state"] == "inactive" and reclaimed["termination_time"]
+    out = c.cloud("-a", "stop", "worker-1")
+    assert out.returncode == 0, out.stdout + out.stderr
     c.wait("worker-1's machine stopped", lambda: not c.node("worker-1")["running"], 120)
     code, rows = status_rows()
     assert code != 0 and " NO " in rows["worker-1"], rows.get("worker-1")
@@ -273,6 +273,8 @@ def test_a_reclaimed_spot_worker_is_replaced_and_joins(k):
     out = c.salt_run("vent.remove_node", "worker-1", "--out=vent_text", timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok deleted node worker-1" in out.stdout
+    out = c.cloud("-d", "worker-1")
+    assert out.returncode == 0, out.stdout + out.stderr
     out = c.cloud("-m", str(c.labcli._lab() / "lab.map"), "-P")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert c.node("worker-1")["id"] != device
@@ -283,7 +285,7 @@ def test_a_reclaimed_spot_worker_is_replaced_and_joins(k):
     assert k.json("get", "node", "worker-1")["metadata"]["uid"] != old_uid
     placed = c.wait("a spread pod running on the new worker-1",
                     lambda: "worker-1" in (p := pods_by_node(k, "spread")) and p, 240, 3)
-    print(f"spot reclaim: replaced, joined and running pods {placed} after {c.elapsed(t0)}")
+    print(f"lost worker: replaced, joined and running pods {placed} after {c.elapsed(t0)}")
 
 
 # --- 4. kubelet killed, machine rebooted ------------------------------------------------

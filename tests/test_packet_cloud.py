@@ -132,13 +132,13 @@ def cloud(tmp_path, emulator):
 def test_lists_locations_sizes_images_from_the_api(cloud):
     locations = cloud.json("--list-locations", "packet")["packet"]["packet"]
     assert locations["am"]["type"] == "metro"
-    assert locations["ams1"]["metro"] == "am"
+    assert {loc["type"] for loc in locations.values()} == {"metro"}
     sizes = cloud.json("--list-sizes", "packet")["packet"]["packet"]
     assert "c2.medium.x86" in sizes
     images = cloud.json("--list-images", "packet")["packet"]["packet"]
     assert images["debian_12"]["distro"] == "debian"
     paths = [c["path"] for c in cloud.calls("GET")]
-    assert paths == ["/locations/metros", "/facilities", "/plans", "/operating-systems"]
+    assert paths == ["/locations/metros", "/plans", "/operating-systems"]
 
 
 def test_token_from_environment(tmp_path, emulator):
@@ -151,14 +151,15 @@ def test_token_from_environment(tmp_path, emulator):
 
 
 def test_profile_creates_one_device_with_role_and_address_grains(cloud):
-    out = cloud.json("-p", "vent-controller-spot", "controller-p0")["controller-p0"]
+    out = cloud.json("-p", "vent-controller", "controller-p0")["controller-p0"]
     [post] = cloud.calls("POST", f"/projects/{DEFAULT_PROJECT_ID}/devices")
     body = post["body"]
     assert body["hostname"] == "controller-p0"
     assert body["plan"] == "c2.medium.x86"
-    assert body["facility"] == ["ams1"]
+    assert body["metro"] == "am"
     assert body["operating_system"] == "debian_12"
-    assert body["spot_instance"] is True and body["spot_price_max"] == 0.3
+    # The API as it last was: no facility (refused since 2023), no spot bid (closed 2025).
+    assert not {"facility", "spot_instance", "spot_price_max"} & set(body)
     assert body["tags"] == ["vent", "controller", "etcd"]
 
     [device] = cloud.devices("controller-p0")
@@ -172,7 +173,7 @@ def test_profile_creates_one_device_with_role_and_address_grains(cloud):
     assert (vent["metro"], vent["facility"], vent["plan"]) == ("am", "ams1", "c2.medium.x86")
 
     cloud.admin("DELETE", "/calls")
-    again = cloud.json("-p", "vent-controller-spot", "controller-p0")["controller-p0"]
+    again = cloud.json("-p", "vent-controller", "controller-p0")["controller-p0"]
     assert "already exists" in again["Error"]
     assert cloud.calls("POST") == []
     assert len(cloud.devices("controller-p0")) == 1
@@ -192,8 +193,8 @@ def test_map_creates_controller_and_workers_in_parallel(cloud, tmp_path):
     # The shipped map, with hostnames of its own so other tests' devices do not count.
     shipped = yaml.safe_load((REPO / "cloud.maps.d" / "vent.map").read_text())
     assert shipped == {
-        "vent-controller-spot": ["controller-0"],
-        "vent-worker-spot": ["worker-0", "worker-1"],
+        "vent-controller": ["controller-0"],
+        "vent-worker": ["worker-0", "worker-1"],
     }
     names = {"controller-0": "m-controller-0", "worker-0": "m-worker-0", "worker-1": "m-worker-1"}
     map_file = tmp_path / "vent.map"
@@ -250,18 +251,21 @@ def test_token_never_in_output_or_debug_log(cloud):
         assert TOKEN not in text
 
 
-def test_show_instance_spot_prices_and_destroy(cloud):
+def test_show_instance_and_destroy(cloud):
     cloud.json("-p", "vent-worker", "life-worker-0")
     [device] = cloud.devices("life-worker-0")
 
-    shown = cloud.json("-a", "show_instance", "life-worker-0", "-y")
-    node = shown["packet"]["packet"]["life-worker-0"]
+    shown = cloud.run("-a", "show_instance", "life-worker-0", "-y")
+    node = json.loads(shown.stdout[shown.stdout.index("{"):])["packet"]["packet"]["life-worker-0"]
     assert node["id"] == device["id"]
     assert node["state"] == "active"
     assert node["extra"]["ip_addresses"][0]["address"] == node["public_ips"][0]
-
-    prices = cloud.json("-f", "show_spot_prices", "packet", "metro=am", "plan=c2.medium.x86")
-    assert prices["packet"]["packet"] == {"am": {"c2.medium.x86": {"price": 0.25}}}
+    full = cloud.run("-F")
+    # The API's device carries its first root password; neither listing shows it on.
+    assert device["root_password"]
+    for proc in (shown, full):
+        assert device["root_password"] not in proc.stdout + proc.stderr
+        assert "root_password" not in proc.stdout
 
     cloud.admin("DELETE", "/calls")
     gone = cloud.json("-d", "life-worker-0", "-y")
@@ -275,8 +279,7 @@ def test_show_instance_spot_prices_and_destroy(cloud):
 
 
 def test_stop_start_and_reboot_actions_power_the_device(cloud):
-    # A spot device: stopped by its owner it is kept, unlike a reclaimed one.
-    cloud.json("-p", "vent-worker-spot", "power-worker-0")
+    cloud.json("-p", "vent-worker", "power-worker-0")
     [device] = cloud.devices("power-worker-0")
     path = f"/devices/{device['id']}/actions"
 
@@ -287,7 +290,7 @@ def test_stop_start_and_reboot_actions_power_the_device(cloud):
     refused = cloud.run("-a", "stop", "power-worker-0", "-y", check=False)
     assert refused.returncode == 1 and "cannot power_off a device that is inactive" in refused.stderr
     # Still listed, so salt-cloud itself stops at "already exists": nothing replaced.
-    again = cloud.run("-p", "vent-worker-spot", "power-worker-0", check=False)
+    again = cloud.run("-p", "vent-worker", "power-worker-0", check=False)
     assert "power-worker-0 already exists" in again.stderr, again.stdout
     assert [d["id"] for d in cloud.devices("power-worker-0")] == [device["id"]]
     assert "power-worker-0" in cloud.json("-Q")["packet"]["packet"]
@@ -302,30 +305,40 @@ def test_stop_start_and_reboot_actions_power_the_device(cloud):
     assert ops == ["provision", "power_off", "power_on", "power_off", "power_on"]
 
 
-def test_failed_spot_device_is_destroyed_and_recreated_on_rerun(cloud):
+def test_failed_device_is_destroyed_and_recreated_on_rerun_with_destroy_on_failure(
+        tmp_path, clean_emulator):
+    cloud = Cloud(tmp_path, clean_emulator,
+                  profiles={"dof": {"extends": "vent-controller", "destroy_on_failure": True}})
     cloud.admin("POST", "/fail-next-devices", {"count": 1})
-    proc = cloud.run("-p", "vent-worker-spot", "fail-worker-0", check=False)
+    proc = cloud.run("-p", "dof", "fail-worker-0", check=False)
     assert proc.returncode == 1
     assert "device fail-worker-0 (" in proc.stderr and "went failed" in proc.stderr
     assert "destroyed it (destroy_on_failure)" in proc.stderr
     assert len(cloud.calls("DELETE")) == 1
     assert cloud.devices("fail-worker-0") == []
 
-    out = cloud.json("-p", "vent-worker-spot", "fail-worker-0")["fail-worker-0"]
+    out = cloud.json("-p", "dof", "fail-worker-0")["fail-worker-0"]
     [device] = cloud.devices("fail-worker-0")
     assert device["state"] == "active" and out["id"] == device["id"]
 
 
-def test_reclaimed_spot_device_is_replaced_on_rerun(cloud):
-    first = cloud.json("-p", "vent-worker-spot", "spot-worker-0")["spot-worker-0"]
-    cloud.admin("POST", f"/devices/{first['id']}/reclaim")
-    assert _eventually(lambda: ("power_off", first["id"]) in cloud.emu.state.backend.calls)
-
-    second = cloud.json("-p", "vent-worker-spot", "spot-worker-0")["spot-worker-0"]
-    assert second["id"] != first["id"]
-    assert [c["path"] for c in cloud.calls("DELETE")] == [f"/devices/{first['id']}"]
-    [device] = cloud.devices("spot-worker-0")
-    assert device["id"] == second["id"] and device["state"] == "active"
+def test_destroy_of_a_device_still_provisioning_is_refused_clearly(tmp_path):
+    # A device that takes its time: the API refuses to delete it until provisioning ends.
+    slow = Emulator(State([TOKEN], queued_delay=30, provision_delay=30)).start()
+    try:
+        cloud = Cloud(tmp_path, slow)
+        device = slow.state.create_device(
+            DEFAULT_PROJECT_ID,
+            {"hostname": "busy-worker-0", "plan": "t1.small.x86", "metro": "am",
+             "operating_system": "debian_12"})
+        proc = cloud.run("-d", "busy-worker-0", "-y", check=False)
+        assert proc.returncode == 1
+        assert (f"busy-worker-0 ({device['id']}) is queued: the API deletes a device only once its "
+                "provisioning has ended") in proc.stderr
+        assert cloud.calls("DELETE") == []
+        assert [d["id"] for d in cloud.devices("busy-worker-0")] == [device["id"]]
+    finally:
+        slow.stop()
 
 
 def test_on_demand_failure_is_reported_and_kept(cloud):
@@ -536,19 +549,44 @@ def test_retry_budget_bounds_salt_cloud_attempts(tmp_path, clean_emulator):
             id="missing ssh_keyfile",
         ),
         pytest.param(
-            {"spot_instance": True, "spot_price_max": 0},
-            "spot_price_max must be a number above 0, not 0",
-            id="spot price 0",
+            {"spot_instance": True, "spot_price_max": 0.3},
+            "spot_instance is set; Equinix closed the spot market on 2025-06-20",
+            id="spot bid",
         ),
         pytest.param(
-            {"spot_instance": True, "spot_price_max": "low"},
-            "spot_price_max must be a number above 0, not 'low'",
-            id="spot price not a number",
+            {"facility": "ams1"},
+            "facility is set; the API stopped accepting facilities in 2023: name the metro",
+            id="facility",
         ),
         pytest.param(
-            {"spot_instance": True, "spot_price_max": None},
-            "spot_instance needs spot_price_max",
-            id="spot price missing",
+            {"location": "ams1"},
+            "location 'ams1' is a facility code; the API stopped accepting facilities",
+            id="facility as location",
+        ),
+        pytest.param(
+            {"tags": "worker"},
+            "tags must be a list of strings, not 'worker'",
+            id="tags a string",
+        ),
+        pytest.param(
+            {"project_ssh_keys": ["k1", 7]},
+            "project_ssh_keys must be a list of strings, not ['k1', 7]",
+            id="ssh key id not a string",
+        ),
+        pytest.param(
+            {"public_ipv4": "no"},
+            "public_ipv4 must be true or false, not 'no'",
+            id="flag a string",
+        ),
+        pytest.param(
+            {"wait_for_active": "30m"},
+            "wait_for_active must be a number >= 0, not '30m'",
+            id="wait not a number",
+        ),
+        pytest.param(
+            {"poll_interval": -1},
+            "poll_interval must be a number >= 0, not -1",
+            id="negative poll interval",
         ),
         pytest.param(
             {"size": "c9.huge.x86"},
@@ -564,11 +602,6 @@ def test_retry_budget_bounds_salt_cloud_attempts(tmp_path, clean_emulator):
             {"location": "zz"},
             "metro 'zz' is not one the API offers",
             id="unknown metro",
-        ),
-        pytest.param(
-            {"location": "zzz9"},
-            "facility 'zzz9' is not one the API offers",
-            id="unknown facility",
         ),
         pytest.param(
             {"userdata_file": "/nonexistent/user-data"},
@@ -630,13 +663,24 @@ def test_failure_after_create_names_the_device_left_and_how_to_remove_it(tmp_pat
     assert cloud.calls("DELETE") == []
 
 
-def test_failure_after_create_removes_the_device_with_destroy_on_failure(tmp_path, clean_emulator):
+def test_destroy_on_failure_leaves_a_device_still_provisioning_and_says_why(tmp_path, clean_emulator):
     slow = {"slow": {"extends": "vent-controller", "wait_for_active": 0, "destroy_on_failure": True}}
     cloud = Cloud(tmp_path, clean_emulator, profiles=slow)
     proc = cloud.run("-p", "slow", "gone-worker-0", check=False)
     assert proc.returncode == 1
-    assert "device gone-worker-0 (" in proc.stderr
-    assert "destroyed it (destroy_on_failure), re-run to create it again" in proc.stderr
-    [delete] = cloud.calls("DELETE")
-    assert delete["status"] == 204
-    assert cloud.devices("gone-worker-0") == []
+    [device] = cloud.devices("gone-worker-0")
+    assert f"device gone-worker-0 ({device['id']}) was created but it was not active after 0s" in proc.stderr
+    assert "the API deletes a device only once its provisioning has ended" in proc.stderr
+    assert "billed until removed: salt-cloud -d gone-worker-0" in proc.stderr
+    assert cloud.calls("DELETE") == []
+
+
+def test_a_retried_delete_that_had_happened_is_a_success(cloud):
+    cloud.json("-p", "vent-worker", "twice-worker-0")
+    [device] = cloud.devices("twice-worker-0")
+    # The first DELETE is carried out but answered 503; the retry then finds it gone.
+    cloud.admin("POST", "/faults", {"status": 503, "count": 1, "method": "DELETE", "after": True})
+    gone = cloud.json("-d", "twice-worker-0", "-y")
+    assert gone["packet"]["packet"]["twice-worker-0"]["state"] == "destroyed"
+    assert [c["status"] for c in cloud.calls("DELETE")] == [503, 404]
+    assert cloud.devices("twice-worker-0") == []

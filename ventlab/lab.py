@@ -431,14 +431,12 @@ def start_master() -> None:
                             "-l", "warning"], match="salt-master")
 
 
-def write_map(controllers: int, workers: int, spot_workers: int = 0) -> Path:
-    """The lab's salt-cloud map; the last ``spot_workers`` workers bid on the spot market."""
+def write_map(controllers: int, workers: int) -> Path:
+    """The lab's salt-cloud map."""
     path = _lab() / "lab.map"
-    on_demand = max(0, workers - spot_workers)
     entries = {
         "vent-controller": [f"controller-{i}" for i in range(controllers)],
-        "vent-worker": [f"worker-{i}" for i in range(on_demand)],
-        "vent-worker-spot": [f"worker-{i}" for i in range(on_demand, workers)],
+        "vent-worker": [f"worker-{i}" for i in range(workers)],
     }
     path.write_text(yaml.safe_dump({k: v for k, v in entries.items() if v}))
     return path
@@ -464,7 +462,7 @@ def up(args) -> int:
     init_secret("ca", "vent.ca_init", f"ca_minion={model.ca_minion(SETTINGS)}")
     start_master()
     log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s")
-    lab_map = write_map(args.controllers, args.workers, args.spot_workers)
+    lab_map = write_map(args.controllers, args.workers)
     log(f"salt-cloud -m {lab_map} -P")
     t, cpu = time.monotonic(), host.cpu_jiffies()
     _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
@@ -547,8 +545,6 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("up", help="build/start the lab and converge it")
     u.add_argument("--controllers", type=int, default=1)
     u.add_argument("--workers", type=int, default=2)
-    u.add_argument("--spot-workers", type=int, default=0, metavar="N",
-                   help="the last N workers are spot devices (a reclaim drill replaces them)")
     u.add_argument("--stop-after", choices=model.PHASES, metavar="PHASE",
                    help="end the deploy after this phase (vent:orchestrate:stop_after): "
                         + ", ".join(model.PHASES))

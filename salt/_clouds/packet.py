@@ -2,8 +2,8 @@
 salt-cloud driver for Packet / Equinix Metal (API v1), loaded from Vent's ``cloud_dirs``.
 
 Why plain HTTP (``requests``) and not apache-libcloud's ``EquinixMetalNodeDriver``:
-libcloud's ``create_node`` has no spot market (``spot_instance``, ``spot_price_max``),
-``termination_time``, hardware reservations or iPXE fields, hides the API's ``errors``
+libcloud's ``create_node`` has no ``termination_time``, hardware reservations or iPXE
+fields, hides the API's ``errors``
 list behind generic exceptions and has no retry policy; the handful of endpoints used
 here are simpler to speak directly, with one retry/redaction policy for all of them.
 
@@ -21,13 +21,18 @@ Provider (``cloud.providers.d/packet.conf``)::
       api_backoff: 1.0              # first wait; doubles per retry, capped by api_backoff_max
       api_backoff_max: 30
 
-Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (metro; or
-``metro``/``facility``), ``billing_cycle``, ``tags`` (roles among them become the
-``roles`` grain), ``userdata``/``userdata_file``, ``project_ssh_keys``,
-``user_ssh_keys``, ``ssh_public_key``, ``spot_instance``, ``spot_price_max``,
-``termination_time``, ``ipxe_script_url``, ``always_pxe``,
-``hardware_reservation_id``, ``public_ipv4`` (default true), ``wait_for_active``
-(seconds), ``poll_interval``, ``destroy_on_failure``, and the ``api_*`` keys above.
+Profile keys: ``size`` (plan), ``image`` (operating system), ``location`` (a metro
+code such as ``am``; or ``metro``), ``billing_cycle``, ``tags`` (roles among them
+become the ``roles`` grain), ``userdata``/``userdata_file``, ``project_ssh_keys``
+(project SSH key ids), ``user_ssh_keys`` (ids of users whose SSH keys go on the
+device), ``ssh_public_key``, ``termination_time``, ``ipxe_script_url``,
+``always_pxe``, ``hardware_reservation_id``, ``public_ipv4`` (default true),
+``wait_for_active`` (seconds), ``poll_interval``, ``destroy_on_failure``, and the
+``api_*`` keys above.
+
+The API as it last was: devices are placed by metro (the API stopped accepting
+facilities in 2023) and on demand (Equinix closed the spot market on 2025-06-20); a
+profile that still names a facility or a spot bid is refused before any request.
 
 Errors. An API error names the request's URL and HTTP status with the API's ``errors``
 (or, when no answer came, the host and the cause). Under the ``salt-cloud`` command any
@@ -38,11 +43,13 @@ With ``-P`` the listing still ends the command on an API error, but a device tha
 fails in salt-cloud's worker pool is reported as its ``Error`` in the output and the
 exit status stays 0 (salt-cloud's pool cannot be stopped safely from a worker).
 
-Create checks before its first POST what can go wrong later: the name, key files and
-deploy credentials, the spot price, billing cycle, termination time and userdata file,
-then the plan, operating system and metro/facility against the API's lists. When a step
+Create checks before its first POST what can go wrong later: the name, the type of
+every setting, key files and deploy credentials, billing cycle, termination time, wait
+and poll times and the userdata file, then the plan, operating system and metro against
+the API's lists. When a step
 after the POST fails, the message names the device left behind and how to remove it
-(``salt-cloud -d NAME``); with ``destroy_on_failure: true`` the driver removes it.
+(``salt-cloud -d NAME``); with ``destroy_on_failure: true`` the driver removes it (the
+API refuses to delete a device that is still provisioning: then the message says so).
 
 Deploy. The minion goes on in one SSH session (``vent_deploy``: keys, config, grains
 and the deploy script as one archive), about 1 s against 34 s for salt-cloud's own
@@ -51,7 +58,8 @@ setting only salt-cloud implements (an SSH gateway, ``file_map``, ``make_master`
 password login, ...) gets salt-cloud's own deploy, and the log says which setting.
 
 The token is sent only in the ``X-Auth-Token`` header; it is never logged, never put in
-returned data, and any text that would quote it is redacted.
+returned data, and any text that would quote it is redacted. Device fields that hold
+secrets (``root_password``, ``userdata``, ``customdata``) are never listed or cached.
 """
 
 import datetime as dt
@@ -97,6 +105,19 @@ ROLES = ("controller", "worker", "etcd")
 RETRY_STATUS = (429, 500, 502, 503, 504)
 # States after which waiting longer cannot make a device active.
 DEAD_STATES = ("failed", "inactive", "deprovisioning", "deleted")
+# The API refuses to delete a device in these ("Cannot delete a device while it is
+# provisioning").
+PROVISIONING = ("queued", "provisioning")
+# Device fields that carry secrets: the root password of the first day, and userdata /
+# customdata (which may hold anything the profile put there).
+SECRET_FIELDS = ("root_password", "userdata", "customdata")
+# Profile settings of API features that no longer exist, and why.
+RETIRED = {
+    "facility": "the API stopped accepting facilities in 2023: name the metro in "
+                "'location' (salt-cloud --list-locations packet lists them)",
+    "spot_instance": "Equinix closed the spot market on 2025-06-20: devices are on demand",
+    "spot_price_max": "Equinix closed the spot market on 2025-06-20: devices are on demand",
+}
 BILLING_CYCLES = ("hourly", "daily", "monthly", "yearly")
 # The minion id and the Kubernetes node name are this hostname; node names must be
 # lowercase RFC 1123 subdomains.
@@ -105,6 +126,9 @@ HOSTNAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{
 LISTING = "_vent_device_listing"
 # An attempt shorter than this cannot get an answer from a real API; not worth starting.
 MIN_ATTEMPT = 1.0
+# Seconds: how long create waits for a device to become active (bare metal takes
+# minutes), and how often it asks.
+WAIT_DEFAULTS = {"wait_for_active": 1800, "poll_interval": 10}
 
 
 def __virtual__():
@@ -135,7 +159,12 @@ def get_dependencies():
 # ---- errors reach the user -----------------------------------------------------------
 class PacketApiError(SaltCloudSystemExit):
     """A request that failed for good. The message names the URL and the HTTP status
-    (or the host and the cause), never the token."""
+    (or the host and the cause), never the token; ``status`` is the HTTP status, if
+    one came."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class _Transient(SaltCloudException):
@@ -335,7 +364,8 @@ class _Api:
             raise _Retry(_status(resp), resp.headers.get("Retry-After"), unsent=resp.status_code == 429)
         if resp.status_code >= 400:
             raise PacketApiError(
-                self._redact(f"Packet API {method} {url} answered {_status(resp)}{_hint(resp.status_code)}")
+                self._redact(f"Packet API {method} {url} answered {_status(resp)}{_hint(resp.status_code)}"),
+                resp.status_code,
             )
         if resp.status_code == 204 or not resp.content:
             return None
@@ -347,6 +377,16 @@ class _Api:
 
     def _redact(self, text):
         return str(text).replace(self.token, "*" * 8)
+
+    def delete_device(self, did):
+        """DELETE a device; one that is no longer there (404) is gone, which is what was
+        asked: a retried DELETE whose first attempt did happen gets that answer."""
+        try:
+            self.request("DELETE", f"/devices/{did}")
+        except PacketApiError as exc:
+            if exc.status != 404:
+                raise
+            log.info("device %s was already gone", did)
 
     def pages(self, path, key, params=None):
         """Every item of a paginated listing (bounded by the API's last_page)."""
@@ -412,11 +452,15 @@ def _hint(status):
 
 # ---- data shaping ------------------------------------------------------------------
 def _ips(device, public, family=4):
-    return [
-        ip["address"]
+    """The device's addresses of one kind, its own (``management``) before any elastic
+    IP attached to it, so the first is the one to reach it by."""
+    found = [
+        ip
         for ip in device.get("ip_addresses") or []
         if ip.get("address_family") == family and bool(ip.get("public")) == public
     ]
+    found.sort(key=lambda ip: not ip.get("management", True))
+    return [ip["address"] for ip in found]
 
 
 def _location(device):
@@ -438,23 +482,19 @@ def _node(device):
         "metro": metro,
         "facility": facility,
         "tags": device.get("tags") or [],
-        "spot_instance": bool(device.get("spot_instance")),
-        "spot_price_max": device.get("spot_price_max"),
         "termination_time": device.get("termination_time"),
         "billing_cycle": device.get("billing_cycle"),
     }
 
 
-def _reclaimed(device):
-    """The spot market took it back: deprovisioned, or stopped with a termination time."""
-    state = device.get("state")
-    stopped_for_good = state == "inactive" and bool(device.get("termination_time"))
-    return bool(device.get("spot_instance")) and (state in ("deprovisioning", "deleted") or stopped_for_good)
+def _public(device):
+    """The device as it may be shown or cached: without the fields that hold secrets."""
+    return {k: v for k, v in device.items() if k not in SECRET_FIELDS}
 
 
 def _powered_off(device):
     """Stopped by its owner (``salt-cloud -a stop``): its disk is intact, never replaced."""
-    return device.get("state") in ("inactive", "powering_off", "powering_on") and not _reclaimed(device)
+    return device.get("state") in ("inactive", "powering_off", "powering_on")
 
 
 def _devices(api, vm_=None):
@@ -479,10 +519,6 @@ def _metros(api):
     return api.request("GET", "/locations/metros").get("metros", [])
 
 
-def _facilities(api):
-    return api.request("GET", "/facilities").get("facilities", [])
-
-
 def _plans(api):
     return api.request("GET", "/plans").get("plans", [])
 
@@ -502,14 +538,6 @@ def avail_locations(call=None):
             "id": metro["id"],
             "name": metro["name"],
             "country": metro.get("country"),
-        }
-    for fac in _facilities(api):
-        ret[fac["code"]] = {
-            "type": "facility",
-            "id": fac["id"],
-            "name": fac["name"],
-            "metro": (fac.get("metro") or {}).get("code"),
-            "features": fac.get("features", []),
         }
     return ret
 
@@ -545,18 +573,6 @@ def avail_images(call=None):
 
 
 @_exits
-def show_spot_prices(kwargs=None, call=None):
-    """Current spot prices: ``salt-cloud -f show_spot_prices packet [metro=am]
-    [facility=ams1] [plan=c2.medium.x86]`` (metros unless facility is given)."""
-    if call != "function":
-        raise SaltCloudSystemExit("show_spot_prices must be called with -f or --function.")
-    kwargs = kwargs or {}
-    params = {k: kwargs[k] for k in ("metro", "facility", "plan") if kwargs.get(k)}
-    path = "/market/spot/prices" if "facility" in params else "/market/spot/prices/metros"
-    return _Api().request("GET", path, params=params).get("spot_market_prices", {})
-
-
-@_exits
 def optimize_providers(providers):
     """salt-cloud calls this in its own process just before it lists devices in worker
     processes (for -Q/-F/-S, -d, -p, -m and -a), and it takes whatever goes wrong in those
@@ -566,34 +582,17 @@ def optimize_providers(providers):
     optimized = {}
     for alias, conf in providers.items():
         vm_ = _provider_vm(alias)
-        devices = [_slim(d) for d in _devices(_Api(vm_), vm_)]
+        devices = [_public(d) for d in _devices(_Api(vm_), vm_)]
         optimized[alias] = dict(conf, **{LISTING: devices})
     return optimized
 
 
-def _slim(device):
-    # userdata may hold secrets; nothing listed shows it, so it is not carried along.
-    return {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
-
-
 def _listed():
-    """Devices salt-cloud should see. A reclaimed spot device is left out: its machine is
-    gone (the real API deletes it soon after), and hiding it lets re-running the profile
-    or map replace it instead of stopping at "already exists"."""
+    """Devices salt-cloud should see: optimize_providers' listing when it made one."""
     devices = _provider().get(LISTING)
     if devices is None:
-        devices = _devices(_Api())
-    listed = []
-    for device in devices:
-        if _reclaimed(device):
-            log.warning(
-                "spot device %s (%s) was reclaimed; re-run its profile or map to replace it",
-                device["hostname"],
-                device["id"],
-            )
-            continue
-        listed.append(device)
-    return listed
+        devices = [_public(d) for d in _devices(_Api())]
+    return devices
 
 
 @_exits
@@ -610,8 +609,8 @@ def list_nodes_full(call=None):
         node = _node(device)
         node["extra"] = {
             k: v
-            for k, v in device.items()
-            if k not in ("userdata", "customdata", "provisioning_events", "network_ports")
+            for k, v in _public(device).items()
+            if k not in ("provisioning_events", "network_ports")
         }
         ret[device["hostname"]] = node
     return ret
@@ -633,7 +632,7 @@ def show_instance(name, call=None):
     if device is None:
         raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()} ({api.url})")
     node = _node(device)
-    node["extra"] = {k: v for k, v in device.items() if k not in ("userdata", "customdata")}
+    node["extra"] = _public(device)
     __utils__["cloud.cache_node"](node, _get_active_provider_name(), __opts__)
     return node
 
@@ -694,20 +693,8 @@ def _event(vm_, what, tag, keys=("name", "profile", "provider", "driver")):
 
 
 # ---- create: checks before the first POST --------------------------------------------
-def _location_spec(vm_):
-    """(metro, [facilities]) from the profile; ``location`` may be either."""
-    metro = _setting("metro", vm_)
-    facility = _setting("facility", vm_)
-    location = _setting("location", vm_)
-    if location and not (metro or facility):
-        # Metro codes are two letters (am, ny); facility codes carry a number (ams1).
-        if any(ch.isdigit() for ch in str(location)):
-            facility = location
-        else:
-            metro = location
-    if isinstance(facility, str):
-        facility = [facility]
-    return metro, list(facility or [])
+def _metro(vm_):
+    return _setting("metro", vm_) or _setting("location", vm_)
 
 
 def _plan(vm_):
@@ -746,27 +733,46 @@ def _required_problems(vm_):
         problems.append("no plan: set 'size'")
     if not _os(vm_):
         problems.append("no operating system: set 'image'")
-    if _location_spec(vm_) == (None, []):
-        problems.append("no location: set 'location' (a metro such as am, or a facility such as ams1)")
+    metro = _metro(vm_)
+    if not metro:
+        problems.append("no location: set 'location' to a metro code such as am")
+    elif any(ch.isdigit() for ch in str(metro)):
+        # Metro codes are two letters (am, ny); facility codes carry a number (ams1).
+        problems.append(f"location {metro!r} is a facility code; {RETIRED['facility']}")
     billing = _setting("billing_cycle", vm_, "hourly")
     if billing not in BILLING_CYCLES:
         problems.append(f"billing_cycle {billing!r} is not one of {', '.join(BILLING_CYCLES)}")
     return problems
 
 
-def _spot_problems(vm_):
-    if not _setting("spot_instance", vm_, False):
-        return []
-    price = _setting("spot_price_max", vm_)
-    if price is None:
-        return ["spot_instance needs spot_price_max (the highest hourly price to pay)"]
-    try:
-        value = float(price)
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(price, bool) or not (value > 0 and math.isfinite(value)):
-        return [f"spot_price_max must be a number above 0, not {price!r}"]
-    return []
+def _retired_problems(vm_):
+    return [f"{key} is set; {why}" for key, why in RETIRED.items()
+            if _setting(key, vm_) not in (None, False, "", [])]
+
+
+# Settings whose type the API or this driver relies on: a string where a list belongs
+# would be split into letters (tags "worker" → w, o, r, ...).
+LISTS = ("tags", "project_ssh_keys", "user_ssh_keys")
+FLAGS = ("public_ipv4", "always_pxe", "destroy_on_failure", "deploy")
+
+
+def _type_problems(vm_):
+    problems = []
+    for key in LISTS:
+        value = _setting(key, vm_)
+        if value is not None and not (
+                isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+            problems.append(f"{key} must be a list of strings, not {value!r}")
+    for key in FLAGS:
+        value = _setting(key, vm_)
+        if value is not None and not isinstance(value, bool):
+            problems.append(f"{key} must be true or false, not {value!r}")
+    for key, default in WAIT_DEFAULTS.items():
+        try:
+            _number(key, vm_, default)
+        except SaltCloudConfigError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def _termination_problems(vm_):
@@ -810,7 +816,8 @@ def _local_problems(vm_):
     return (
         _name_problems(vm_)
         + _required_problems(vm_)
-        + _spot_problems(vm_)
+        + _retired_problems(vm_)
+        + _type_problems(vm_)
         + _termination_problems(vm_)
         + _file_problems(vm_)
     )
@@ -831,15 +838,9 @@ def _catalog_problems(api, vm_):
     systems = {o.get("slug") for o in _operating_systems(api)}
     if _os(vm_) not in systems:
         problems.append(_unknown("operating system", _os(vm_), systems))
-    metro, facilities = _location_spec(vm_)
-    if metro:
-        metros = {m.get("code") for m in _metros(api)}
-        if metro not in metros:
-            problems.append(_unknown("metro", metro, metros))
-    wanted = [f for f in facilities if f != "any"]
-    if wanted:
-        known = {f.get("code") for f in _facilities(api)}
-        problems.extend(_unknown("facility", f, known) for f in wanted if f not in known)
+    metros = {m.get("code") for m in _metros(api)}
+    if _metro(vm_) not in metros:
+        problems.append(_unknown("metro", _metro(vm_), metros))
     return problems
 
 
@@ -869,11 +870,28 @@ def _ensure_project_key(api, vm_, public):
     """The id of the project SSH key with this public key, registered if missing."""
     path = f"/projects/{_project_id(vm_)}/ssh-keys"
     wanted = public.split()[:2]
-    for key in api.request("GET", path).get("ssh_keys", []):
-        if key.get("key", "").split()[:2] == wanted:
-            return key["id"]
+
+    def registered():
+        for key in api.request("GET", path).get("ssh_keys", []):
+            if key.get("key", "").split()[:2] == wanted:
+                return key["id"]
+        return None
+
+    found = registered()
+    if found:
+        return found
     comment = public.split()[2] if len(public.split()) > 2 else "salt-cloud"
-    created = api.request("POST", path, body={"label": f"vent {comment}", "key": public})
+    # Not repeated blindly: a POST that did happen would register the key twice, or be
+    # refused as a duplicate.
+    try:
+        created = api.request("POST", path, body={"label": f"vent {comment}", "key": public},
+                              retry_unsafe=False)
+    except _Transient as exc:
+        found = registered()
+        if found:
+            return found
+        raise PacketApiError(f"registering the SSH key in project {_project_id(vm_)} failed: "
+                             f"{exc}; it is not registered, nothing was created") from None
     log.info("registered SSH key %s in project %s", created["id"], _project_id(vm_))
     return created["id"]
 
@@ -889,16 +907,6 @@ def _userdata(vm_):
     return userdata
 
 
-def _location_body(vm_):
-    metro, facilities = _location_spec(vm_)
-    body = {}
-    if metro:
-        body["metro"] = metro
-    if facilities:
-        body["facility"] = facilities
-    return body
-
-
 def _create_body(api, vm_):
     body = {
         "hostname": vm_["name"],
@@ -906,7 +914,7 @@ def _create_body(api, vm_):
         "operating_system": _os(vm_),
         "billing_cycle": _setting("billing_cycle", vm_, "hourly"),
         "tags": list(_setting("tags", vm_, []) or []),
-        **_location_body(vm_),
+        "metro": _metro(vm_),
     }
     project_keys, user_keys = _ssh_key_ids(api, vm_)
     if project_keys:
@@ -916,9 +924,6 @@ def _create_body(api, vm_):
     userdata = _userdata(vm_)
     if userdata:
         body["userdata"] = userdata
-    if _setting("spot_instance", vm_, False):
-        body["spot_instance"] = True
-        body["spot_price_max"] = float(_setting("spot_price_max", vm_))
     for key in ("termination_time", "ipxe_script_url", "hardware_reservation_id"):
         value = _setting(key, vm_)
         if value:
@@ -969,20 +974,18 @@ def _look_after_failed_post(api, vm_, failure):
 
 # ---- create: after the POST ----------------------------------------------------------
 def _why_dead(device):
-    if _reclaimed(device):
-        return "its spot instance was reclaimed"
     return f"it went {device.get('state')}"
 
 
 def _wait_active(api, vm_, device):
-    timeout = _number("wait_for_active", vm_, 1800)
-    interval = _number("poll_interval", vm_, 10)
+    timeout = _number("wait_for_active", vm_, WAIT_DEFAULTS["wait_for_active"])
+    interval = _number("poll_interval", vm_, WAIT_DEFAULTS["poll_interval"])
     deadline = time.monotonic() + timeout
     while True:
         state = device.get("state")
         if state == "active":
             return device
-        if state in DEAD_STATES or _reclaimed(device):
+        if state in DEAD_STATES:
             raise SaltCloudSystemExit(_why_dead(device))
         if time.monotonic() >= deadline:
             raise SaltCloudSystemExit(
@@ -1045,10 +1048,23 @@ def _finish(api, vm_, device, destroy_on_failure):
     billed machine, so the error names it and how to remove it, or removes it."""
     try:
         return _deploy(vm_, _wait_active(api, vm_, device))
+    except KeyboardInterrupt:
+        # The user stops the command: no removal they did not ask for, but the device
+        # they are billed for is named.
+        log.error("%s", _left_behind(api, vm_, device, "the command was interrupted", False))
+        raise
     except Exception as exc:  # any failure here leaves the device: it must be named
         message = _left_behind(api, vm_, device, _redact(exc, vm_), destroy_on_failure)
         _event(vm_, message, "failed")
         raise SaltCloudSystemExit(message) from None
+
+
+def _state_now(api, device):
+    """The device's state as the API has it now; the last one seen if it cannot say."""
+    try:
+        return api.request("GET", f"/devices/{device['id']}").get("state")
+    except PacketApiError:
+        return device.get("state")
 
 
 def _left_behind(api, vm_, device, why, remove):
@@ -1057,8 +1073,12 @@ def _left_behind(api, vm_, device, why, remove):
     keep = f"It is still in project {project}, billed until removed: salt-cloud -d {name}"
     if not remove:
         return f"{head}. {keep}"
+    state = _state_now(api, device)
+    if state in PROVISIONING:
+        return (f"{head}; it is still {state}, and the API deletes a device only once its "
+                f"provisioning has ended (active or failed). {keep}")
     try:
-        api.request("DELETE", f"/devices/{did}")
+        api.delete_device(did)
     except PacketApiError as exc:
         return f"{head}; destroying it (destroy_on_failure) failed: {exc}. {keep}"
     return f"{head}; destroyed it (destroy_on_failure), re-run to create it again"
@@ -1073,18 +1093,16 @@ def _reusable(api, vm_, destroy_on_failure):
         raise SaltCloudSystemExit(
             f"device {vm_['name']} ({device['id']}) exists and is {device['state']}; "
             f"`salt-cloud -a start {vm_['name']}` powers it on")
-    dead = device.get("state") in DEAD_STATES or _reclaimed(device)
-    if not dead:
+    if device.get("state") not in DEAD_STATES:
         log.info("device %s exists (%s): reusing it", vm_["name"], device["id"])
         return device
-    # A reclaimed spot machine is gone already: replacing its record loses nothing.
-    if not (destroy_on_failure or _reclaimed(device)):
+    if not destroy_on_failure:
         raise SaltCloudSystemExit(
             f"device {vm_['name']} ({device['id']}) exists but {_why_dead(device)}; "
             f"remove it with `salt-cloud -d {vm_['name']}` and re-run"
         )
     log.warning("%s exists but is %s; replacing it", vm_["name"], device.get("state"))
-    api.request("DELETE", f"/devices/{device['id']}")
+    api.delete_device(device["id"])
     return None
 
 
@@ -1147,8 +1165,12 @@ def destroy(name, call=None):
     device = _find(api, name)
     if device is None:
         raise SaltCloudSystemExit(f"no device named {name} in project {_project_id()} ({api.url})")
+    if device.get("state") in PROVISIONING:
+        raise SaltCloudSystemExit(
+            f"{name} ({device['id']}) is {device['state']}: the API deletes a device only once "
+            f"its provisioning has ended; run `salt-cloud -d {name}` again when it is active or failed")
     try:
-        api.request("DELETE", f"/devices/{device['id']}")
+        api.delete_device(device["id"])
     except PacketApiError as exc:
         raise PacketApiError(f"{name} ({device['id']}) was not destroyed, it still exists: {exc}") from None
     _fire("destroyed instance", f"salt/cloud/{name}/destroyed", args={"name": name})

@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -174,18 +173,6 @@ def refusal() -> str | None:
 def cloud(*argv: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """salt-cloud as the operator runs it, against the lab's emulator."""
     return run(str(BIN / "salt-cloud"), *argv, "-y", timeout=timeout)
-
-
-def emulator_admin(method: str, path: str, body: dict | None = None) -> dict | None:
-    """The emulator's admin routes (faults the real API has no call for, e.g. reclaim)."""
-    url = (state.lab_dir() / "emulator.url").read_text().strip()
-    base = url.split("/metal/v1")[0]
-    request = urllib.request.Request(f"{base}/_emulator{path}", method=method,  # noqa: S310
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 (loopback)
-        raw = resp.read()
-    return json.loads(raw) if raw else None
 
 
 def elapsed(since: float) -> str:

@@ -8,7 +8,7 @@ prints its base URL (``http://127.0.0.1:<port>/metal/v1``), to be used as the pr
 """
 
 from .device_backends import BackendError, DeviceBackend, NullBackend, load_backend
-from .devices import DEFAULT_PROJECT_ID, ApiError, State
+from .devices import DEFAULT_PROJECT_ID, USER_ID, ApiError, State
 from .server import Emulator
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "DeviceBackend",
     "Emulator",
     "NullBackend",
+    "USER_ID",
     "State",
     "load_backend",
 ]

@@ -1,5 +1,5 @@
-"""The read-only catalogue the emulator serves: metros, facilities, plans, operating
-systems and spot prices, in the shapes of the Packet / Equinix Metal API v1 (see the
+"""The read-only catalogue the emulator serves: metros, plans and operating systems, and
+the facilities devices show they are in, in the shapes of the Packet / Equinix Metal API v1 (see the
 recorded responses in apache-libcloud's ``test/compute/fixtures/equinixmetal``).
 
 IDs are derived from names (uuid5) so they are stable across runs and state files.
@@ -32,12 +32,12 @@ FACILITIES = [
     ("da11", "Dallas, TX", "da"),
 ]
 
-# slug, cpu, cores, memory, hourly, spot price per metro
+# slug, cpu, cores, memory, hourly
 PLANS = [
-    ("c2.medium.x86", "AMD EPYC 7401P", 24, "64GB", 1.00, 0.25),
-    ("c3.small.x86", "Intel Xeon E-2278G", 8, "32GB", 0.50, 0.12),
-    ("m3.large.x86", "AMD EPYC 7502P", 32, "256GB", 3.10, 0.90),
-    ("t1.small.x86", "Intel Atom C2550", 4, "8GB", 0.07, 0.02),
+    ("c2.medium.x86", "AMD EPYC 7401P", 24, "64GB", 1.00),
+    ("c3.small.x86", "Intel Xeon E-2278G", 8, "32GB", 0.50),
+    ("m3.large.x86", "AMD EPYC 7502P", 32, "256GB", 3.10),
+    ("t1.small.x86", "Intel Atom C2550", 4, "8GB", 0.07),
 ]
 
 # slug, name, distro, version
@@ -81,16 +81,12 @@ def facility(code: str) -> dict | None:
     return None
 
 
-def facilities() -> list[dict]:
-    return [facility(c) for c, _, _ in FACILITIES]
-
-
 def facilities_in_metro(metro_code: str) -> list[str]:
     return [c for c, _, m in FACILITIES if m == metro_code]
 
 
 def plan(slug: str) -> dict | None:
-    for s, cpu, cores, memory, hourly, _spot in PLANS:
+    for s, cpu, cores, memory, hourly in PLANS:
         if s == slug:
             return {
                 "id": stable_id("plan", s),
@@ -107,7 +103,7 @@ def plan(slug: str) -> dict | None:
                     "features": {"raid": True, "txt": True},
                 },
                 "pricing": {"hour": hourly},
-                "deployment_types": ["on_demand", "spot_market"],
+                "deployment_types": ["on_demand"],
                 "available_in": [
                     {"href": f"/facilities/{stable_id('facility', f)}"} for f, _, _ in FACILITIES
                 ],
@@ -143,10 +139,3 @@ def operating_system(slug: str) -> dict | None:
 def operating_systems() -> list[dict]:
     return [operating_system(o[0]) for o in OPERATING_SYSTEMS]
 
-
-def spot_prices_by_facility() -> dict:
-    return {f: {p[0]: {"price": p[5]} for p in PLANS} for f, _, _ in FACILITIES}
-
-
-def spot_prices_by_metro() -> dict:
-    return {m: {p[0]: {"price": p[5]} for p in PLANS} for m, _, _ in METROS}

@@ -1,5 +1,9 @@
 """Projects, devices, SSH keys and addresses of the emulated API, and the device
-lifecycle (queued → provisioning → active, or failed; reclaim; delete).
+lifecycle (queued → provisioning → active, or failed; delete once provisioning ended).
+
+The API as it last was: devices are placed by metro (facilities in a request are
+refused, as the API did from 2023) and on demand (the spot market closed on
+2025-06-20).
 
 All mutation happens under one lock; each device has one worker thread that runs its
 backend calls in order. With a state file every change is written atomically, so an
@@ -32,6 +36,9 @@ LAB = model.lab_network()
 log = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_ID = catalog.stable_id("project", "vent")
+# The one user behind every token: ``user_ssh_keys`` names users (whose SSH keys go on
+# the device), not keys.
+USER_ID = catalog.stable_id("user", "vent")
 BILLING_CYCLES = ("hourly", "daily", "monthly", "yearly")
 
 
@@ -247,21 +254,8 @@ class State:
             and not (body.get("always_pxe"))
         ):
             errors.append("ipxe_script_url is required for custom_ipxe")
-        spot = bool(body.get("spot_instance"))
-        price_max = body.get("spot_price_max")
-        if spot:
-            try:
-                price_max = float(price_max)
-            except (TypeError, ValueError):
-                errors.append("spot_price_max is required for spot instances")
-                price_max = None
-            if price_max is not None and plan and metro:
-                current = catalog.spot_prices_by_metro()[metro["code"]][plan["slug"]]["price"]
-                if price_max < current:
-                    errors.append(
-                        f"spot_price_max {price_max} is below the current spot price "
-                        f"{current} of {plan['slug']} in {metro['code']}"
-                    )
+        if body.get("spot_instance"):
+            errors.append("spot market instances are no longer available")
         termination = body.get("termination_time")
         if termination:
             try:
@@ -274,12 +268,19 @@ class State:
             raise ApiError(422, *errors)
 
         did = str(uuid.uuid4())
-        key_ids = list(body.get("project_ssh_keys") or []) + list(body.get("user_ssh_keys") or [])
+        project_keys = list(body.get("project_ssh_keys") or [])
+        users = list(body.get("user_ssh_keys") or [])
         with self.lock:
-            if key_ids:
-                unknown = [k for k in key_ids if k not in self.ssh_keys]
+            if project_keys or users:
+                unknown = [k for k in project_keys if k not in self.ssh_keys]
                 if unknown:
                     raise ApiError(422, f"unknown ssh key ids: {', '.join(unknown)}")
+                strangers = [u for u in users if u != USER_ID]
+                if strangers:
+                    raise ApiError(422, f"unknown user ids: {', '.join(strangers)}")
+                key_ids = project_keys + [
+                    k["id"] for k in self.ssh_keys.values() if users and k["owner"]["href"] == "/user"
+                ]
             else:
                 key_ids = [
                     k["id"]
@@ -320,8 +321,11 @@ class State:
                 "project_lite": {"href": project["href"]},
                 "ssh_keys": [{"href": f"/ssh-keys/{k}"} for k in key_ids],
                 "ip_addresses": ips,
-                "spot_instance": spot,
-                "spot_price_max": price_max if spot else None,
+                # The API shows the first day's root password on the device (and drops
+                # it after 24 hours); clients must not show it on.
+                "root_password": base64.b32encode(os.urandom(10)).decode().lower(),
+                "spot_instance": False,
+                "spot_price_max": None,
                 "termination_time": termination,
                 "hardware_reservation": (
                     {"href": f"/hardware-reservations/{body['hardware_reservation_id']}"}
@@ -342,31 +346,20 @@ class State:
         return device
 
     def _location(self, body: dict, errors: list) -> tuple[dict | None, dict | None]:
-        metro_code = body.get("metro")
-        fac_codes = body.get("facility")
-        if isinstance(fac_codes, str):
-            fac_codes = [fac_codes]
-        if metro_code:
-            metro = catalog.metro(metro_code)
-            if metro is None:
-                errors.append(f"metro {metro_code!r} is not a valid metro")
-                return None, None
-            codes = catalog.facilities_in_metro(metro_code)
-            if fac_codes and fac_codes != ["any"]:
-                codes = [c for c in fac_codes if c in codes]
-                if not codes:
-                    errors.append(f"facility {fac_codes} is not in metro {metro_code}")
-                    return None, metro
-            return catalog.facility(codes[0]), metro
-        if fac_codes:
-            for code in fac_codes:
-                fac = catalog.facility(code)
-                if fac is not None:
-                    return fac, fac["metro"]
-            errors.append(f"facility {fac_codes} is not a valid facility")
+        """The device's metro, and the facility in it where it lands (devices still
+        show one)."""
+        if body.get("facility"):
+            errors.append("facility is no longer supported: use metro")
             return None, None
-        errors.append("metro or facility is required")
-        return None, None
+        metro_code = body.get("metro")
+        if not metro_code:
+            errors.append("metro is required")
+            return None, None
+        metro = catalog.metro(metro_code)
+        if metro is None:
+            errors.append(f"metro {metro_code!r} is not a valid metro")
+            return None, None
+        return catalog.facility(catalog.facilities_in_metro(metro_code)[0]), metro
 
     @staticmethod
     def _address_request(spec, errors: list) -> tuple[bool, bool]:
@@ -411,9 +404,12 @@ class State:
 
     def delete_device(self, did: str) -> None:
         with self.lock:
-            device = self.devices.pop(did, None)
+            device = self.devices.get(did)
             if device is None:
                 raise ApiError(404, "Not found")
+            if device["state"] in ("queued", "provisioning"):
+                raise ApiError(422, "Cannot delete a device while it is provisioning")
+            del self.devices[did]
             self._save()
         self._enqueue(did, "destroy", device)
 
@@ -425,17 +421,6 @@ class State:
             device.update(extra)
             self._save()
             return device
-
-    def reclaim(self, did: str) -> dict:
-        """The spot market takes the machine back: stopped, marked for termination."""
-        with self.lock:
-            device = self.device(did)
-            if not device["spot_instance"]:
-                raise ApiError(422, "only spot instances can be reclaimed")
-            device = self.set_state(did, "inactive", termination_time=now())
-            snapshot = json.loads(json.dumps(device))
-        self._enqueue(did, "power_off", snapshot)
-        return device
 
     # API v1 ``POST /devices/{id}/actions``: what each action needs and where it goes.
     ACTIONS = {

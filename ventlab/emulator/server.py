@@ -5,7 +5,6 @@ routes under ``/_emulator`` for tests and the lab:
 - ``GET/DELETE /_emulator/calls``            the API calls received (never headers)
 - ``POST/GET/DELETE /_emulator/faults``      next N requests → 429/5xx/timeout
 - ``POST /_emulator/fail-next-devices``      ``{"count": N}``: next N devices go failed
-- ``POST /_emulator/devices/<id>/reclaim``   spot market takes the device back
 - ``POST /_emulator/devices/<id>/fail``      device goes ``failed``
 - ``GET  /_emulator/state``                  everything, for debugging
 """
@@ -75,7 +74,6 @@ class Emulator:
     # ---- API routes --------------------------------------------------------------
     def api(self, method: str, path: str, query: dict, body: dict | None) -> tuple[int, object]:
         st = self.state
-        by_facility, by_metro = catalog.spot_prices_by_facility, catalog.spot_prices_by_metro
         routes = [
             ("GET", r"/projects", lambda: _page("projects", list(st.projects.values()), query)),
             ("GET", r"/projects/(?P<pid>[^/]+)", lambda pid: st.project(pid)),
@@ -101,12 +99,9 @@ class Emulator:
                 r"/devices/(?P<did>[^/]+)/ips",
                 lambda did: {"ip_addresses": st.device(did)["ip_addresses"]},
             ),
-            ("GET", r"/facilities", lambda: {"facilities": catalog.facilities()}),
             ("GET", r"/locations/metros", lambda: {"metros": catalog.metros()}),
             ("GET", r"/plans", lambda: {"plans": catalog.plans()}),
             ("GET", r"/operating-systems", lambda: {"operating_systems": catalog.operating_systems()}),
-            ("GET", r"/market/spot/prices", lambda: _spot(by_facility(), query, "facility")),
-            ("GET", r"/market/spot/prices/metros", lambda: _spot(by_metro(), query, "metro")),
             ("GET", r"/ssh-keys", lambda: {"ssh_keys": st.keys_of(None)}),
             ("POST", r"/ssh-keys", lambda: (201, st.add_ssh_key(body or {}, "/user"))),
             ("DELETE", r"/ssh-keys/(?P<kid>[^/]+)", lambda kid: (204, st.delete_ssh_key(kid))),
@@ -153,7 +148,6 @@ class Emulator:
             ("POST", r"/faults", faults_add),
             ("DELETE", r"/faults", lambda: (204, self.faults.clear())),
             ("POST", r"/fail-next-devices", fail_next),
-            ("POST", r"/devices/(?P<did>[^/]+)/reclaim", lambda did: st.reclaim(did)),
             ("POST", r"/devices/(?P<did>[^/]+)/fail", lambda did: st.fail(did)),
             (
                 "GET",
@@ -189,14 +183,6 @@ def _filter(devices: list[dict], query: dict) -> list[dict]:
         return devices
     return [d for d in devices if term in (d["hostname"], d["id"], d["short_id"]) or term in d["hostname"]]
 
-
-def _spot(prices: dict, query: dict, key: str) -> dict:
-    where = query.get(key)
-    plan = query.get("plan")
-    out = {loc: p for loc, p in prices.items() if not where or loc == where}
-    if plan:
-        out = {loc: {plan: p[plan]} for loc, p in out.items() if plan in p}
-    return {"spot_market_prices": out}
 
 
 def _page(key: str, items: list, query: dict) -> dict:
