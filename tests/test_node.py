@@ -94,3 +94,21 @@ def test_swap_entries_commented_out(minion, tmp_path):
     assert lines[1].startswith("# /swapfile none swap sw 0 0")
     again = minion.apply("node.swap.off", node_pillar(tmp_path))
     assert changed(again) == {}
+
+
+def _packages(minion, vent):
+    chunks = minion.call("state.show_sls", "node.package.install", vent=vent)
+    (pkgs,) = [arg["pkgs"] for arg in chunks["node-package-install-pkg-installed"]["pkg"]
+               if isinstance(arg, dict) and "pkgs" in arg]
+    return pkgs
+
+
+@pytest.mark.salt
+def test_packages_include_what_kube_proxy_and_the_vxlan_guard_run(minion):
+    """iptables is Priority: optional on Debian 12, so a minimal server may lack it;
+    kube-proxy's iptables mode and flannel's VXLAN guard unit run it. nft is needed by
+    kube-proxy's nftables mode only."""
+    pkgs = _packages(minion, {})
+    assert "iptables" in pkgs
+    assert "nftables" not in pkgs
+    assert "nftables" in _packages(minion, {"kubernetes": {"kube_proxy_mode": "nftables"}})
