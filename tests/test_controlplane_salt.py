@@ -4,8 +4,11 @@ units render from pillar + mine, a second apply changes nothing, clean removes t
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
-from conftest import master_overrides, minion_overrides, pillar_dir, settings
+from conftest import load_salt_module, master_overrides, minion_overrides, pillar_dir, settings
 
 pytestmark = pytest.mark.salt
 
@@ -112,3 +115,41 @@ def test_configs_render_from_pillar_and_mine_and_reapply_changes_nothing(env):
     cleaned = _states(call.run("state.apply", CLEAN_SLS))
     assert all(s["result"] is True for s in cleaned.values()), cleaned
     assert _files(dirs) == []
+
+
+def test_apiserver_restarts_when_its_encryption_config_changes(env):
+    """A changed vent:encryption key or provider reaches kube-apiserver only by a
+    restart: its service watches pki.encryption (a change in the same run) and a state
+    that reports a change when the file is newer than the running process (written by
+    the deploy's PKI step, a run before)."""
+    call, _ = env
+    high = _states(call.run("state.show_sls", "controlplane.apiserver.service"))
+    service = high["controlplane-apiserver-service-service-running"]["service"]
+    (watch,) = [arg["watch"] for arg in service if isinstance(arg, dict) and "watch" in arg]
+    assert {"sls": "pki.encryption"} in watch
+    assert {"test": "controlplane-apiserver-service-encryption-test-configurable_test_state"} in watch
+    stale = high["controlplane-apiserver-service-encryption-test-configurable_test_state"]["test"]
+    # No kube-apiserver runs here: nothing has read an older file.
+    assert {"changes": False} in stale
+
+
+def _systemctl(pid, started_monotonic_us):
+    return f"MainPID={pid}\nExecMainStartTimestampMonotonic={started_monotonic_us}\n"
+
+
+@pytest.mark.parametrize(("pid", "started_ago", "written_ago", "expected"), [
+    (4242, 60, 10, True),    # written after the process started: not read yet
+    (4242, 10, 60, False),   # started after the write: read as it is
+    (0, 0, 10, False),       # not running
+])
+def test_read_before_change_compares_the_start_with_the_files_mtime(
+        tmp_path, pid, started_ago, written_ago, expected):
+    mod = load_salt_module("salt/_modules/vent_cluster.py", "vent_cluster_under_test")
+    path = tmp_path / "encryption-config.yaml"
+    path.write_text("kind: EncryptionConfiguration\n")
+    written = time.time() - written_ago
+    os.utime(path, (written, written))
+    started = int((time.monotonic() - started_ago) * 1e6) if pid else 0
+    mod.__salt__ = {"cmd.run": lambda *a, **kw: _systemctl(pid, started)}
+    assert mod.read_before_change("kube-apiserver", str(path)) is expected
+    assert mod.read_before_change("kube-apiserver", str(tmp_path / "absent")) is False

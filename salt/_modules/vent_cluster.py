@@ -138,6 +138,28 @@ def unit_states():
             for role in ("etcd", "controller", "compute") if mine_roles[role] for unit in units(role)}
 
 
+def read_before_change(unit, path):
+    """``unit`` runs a main process that started before ``path`` last changed, so it
+    has not read the file as it is now. A change written by an earlier Salt run (the
+    deploy's PKI step writes files the control plane reads) is one no ``watch`` sees."""
+    import os
+
+    try:
+        changed = os.stat(path).st_mtime
+    except OSError:
+        return False
+    out = __salt__["cmd.run"](
+        ["systemctl", "show", "--property=MainPID", "--property=ExecMainStartTimestampMonotonic", unit],
+        python_shell=False, ignore_retcode=True)
+    props = dict(line.split("=", 1) for line in str(out).splitlines() if "=" in line)
+    pid, started = props.get("MainPID", "0"), props.get("ExecMainStartTimestampMonotonic", "0")
+    if not (pid.isdigit() and started.isdigit()) or int(pid) == 0 or int(started) == 0:
+        return False
+    # systemd stamps the start on CLOCK_MONOTONIC, which time.monotonic reads; the
+    # file's mtime is wall-clock time.
+    started_at = time.time() - time.monotonic() + int(started) / 1e6
+    return changed > started_at
+
 def service_ip(index):
     return _model("service_ip", settings(), index)
 
