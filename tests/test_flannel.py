@@ -9,11 +9,15 @@ import io
 import json
 import os
 import re
+import shlex
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
 from conftest import REPO
-from test_manifests import salt_call
+from test_manifests import LAB_GRAINS, salt_call
 
 RELEASE = "vent:artifacts:releases:flannel_cni_plugin"
 NODE_SLS = "flannel.package.install,flannel.config.file"
@@ -149,3 +153,54 @@ def test_no_formula_adds_routes_that_flannel_owns():
         if p.is_file() and p.suffix in (".sls", ".jinja") and pattern.search(p.read_text())
     ]
     assert offenders == []
+
+
+def _unit_commands(unit: str) -> dict[str, list[str]]:
+    """{ExecStartPre/ExecStart/ExecStop: argv} as systemd would run them (a leading `-`
+    only ignores the exit status; `$$` is a literal `$`)."""
+    out = {}
+    for line in unit.splitlines():
+        key, _, value = line.partition("=")
+        if key in ("ExecStartPre", "ExecStart", "ExecStop"):
+            out[key] = shlex.split(value.removeprefix("-").replace("$$", "$"))
+    return out
+
+
+def _guard_rules(listing: str) -> list[str]:
+    return [ln for ln in listing.splitlines() if "--comment vent-vxlan-guard " in ln]
+
+
+def test_vxlan_guard_unit_removes_every_guard_rule_whatever_its_address(tmp_path):
+    """The rule names the node's private IP; after that address changed, the new unit
+    must still take the old rule away, on start and on stop, and a second stop finds
+    nothing to do. Run in a network namespace of its own, with real iptables."""
+    if not (shutil.which("unshare") and Path("/usr/sbin/iptables").exists()):
+        pytest.skip("needs unshare and /usr/sbin/iptables")
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+        pytest.skip("this host does not allow a network namespace of the test's own")
+    (tmp_path / "systemd").mkdir()
+    site = f"vent:\n  kubernetes:\n    dirs:\n      systemd: {tmp_path}/systemd\n"
+    ret = salt_call(tmp_path, "state.sls_id", "flannel-guard-running-unit-file-managed",
+                    "flannel.guard.running", site=site)
+    assert not _failed(ret), _failed(ret)
+    cmds = _unit_commands((tmp_path / "systemd" / "vent-vxlan-guard.service").read_text())
+    ip = LAB_GRAINS["vent"]["private_ip"]
+    old = "-p udp --dport 8472 ! -d 100.72.0.99 -m comment --comment vent-vxlan-guard -j DROP"
+    step = {name: shlex.join(argv) for name, argv in cmds.items()}
+    script = "\n".join([
+        "set -e",
+        f"iptables -w -I INPUT 1 {old}",                     # left by the old address
+        "iptables -w -A INPUT -p tcp --dport 22 -j ACCEPT",  # someone else's rule
+        step["ExecStartPre"], step["ExecStart"], "iptables -w -S INPUT", "echo ---",
+        step["ExecStartPre"], step["ExecStart"], "iptables -w -S INPUT", "echo ---",  # restart
+        step["ExecStop"], step["ExecStop"], "iptables -w -S INPUT",
+    ])
+    run = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    started, restarted, stopped = run.stdout.split("---\n")
+    for listing in (started, restarted):
+        (rule,) = _guard_rules(listing)
+        assert f"! -d {ip}/32 -p udp -m udp --dport 8472 " in rule
+        assert "--dport 22 -j ACCEPT" in listing
+    assert _guard_rules(stopped) == []
+    assert "--dport 22 -j ACCEPT" in stopped

@@ -2,7 +2,7 @@
     reboot without Salt) dropping flannel's UDP port on every other address. #}
 {%- from "flannel/map.jinja" import flannel with context %}
 {%- set rule = '-p udp --dport ' ~ flannel.vxlan_port ~ ' ! -d ' ~ flannel.node_ip
-               ~ ' -m comment --comment vent-vxlan-guard -j DROP' %}
+               ~ ' -m comment --comment ' ~ flannel.guard_comment ~ ' -j DROP' %}
 
 flannel-guard-running-unit-file-managed:
   file.managed:
@@ -10,7 +10,7 @@ flannel-guard-running-unit-file-managed:
     - source: salt://flannel/files/vent-vxlan-guard.service.jinja
     - template: jinja
     - context:
-        ctx: {{ {'vxlan_port': flannel.vxlan_port, 'rule': rule} | json }}
+        ctx: {{ {'vxlan_port': flannel.vxlan_port, 'rule': rule, 'comment': flannel.guard_comment} | json }}
     - mode: "0644"
 
 flannel-guard-running-service-running:
