@@ -67,3 +67,16 @@ def test_containerd_clean_without_crictl_changes_nothing(minion, tmp_path):
     vent = {"kubernetes": {"dirs": {"bin": str(tmp_path / "no-bin")}}}
     assert _pods_state(minion, vent)["changes"] == {}
 
+
+def test_kube_proxy_clean_takes_its_rules_away_before_its_binary(minion, tmp_path):
+    bin_dir, log = tmp_path / "bin", tmp_path / "kube-proxy.log"
+    _stand_in(bin_dir / "kube-proxy", f'echo "$*" >> {log}\n')
+    vent = {"kubernetes": {"dirs": {"bin": str(bin_dir)}}}
+    first = minion.apply("kube_proxy.package.clean", vent)
+    assert log.read_text() == "--cleanup\n"
+    assert not (bin_dir / "kube-proxy").exists()
+    assert set(changed(first)) == {"kube-proxy-package-clean-cmd-run",
+                                   "kube-proxy-package-clean-file-absent"}
+    # The binary is gone: nothing to run, nothing to change.
+    assert changed(minion.apply("kube_proxy.package.clean", vent)) == {}
+    assert log.read_text() == "--cleanup\n"
