@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,21 @@ def test_salt_lint():
     files = _tracked("*.sls")
     assert files, "no SLS found to lint"
     _run([str(BIN / "salt-lint"), *files])
+
+
+# salt['pillar.get']('key', <default>) in a formula, with a default that is not an empty
+# mapping or list ("nothing rendered for this minion").
+PILLAR_DEFAULT = re.compile(
+    r"""pillar\.get['"]\]\(\s*(['"])[^'"]+\1\s*,(?!\s*(?:\{\}|\[\])\s*\))[^)]*\)""")
+
+
+def test_formulas_read_pillar_without_a_second_default():
+    """Every pillar key has its default in pillar/vent/defaults.sls; a literal default
+    at the read is a second copy that drifts from it (and hides a key gone missing)."""
+    offenders = [
+        f"{path.relative_to(REPO)}: {m.group(0)}"
+        for path in sorted((REPO / "formulas").rglob("*"))
+        if path.suffix in (".sls", ".jinja")
+        for m in PILLAR_DEFAULT.finditer(path.read_text())
+    ]
+    assert offenders == []

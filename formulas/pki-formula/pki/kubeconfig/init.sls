@@ -2,7 +2,6 @@
     where they point). #}
 {%- from "pki/map.jinja" import pki with context %}
 {%- set kubeconfigs = salt["vent_pki.kubeconfigs"]() %}
-{%- set cluster = salt["pillar.get"]("vent:cluster:name", "vent") %}
 include:
   - pki.users
   - pki.certs
@@ -26,7 +25,7 @@ pki-kubeconfig-{{ kc.name }}-file-managed:
     - context:
         kc: {{ kc | json }}
         pki: {{ pki | json }}
-        cluster: {{ cluster | json }}
+        cluster: {{ pki.cluster_name | json }}
     - user: {{ kc.owner }}
     - group: {{ kc.owner }}
     - mode: "{{ pki.key_mode }}"
