@@ -162,7 +162,8 @@ vent:
 
   kube_proxy:
     config_dir: /var/lib/kube-proxy
-    # Both on loopback only.
+    # /healthz on the node's private address (where Salt waits for it; never the
+    # public one), metrics on loopback only.
     healthz_port: 10256
     metrics_port: 10249
 
