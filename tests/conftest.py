@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# The master settings every Salt test master shares with the product's master.
+MASTER_CONFIG = yaml.safe_load((REPO / "etc" / "salt" / "master").read_text())
 sys.path.insert(0, str(REPO))
 
 from tests import xdist_lab_alone  # noqa: E402
@@ -76,7 +79,8 @@ def master_overrides(pillar_root: Path | None = None) -> dict:
         **paths,
         "interface": LOOPBACK,
         "minion_data_cache": True,
-        "peer": {".*": ["x509.sign_remote_certificate"]},
+        # What minions may ask of each other and of the master, as etc/salt/master says.
+        **{k: MASTER_CONFIG[k] for k in ("peer", "peer_run")},
     }
 
 

@@ -252,6 +252,34 @@ def test_role_decides_which_certificates_a_node_gets(lab):
     assert sorted(p.name for p in lab.pki_dir(CA_ID).iterdir()) == ["ca", "ca.crt"]
 
 
+@pytest.mark.parametrize(("policy", "cn"), [
+    ("vent-admin", "admin"),                        # O=system:masters
+    ("vent-apiserver-kubelet-client", None),        # O=system:masters
+    ("vent-apiserver-etcd-client", None),           # all of etcd
+    ("vent-etcd-peer", WRK_ID),
+])
+def test_a_worker_cannot_have_another_roles_certificate_signed(lab, policy, cn):
+    # What root on a worker could ask for with its own minion key: the CA minion
+    # refuses, asking the master whether the worker has a role that may hold it.
+    key = lab.pki_dir(WRK_ID) / "kubelet.key"
+    args = ["x509.create_certificate", f"ca_server={CA_ID}", f"signing_policy={policy}",
+            f"private_key={key}", *([f"CN={cn}"] if cn else [])]
+    ret = lab.call(WRK_ID, *args)
+    assert ret.returncode != 0, ret.data
+    assert "minion not permitted to use specified signing policy" in ret.stdout + ret.stderr
+
+
+def test_a_controller_has_its_certificates_signed_remotely(lab):
+    # The same request the worker is refused, from a node whose role may hold it.
+    key = lab.pki_dir(CTL_ID) / "admin.key"
+    ret = lab.call(CTL_ID, "x509.create_certificate", f"ca_server={CA_ID}",
+                   "signing_policy=vent-admin", f"private_key={key}", "CN=admin")
+    assert ret.returncode == 0, ret.stdout + ret.stderr
+    cert = x509.load_pem_x509_certificate(ret.data.encode())
+    assert _names(cert, NameOID.ORGANIZATION_NAME) == ["system:masters"]
+    cert.verify_directly_issued_by(_ca(lab))
+
+
 def test_front_proxy_chain_is_separate_from_the_cluster_ca(lab):
     # kube-apiserver trusts front-proxy clients through --requestheader-client-ca-file;
     # a cert from that CA must never pass as a cluster client, nor the reverse.

@@ -42,10 +42,21 @@ def test_groups_are_fixed_by_the_ca_not_the_requester():
     assert "O" not in _policy(policies, "vent-apiserver-etcd-client")
 
 
-def test_developer_policy_only_for_the_ca_minion_itself():
+def test_each_policy_names_the_roles_that_may_request_it():
     policies = pki.signing_policies(CA, "pki-ca")
-    assert _policy(policies, "vent-developer")["minions"] == "pki-ca"
-    assert all("minions" not in _policy(policies, n) for n in policies if n != "vent-developer")
+    minions = {n: _policy(policies, n)["minions"] for n in policies}
+    assert minions["vent-developer"] == "L@pki-ca"
+    # Every certificate of a group the API trusts with everything is a controller's.
+    for name in policies:
+        if _policy(policies, name).get("O") == "system:masters":
+            assert minions[name] == "G@roles:controller", name
+    for name in ("vent-apiserver", "vent-apiserver-etcd-client", "vent-kube-controller-manager",
+                 "vent-kube-scheduler", "vent-front-proxy-client"):
+        assert minions[name] == "G@roles:controller", name
+    for name in ("vent-etcd-server", "vent-etcd-peer"):
+        assert minions[name] == "G@roles:etcd or G@roles:controller", name
+    for name in ("vent-kubelet", "vent-kubelet-serving", "vent-kube-proxy"):
+        assert minions[name] == "G@roles:worker or G@roles:controller", name
 
 
 def test_front_proxy_client_signed_by_the_front_proxy_ca():

@@ -36,26 +36,31 @@ _LEAF = {
 SERVER = "serverAuth"
 CLIENT = "clientAuth"
 
-# name -> (CN or None: from the request, O or None, extended key usages, CA)
-# A fixed CN/O in the policy cannot be overridden by the requesting node.
+# name -> (CN or None: from the request, O or None, extended key usages, CA, holders)
+# A fixed CN/O in the policy cannot be overridden by the requesting node. `holders` is
+# the group of vent_model.certificate_holders that may request it: without it, any
+# minion with peer access could have itself a system:masters certificate signed.
 POLICIES = {
-    "apiserver": ("kube-apiserver", None, [SERVER], "ca"),
-    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters", [CLIENT], "ca"),
-    "apiserver-etcd-client": ("kube-apiserver-etcd-client", None, [CLIENT], "ca"),
-    "etcd-server": (None, None, [SERVER, CLIENT], "ca"),
-    "etcd-peer": (None, None, [SERVER, CLIENT], "ca"),
-    "kubelet": (None, "system:nodes", [CLIENT], "ca"),
-    "kubelet-serving": (None, "system:nodes", [SERVER], "ca"),
-    "kube-proxy": ("system:kube-proxy", "system:node-proxier", [CLIENT], "ca"),
+    "apiserver": ("kube-apiserver", None, [SERVER], "ca", "controller"),
+    "apiserver-kubelet-client": (
+        "kube-apiserver-kubelet-client", "system:masters", [CLIENT], "ca", "controller"),
+    "apiserver-etcd-client": ("kube-apiserver-etcd-client", None, [CLIENT], "ca", "controller"),
+    "etcd-server": (None, None, [SERVER, CLIENT], "ca", "etcd"),
+    "etcd-peer": (None, None, [SERVER, CLIENT], "ca", "etcd"),
+    "kubelet": (None, "system:nodes", [CLIENT], "ca", "node"),
+    "kubelet-serving": (None, "system:nodes", [SERVER], "ca", "node"),
+    "kube-proxy": ("system:kube-proxy", "system:node-proxier", [CLIENT], "ca", "node"),
     "kube-controller-manager": (
-        "system:kube-controller-manager", "system:kube-controller-manager", [CLIENT], "ca"),
-    "kube-scheduler": ("system:kube-scheduler", "system:kube-scheduler", [CLIENT], "ca"),
-    "admin": ("admin", "system:masters", [CLIENT], "ca"),
+        "system:kube-controller-manager", "system:kube-controller-manager", [CLIENT], "ca",
+        "controller"),
+    "kube-scheduler": (
+        "system:kube-scheduler", "system:kube-scheduler", [CLIENT], "ca", "controller"),
+    "admin": ("admin", "system:masters", [CLIENT], "ca", "controller"),
     # O comes from vent:pki:developer_group, which the CA's pillar cannot see; the
     # policy is therefore usable only by the CA minion itself (the kubeconfig runner
     # signs on the CA minion directly, never through peer publish).
-    "developer": ("developer", None, [CLIENT], "ca"),
-    "front-proxy-client": ("front-proxy-client", None, [CLIENT], "front_proxy"),
+    "developer": ("developer", None, [CLIENT], "ca", "ca"),
+    "front-proxy-client": ("front-proxy-client", None, [CLIENT], "front_proxy", "controller"),
 }
 OPERATOR_USERS = ("admin", "developer")
 
@@ -83,8 +88,9 @@ def signing_policies(ca, ca_minion=None):
         "ca": {"key": ca.get("key"), "cert": ca.get("cert")},
         "front_proxy": {"key": ca.get("front_proxy_key"), "cert": ca.get("front_proxy_cert")},
     }
+    holders = _model("certificate_holders", ca_minion or "vent-nobody")
     out = {}
-    for kind, (cn, org, ekus, which) in POLICIES.items():
+    for kind, (cn, org, ekus, which, group) in POLICIES.items():
         signer = signers[which]
         if not signer["key"] or not signer["cert"]:
             continue
@@ -98,8 +104,7 @@ def signing_policies(ca, ca_minion=None):
             policy.append({"CN": cn})
         if org:
             policy.append({"O": org})
-        if kind == "developer":
-            policy.append({"minions": ca_minion or "vent-nobody"})
+        policy.append({"minions": holders[group]})
         out[policy_name(kind)] = policy
     return out
 
@@ -257,7 +262,7 @@ def etcd_sans(node=None):
 
 
 def _spec(kind, owner, cn=None, sans=None, group=None, file=None):
-    pol_cn, org, ekus, which = POLICIES[kind]
+    pol_cn, org, ekus, which, _holders = POLICIES[kind]
     return {
         "name": file or kind,
         "policy": policy_name(kind),

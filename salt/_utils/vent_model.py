@@ -225,22 +225,43 @@ def roles_of(minion: str, nodes: dict, vent: dict, node: dict | None = None) -> 
     }
 
 
+def _role_target(*roles: str) -> str:
+    """The compound target of the nodes with any of ``roles`` (the ``roles`` grain)."""
+    return " or ".join(f"G@roles:{role}" for role in roles)
+
+
 def targets(vent: dict, nodes: dict) -> dict:
     """Compound targets and minion lists for each role, for the orchestrations and the
     highstate top."""
     dedicated = dedicated_etcd(nodes)
     ca = ca_minion(vent)
     return {
-        "all": "G@roles:controller or G@roles:worker or G@roles:etcd",
-        "controllers": "G@roles:controller",
-        "etcd": "G@roles:etcd" if dedicated else "G@roles:controller",
-        "compute": "G@roles:worker or G@roles:controller" if schedulable(vent) else "G@roles:worker",
+        "all": _role_target("controller", "worker", "etcd"),
+        "controllers": _role_target("controller"),
+        "etcd": _role_target("etcd" if dedicated else "controller"),
+        "compute": _role_target("worker", "controller") if schedulable(vent) else _role_target("worker"),
         "ca": f"L@{ca}",
         "ca_id": ca,
         "etcd_dedicated": dedicated,
         "controller_ids": controllers(nodes),
         "etcd_ids": etcd_members(nodes),
         "compute_ids": compute(nodes, vent),
+    }
+
+
+def certificate_holders(ca: str) -> dict:
+    """Which minions may ask the CA minion (``ca``) for each group of certificates:
+    compound targets for x509_v2's ``minions``, which the master checks against its
+    grain cache when a request comes, so a node added later needs no new pillar on the
+    CA. Each group is as wide as the role rules above can make it, because the CA's
+    pillar cannot see the settings that narrow them: an etcd member is a node with role
+    etcd or a controller (``etcd_members``), a kubelet node a worker or a controller
+    (``compute``). ``ca``: what only the CA minion itself signs."""
+    return {
+        "controller": _role_target("controller"),
+        "etcd": _role_target("etcd", "controller"),
+        "node": _role_target("worker", "controller"),
+        "ca": f"L@{ca}",
     }
 
 
