@@ -3,6 +3,7 @@ them, parsed with tomllib; and gVisor's missing artifacts failing on their own."
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 
 import pytest
@@ -129,3 +130,24 @@ def test_missing_containerd_release_fails_fast(minion, tmp_path):
     version = RELEASES["containerd"]["version"]
     assert f"vent:artifacts:releases:containerd:files:containerd (version {version})" in failed[0]
     assert doc is None
+
+
+@pytest.mark.salt
+def test_debian_containerd_1x_is_refused_for_the_pinned_kubernetes(minion, tmp_path):
+    """Kubernetes after 1.35 does not support containerd 1.x; Debian 12 ships 1.6. The
+    refusal names the key and the versions it comes from, and installs nothing."""
+    query = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "containerd"],
+                           capture_output=True, text=True)
+    offered = query.stdout.strip() if query.returncode == 0 else ""
+    if not offered or int(offered.split(":")[-1].split(".")[0]) >= 2:
+        pytest.skip(f"this host's containerd package is {offered or 'not installed'}, not a 1.x")
+    states, _ = render(minion, tmp_path, check=False, sls="containerd.package.install",
+                       containerd={"install": "package"})
+    (comment,) = [v["comment"] for v in states.values() if v["result"] is False]
+    kubernetes = RELEASES["kubernetes"]["version"]
+    assert comment.startswith("vent:containerd:install: package would install Debian's "
+                              f"containerd {offered}"), comment
+    assert "Kubernetes after 1.35 needs containerd 2 or later" in comment
+    assert f"vent:artifacts:releases:kubernetes:version is {kubernetes}" in comment
+    assert f"containerd {RELEASES['containerd']['version']}" in comment
+    assert changed(states) == {}
