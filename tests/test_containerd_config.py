@@ -51,6 +51,12 @@ def test_defaults_systemd_runc_and_runsc(minion, tmp_path):
     assert runtimes["runc"]["options"]["SystemdCgroup"] is True
     assert runtimes["runc"]["options"]["BinaryName"] == "/usr/local/sbin/runc"
     assert runtimes["runsc"]["runtime_type"] == "io.containerd.runsc.v1"
+    # runsc, like runc, uses systemd's cgroups only when told: without it pod limits
+    # are not enforced on a systemd host (gVisor issue 10371).
+    runsc_toml = tmp_path / "containerd" / "runsc.toml"
+    assert runtimes["runsc"]["options"] == {"TypeUrl": "io.containerd.runsc.v1.options",
+                                            "ConfigPath": str(runsc_toml)}
+    assert tomllib.loads(runsc_toml.read_text()) == {"runsc_config": {"systemd-cgroup": "true"}}
     assert cri["cni"] == {"bin_dir": "/opt/cni/bin", "conf_dir": "/etc/cni/net.d"}
     assert cri["registry"]["config_path"] == str(tmp_path / "containerd" / "certs.d")
     again, _ = render(minion, tmp_path)
@@ -151,3 +157,16 @@ def test_debian_containerd_1x_is_refused_for_the_pinned_kubernetes(minion, tmp_p
     assert f"vent:artifacts:releases:kubernetes:version is {kubernetes}" in comment
     assert f"containerd {RELEASES['containerd']['version']}" in comment
     assert changed(states) == {}
+
+
+@pytest.mark.salt
+def test_runsc_keeps_its_defaults_with_cgroupfs(minion, tmp_path):
+    """With the cgroupfs driver runsc's default (no systemd cgroups) is the right one:
+    no options, no runsc.toml; one left from a systemd setting goes."""
+    render(minion, tmp_path)
+    states, doc = render(minion, tmp_path, containerd={"cgroup_driver": "cgroupfs"})
+    runsc = dig(doc, *CRI)["containerd"]["runtimes"]["runsc"]
+    assert runsc == {"runtime_type": "io.containerd.runsc.v1"}
+    assert not (tmp_path / "containerd" / "runsc.toml").exists()
+    again, _ = render(minion, tmp_path, containerd={"cgroup_driver": "cgroupfs"})
+    assert changed(again) == {}

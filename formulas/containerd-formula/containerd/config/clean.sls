@@ -3,4 +3,5 @@ containerd-config-clean-file-absent:
   file.absent:
     - names:
       - {{ containerd.config_file }}
+      - {{ containerd.runsc_config_file }}
       - {{ containerd.hosts_dir }}

@@ -16,6 +16,22 @@ containerd-config-file-file-managed:
     - context:
         containerd: {{ containerd | json }}
 
+{#- runsc's own flags: needed only to use systemd's cgroups (see files/runsc.toml). #}
+{%-   if containerd.gvisor.enabled and containerd.cgroup_driver == 'systemd' %}
+
+containerd-config-file-runsc-file-managed:
+  file.managed:
+    - name: {{ containerd.runsc_config_file }}
+    - source: salt://containerd/files/runsc.toml
+    - makedirs: true
+    - mode: '0644'
+{%-   else %}
+
+containerd-config-file-runsc-file-absent:
+  file.absent:
+    - name: {{ containerd.runsc_config_file }}
+{%-   endif %}
+
 {#- One hosts.toml per registry (containerd's config_path layout), the replacement of
     the deprecated registry.mirrors table. #}
 {%-   for host, endpoints in containerd.registry_mirrors | dictsort %}
