@@ -89,7 +89,7 @@ def test_apiserver_flags(vent, count):
     assert f["service-cluster-ip-range"] == "100.64.0.0/13"
     assert f["authorization-mode"] == "Node,RBAC"
     assert "NodeRestriction" in f["enable-admission-plugins"].split(",")
-    assert f["etcd-cafile"] == f"{pki}/ca.crt"
+    assert f["etcd-cafile"] == f"{pki}/etcd-ca.crt"
     assert f["etcd-certfile"] == f"{pki}/apiserver-etcd-client.crt"
     assert f["etcd-keyfile"] == f"{pki}/apiserver-etcd-client.key"
     assert f["encryption-provider-config"] == "/etc/vent/encryption-config.yaml"

@@ -105,7 +105,8 @@ TEST_CA: list = []
 
 
 def make_test_pki(base: Path, members=None):
-    """ca.crt, etcd-server, etcd-peer (owned by etcd) and apiserver-etcd-client per member."""
+    """etcd-ca.crt, etcd-server, etcd-peer (owned by etcd) and apiserver-etcd-client per
+    member."""
     if not TEST_CA:
         TEST_CA.extend(_cert("vent-etcd-test-only-ca", None, None, is_ca=True))
     ca_cert, ca_key = TEST_CA
@@ -114,7 +115,7 @@ def make_test_pki(base: Path, members=None):
         pki = base / minion / "pki"
         pki.mkdir(parents=True)
         pki.chmod(0o755)
-        (pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+        (pki / "etcd-ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
         ips = (m["private"], "127.0.0.1")
         for name, usages, owner in (
             ("etcd-server", (server, client), "etcd"),
@@ -260,7 +261,7 @@ def test_config_listens_on_private_ip_and_loopback_only_with_tls(rendered, base)
             assert tls["client-cert-auth"] is True and tls["auto-tls"] is False
             assert tls["cert-file"] == str(pki / f"{prefix}.crt")
             assert tls["key-file"] == str(pki / f"{prefix}.key")
-            assert tls["trusted-ca-file"] == str(pki / "ca.crt")
+            assert tls["trusted-ca-file"] == str(pki / "etcd-ca.crt")
 
 
 def test_initial_cluster_comes_from_the_mine(rendered, base):
@@ -382,7 +383,7 @@ def cluster(rendered, base):
 def etcdctl(minion, *args, cert=True, endpoint=None, check=True):
     m = ALL[minion]
     pki = BASE[0] / minion / "pki"
-    tls = [f"--cacert={pki / 'ca.crt'}"]
+    tls = [f"--cacert={pki / 'etcd-ca.crt'}"]
     if cert:
         tls += [f"--cert={pki / 'apiserver-etcd-client.crt'}", f"--key={pki / 'apiserver-etcd-client.key'}"]
     return sh("ip", "netns", "exec", m["ns"], ETCDCTL,

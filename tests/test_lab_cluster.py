@@ -113,9 +113,12 @@ def test_certificates_chain_to_the_ca_with_the_private_ip(cluster):
         ca = _cert(hostname, "ca.crt")
         assert ca == ca_ref, f"{hostname} trusts another CA"
         if hostname.startswith("controller"):
-            for name in ("etcd-server.crt", "etcd-peer.crt", "apiserver.crt"):
-                _check_cert(_cert(hostname, name), ca, ip)
-            _check_cert(_cert(hostname, "apiserver-etcd-client.crt"), ca, None)
+            etcd_ca = _cert(hostname, "etcd-ca.crt")
+            assert etcd_ca != ca
+            for name in ("etcd-server.crt", "etcd-peer.crt"):
+                _check_cert(_cert(hostname, name), etcd_ca, ip)
+            _check_cert(_cert(hostname, "apiserver.crt"), ca, ip)
+            _check_cert(_cert(hostname, "apiserver-etcd-client.crt"), etcd_ca, None)
         else:
             _check_cert(_cert(hostname, "kubelet-serving.crt"), ca, ip)
             _check_cert(_cert(hostname, "kubelet.crt"), ca, None)
@@ -123,8 +126,8 @@ def test_certificates_chain_to_the_ca_with_the_private_ip(cluster):
 
 def _etcdctl(hostname: str, *argv: str, tls: bool = True):
     ip = c.node(hostname)["private_ip"]
-    auth = [f"--cacert={PKI}/ca.crt", f"--cert={PKI}/apiserver-etcd-client.crt",
-            f"--key={PKI}/apiserver-etcd-client.key"] if tls else [f"--cacert={PKI}/ca.crt"]
+    auth = [f"--cacert={PKI}/etcd-ca.crt", f"--cert={PKI}/apiserver-etcd-client.crt",
+            f"--key={PKI}/apiserver-etcd-client.key"] if tls else [f"--cacert={PKI}/etcd-ca.crt"]
     return c.inside(hostname, f"{PATHS['bin']}/etcdctl", f"--endpoints=https://{ip}:2379",
                     "--dial-timeout=5s", "--command-timeout=10s", *auth, *argv, timeout=40)
 
@@ -136,6 +139,25 @@ def test_etcd_is_healthy_over_tls_and_refuses_a_client_without_a_certificate(clu
     assert refused.returncode != 0 and "is healthy" not in refused.stdout
     version = c.inside("controller-0", f"{PATHS['bin']}/etcd", "--version").stdout
     assert f"etcd Version: {VENT['artifacts']['releases']['etcd']['version']}" in version
+
+
+def test_etcd_refuses_a_workers_kubelet_certificate(cluster):
+    # The worker's own client certificate, from the cluster CA, over the private
+    # network: etcd trusts only its own CA, so the TLS handshake fails.
+    ip = c.node("controller-0")["private_ip"]
+    url = f"https://{ip}:2379/v3/kv/range"
+    as_worker = c.inside("worker-0", "curl", "-sS", "-k", "--max-time", "5",
+                         "--cert", f"{PKI}/kubelet.crt", "--key", f"{PKI}/kubelet.key",
+                         "-X", "POST", "-d", '{"key": "Lw==", "range_end": "MA=="}', url)
+    assert as_worker.returncode != 0 and '"kvs"' not in as_worker.stdout, as_worker.stdout
+    # The same request with the API server's etcd client certificate is answered.
+    as_apiserver = c.inside("controller-0", "curl", "-sS", "--max-time", "5",
+                            "--cacert", f"{PKI}/etcd-ca.crt",
+                            "--cert", f"{PKI}/apiserver-etcd-client.crt",
+                            "--key", f"{PKI}/apiserver-etcd-client.key",
+                            "-X", "POST", "-d", '{"key": "Lw==", "range_end": "MA==", "count_only": true}',
+                            url)
+    assert as_apiserver.returncode == 0 and '"count"' in as_apiserver.stdout, as_apiserver.stderr
 
 
 # --- control plane ---------------------------------------------------------------------

@@ -155,9 +155,14 @@ def _ca(lab):
     return _cert(lab.pki_dir(WRK_ID) / "ca.crt")
 
 
+ETCD_SIGNED = ("etcd-server", "etcd-peer", "apiserver-etcd-client")
+
+
 def _issuer(lab, node, name):
     if name.startswith("front-proxy-"):
         return _cert(lab.pki_dir(node) / "front-proxy-ca.crt")
+    if name in ETCD_SIGNED:
+        return _cert(lab.pki_dir(node) / "etcd-ca.crt")
     return _ca(lab)
 
 
@@ -294,6 +299,24 @@ def test_front_proxy_chain_is_separate_from_the_cluster_ca(lab):
     with pytest.raises((ValueError, InvalidSignature)):
         _cert(pki / "admin.crt").verify_directly_issued_by(fp_ca)
     assert not list(lab.pki_dir(WRK_ID).glob("front-proxy*"))
+
+
+def test_etcd_trusts_a_ca_of_its_own(lab):
+    # etcd accepts any client certificate its CA signed: were that the cluster CA, a
+    # worker's kubelet certificate would read and write all of etcd.
+    pki = lab.pki_dir(CTL_ID)
+    etcd_ca, ca = _cert(pki / "etcd-ca.crt"), _ca(lab)
+    assert etcd_ca.public_key().public_numbers() != ca.public_key().public_numbers()
+    mined = lab.call(CTL_ID, "mine.get", CA_ID, "vent_etcd_ca_cert").data[CA_ID]
+    assert x509.load_pem_x509_certificate(mined.encode()) == etcd_ca
+    for name in ETCD_SIGNED:
+        _cert(pki / f"{name}.crt").verify_directly_issued_by(etcd_ca)
+    for node, name in ((WRK_ID, "kubelet"), (WRK_ID, "kube-proxy"), (CTL_ID, "admin")):
+        with pytest.raises((ValueError, InvalidSignature)):
+            _cert(lab.pki_dir(node) / f"{name}.crt").verify_directly_issued_by(etcd_ca)
+    assert not (lab.pki_dir(WRK_ID) / "etcd-ca.crt").exists()
+    conf = lab.call(CTL_ID, "vent_etcd.tls_files", str(pki)).data
+    assert conf["ca"] == str(pki / "etcd-ca.crt")
 
 
 def test_ca_key_only_in_the_ca_minions_pillar(lab):

@@ -9,7 +9,7 @@ from ventlab.model import model
 pki = load_salt_module("salt/_modules/vent_pki.py", "vent_pki_under_test")
 
 CA = {"key": "CA-KEY", "cert": "CA-CERT", "front_proxy_key": "FP-KEY",
-      "front_proxy_cert": "FP-CERT"}
+      "front_proxy_cert": "FP-CERT", "etcd_key": "ETCD-KEY", "etcd_cert": "ETCD-CERT"}
 NODES = {
     "controller-1": {"roles": ["controller"], "private_ip": "100.72.0.4",
                      "public_ip": "198.18.0.4"},
@@ -57,6 +57,17 @@ def test_each_policy_names_the_roles_that_may_request_it():
         assert minions[name] == "G@roles:etcd or G@roles:controller", name
     for name in ("vent-kubelet", "vent-kubelet-serving", "vent-kube-proxy"):
         assert minions[name] == "G@roles:worker or G@roles:controller", name
+
+
+def test_etcd_certificates_signed_by_the_etcd_ca():
+    policies = pki.signing_policies(CA, "pki-ca")
+    for name in ("vent-etcd-server", "vent-etcd-peer", "vent-apiserver-etcd-client"):
+        assert _policy(policies, name)["signing_private_key"] == "ETCD-KEY", name
+    assert _policy(policies, "vent-kubelet")["signing_private_key"] == "CA-KEY"
+    # A CA made before the etcd CA existed goes on signing etcd's certificates itself.
+    older = pki.signing_policies({k: v for k, v in CA.items() if not k.startswith("etcd_")},
+                                 "pki-ca")
+    assert _policy(older, "vent-etcd-server")["signing_private_key"] == "CA-KEY"
 
 
 def test_front_proxy_client_signed_by_the_front_proxy_ca():

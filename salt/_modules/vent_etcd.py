@@ -35,6 +35,8 @@ CONFIG_NAME = "etcd.conf.yml"
 # checks and snapshots: controllers have the apiserver's client cert, every member
 # has its peer cert (which carries clientAuth).
 CLIENT_CERTS = ("apiserver-etcd-client", "etcd-peer")
+# The CA etcd trusts for clients and peers (its own; pki.certs.etcd_ca writes it).
+ETCD_CA = "etcd-ca.crt"
 
 
 def __virtual__():
@@ -79,7 +81,7 @@ def members(nodes=None):
 def tls_files(pki_dir=None):
     pki = pki_dir or _pki_dir()
     return {
-        "ca": os.path.join(pki, "ca.crt"),
+        "ca": os.path.join(pki, ETCD_CA),
         "server_cert": os.path.join(pki, "etcd-server.crt"),
         "server_key": os.path.join(pki, "etcd-server.key"),
         "peer_cert": os.path.join(pki, "etcd-peer.crt"),
@@ -142,7 +144,7 @@ def _client_tls(pki_dir=None):
     for base in CLIENT_CERTS:
         crt, key = os.path.join(pki, f"{base}.crt"), os.path.join(pki, f"{base}.key")
         if os.path.isfile(crt) and os.path.isfile(key):
-            return {"ca": os.path.join(pki, "ca.crt"), "cert": crt, "key": key}
+            return {"ca": os.path.join(pki, ETCD_CA), "cert": crt, "key": key}
     raise salt.exceptions.CommandExecutionError(
         f"vent:pki:dir: {pki} has no etcd client certificate "
         f"({' or '.join(b + '.{crt,key}' for b in CLIENT_CERTS)}); apply the pki formula first"

@@ -124,7 +124,7 @@ def base_flags(component, vent, private_ip, nodes):
             "tls-cert-file": f"{pki}/apiserver.crt",
             "tls-private-key-file": f"{pki}/apiserver.key",
             "etcd-servers": ",".join(etcd_servers(nodes, vent)),
-            "etcd-cafile": f"{pki}/ca.crt",
+            "etcd-cafile": f"{pki}/etcd-ca.crt",
             "etcd-certfile": f"{pki}/apiserver-etcd-client.crt",
             "etcd-keyfile": f"{pki}/apiserver-etcd-client.key",
             "encryption-provider-config": d["encryption_config"],

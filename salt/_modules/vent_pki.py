@@ -25,6 +25,7 @@ __virtualname__ = "vent_pki"
 
 CA_MINE = "vent_ca_cert"
 FRONT_PROXY_CA_MINE = "vent_front_proxy_ca_cert"
+ETCD_CA_MINE = "vent_etcd_ca_cert"
 
 # Extensions shared by every leaf certificate; the policies add usage and subject.
 _LEAF = {
@@ -40,13 +41,15 @@ CLIENT = "clientAuth"
 # A fixed CN/O in the policy cannot be overridden by the requesting node. `holders` is
 # the group of vent_model.certificate_holders that may request it: without it, any
 # minion with peer access could have itself a system:masters certificate signed.
+# etcd trusts its own CA alone, so no other certificate of the cluster (a kubelet's,
+# say) is an etcd client; the API server's etcd client certificate comes from it.
 POLICIES = {
     "apiserver": ("kube-apiserver", None, [SERVER], "ca", "controller"),
     "apiserver-kubelet-client": (
         "kube-apiserver-kubelet-client", "system:masters", [CLIENT], "ca", "controller"),
-    "apiserver-etcd-client": ("kube-apiserver-etcd-client", None, [CLIENT], "ca", "controller"),
-    "etcd-server": (None, None, [SERVER, CLIENT], "ca", "etcd"),
-    "etcd-peer": (None, None, [SERVER, CLIENT], "ca", "etcd"),
+    "apiserver-etcd-client": ("kube-apiserver-etcd-client", None, [CLIENT], "etcd", "controller"),
+    "etcd-server": (None, None, [SERVER, CLIENT], "etcd", "etcd"),
+    "etcd-peer": (None, None, [SERVER, CLIENT], "etcd", "etcd"),
     "kubelet": (None, "system:nodes", [CLIENT], "ca", "node"),
     "kubelet-serving": (None, "system:nodes", [SERVER], "ca", "node"),
     "kube-proxy": ("system:kube-proxy", "system:node-proxier", [CLIENT], "ca", "node"),
@@ -87,6 +90,7 @@ def signing_policies(ca, ca_minion=None):
     signers = {
         "ca": {"key": ca.get("key"), "cert": ca.get("cert")},
         "front_proxy": {"key": ca.get("front_proxy_key"), "cert": ca.get("front_proxy_cert")},
+        "etcd": _etcd_signer(ca),
     }
     holders = _model("certificate_holders", ca_minion or "vent-nobody")
     out = {}
@@ -109,9 +113,23 @@ def signing_policies(ca, ca_minion=None):
     return out
 
 
+def _etcd_signer(ca):
+    """The etcd CA's key and certificate. A CA made before Vent had one (no
+    ``etcd_key`` in pillar) signs etcd's certificates itself, as it always did: etcd
+    then keeps trusting the cluster CA, so that cluster goes on working unchanged."""
+    if ca.get("etcd_key") and ca.get("etcd_cert"):
+        return {"key": ca["etcd_key"], "cert": ca["etcd_cert"]}
+    return {"key": ca.get("key"), "cert": ca.get("cert")}
+
+
 def ca_cert():
     """Mine function of the CA minion: the CA certificate (PEM), never the key."""
     return (_pki().get("ca") or {}).get("cert") or ""
+
+
+def etcd_ca_cert():
+    """Mine function of the CA minion: the certificate etcd trusts (PEM)."""
+    return _etcd_signer(_pki().get("ca") or {})["cert"] or ""
 
 
 def front_proxy_ca_cert():
@@ -162,7 +180,8 @@ def settings():
 def _mine_cert(function):
     if is_ca():
         # The CA reads its own pillar: its first run must not wait for the mine.
-        return front_proxy_ca_cert() if function == FRONT_PROXY_CA_MINE else ca_cert()
+        return {CA_MINE: ca_cert, FRONT_PROXY_CA_MINE: front_proxy_ca_cert,
+                ETCD_CA_MINE: etcd_ca_cert}[function]()
     ca = ca_minion()
     if not ca:
         return ""
@@ -178,9 +197,14 @@ def front_proxy_ca_pem():
     return _mine_cert(FRONT_PROXY_CA_MINE)
 
 
-def missing_ca_message(front_proxy=False):
+def etcd_ca_pem():
+    return _mine_cert(ETCD_CA_MINE)
+
+
+def missing_ca_message(front_proxy=False, etcd=False):
     ca = ca_minion() or "<ca minion>"
-    what, fun = ("front-proxy CA", FRONT_PROXY_CA_MINE) if front_proxy else ("CA", CA_MINE)
+    what, fun = (("front-proxy CA", FRONT_PROXY_CA_MINE) if front_proxy
+                 else ("etcd CA", ETCD_CA_MINE) if etcd else ("CA", CA_MINE))
     return (
         f"No {what} certificate: the mine has no `{fun}` from vent:pki:ca_minion "
         f"{ca!r}. Create the CA with `salt-run vent.ca_init ca_minion={ca}`, then run "

@@ -129,6 +129,8 @@ mine_functions:
     - mine_function: vent_pki.ca_cert
   vent_front_proxy_ca_cert:
     - mine_function: vent_pki.front_proxy_ca_cert
+  vent_etcd_ca_cert:
+    - mine_function: vent_pki.etcd_ca_cert
 x509_signing_policies: {{{{ salt['vent_pki.signing_policies'](s.ca, s.ca_minion) | json }}}}
 {{%- endif %}}
 """
@@ -170,9 +172,9 @@ def _settings():
 
 
 def ca_init(ca_minion=None):
-    """Create the cluster CA, the front-proxy CA and the service-account key pair into
-    pillar/secrets/ca.sls (0600). ``ca_minion``: the minion that will hold the CA key
-    and sign (default vent:pki:ca_minion). Refuses to overwrite an existing file."""
+    """Create the cluster CA, the front-proxy CA, the etcd CA and the service-account key
+    pair into pillar/secrets/ca.sls (0600). ``ca_minion``: the minion that will hold the CA
+    keys and sign (default vent:pki:ca_minion). Refuses to overwrite an existing file."""
     vent = _settings()
     pki = vent["pki"]
     ca_minion = ca_minion or _util("vent_model.ca_minion")(vent)
@@ -186,6 +188,7 @@ def ca_init(ca_minion=None):
     name = vent["cluster"]["name"]
     ca_key = _new_key(key_cfg["algorithm"], key_cfg["size"])
     fp_key = _new_key(key_cfg["algorithm"], key_cfg["size"])
+    etcd_key = _new_key(key_cfg["algorithm"], key_cfg["size"])
     sa_key = _new_key(key_cfg["algorithm"], key_cfg["size"])
     data = {
         "ca_minion": str(ca_minion),
@@ -194,6 +197,10 @@ def ca_init(ca_minion=None):
             "cert": _self_signed_ca(ca_key, f"{name}-ca", days),
             "front_proxy_key": _key_pem(fp_key),
             "front_proxy_cert": _self_signed_ca(fp_key, f"{name}-front-proxy-ca", days),
+            # etcd's own CA: etcd trusts it alone, so a kubelet's certificate (from the
+            # cluster CA) is no etcd client.
+            "etcd_key": _key_pem(etcd_key),
+            "etcd_cert": _self_signed_ca(etcd_key, f"{name}-etcd-ca", days),
         },
         "service_account": {"key": _key_pem(sa_key), "pub": _pub_pem(sa_key)},
     }

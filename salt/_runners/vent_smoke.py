@@ -229,7 +229,7 @@ class _Smoke:
         endpoints = ",".join(_model("etcd_client_urls", self.vent, self.nodes))
         ret = self.k.sh(
             f"ETCDCTL_API=3 etcdctl --endpoints={endpoints} "
-            f"--cacert={self.paths['ca_cert']} --cert={pki}/apiserver-etcd-client.crt "
+            f"--cacert={self.paths['etcd_ca_cert']} --cert={pki}/apiserver-etcd-client.crt "
             f"--key={pki}/apiserver-etcd-client.key get /registry/secrets/{SMOKE_NS}/smoke-secret "
             "--print-value-only | head -c 40 | tr -c '[:print:]' '?'")
         head = ret.get("stdout", "")

@@ -339,6 +339,7 @@ def paths(vent: dict) -> dict:
     return {
         "pki": pki["dir"],
         "ca_cert": f"{pki['dir']}/ca.crt",
+        "etcd_ca_cert": f"{pki['dir']}/etcd-ca.crt",
         "kubeconfig": pki["kubeconfig_dir"],
         "admin_kubeconfig": f"{pki['kubeconfig_dir']}/admin.kubeconfig",
         "encryption_config": vent["encryption"]["config_file"],

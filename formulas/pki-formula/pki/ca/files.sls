@@ -36,9 +36,15 @@ pki-ca-files-dir-file-directory:
     - mode: "0700"
     - require:
       - file: pki-ca-files-pki-dir-file-directory
-{%- for name, field, mode in [("ca.key", "key", pki.key_mode), ("ca.crt", "cert", pki.cert_mode),
-                              ("front-proxy-ca.key", "front_proxy_key", pki.key_mode),
-                              ("front-proxy-ca.crt", "front_proxy_cert", pki.cert_mode)] %}
+{#- A CA made before Vent had an etcd CA has none (vent_pki._etcd_signer). #}
+{%- set files = [("ca.key", "key", pki.key_mode), ("ca.crt", "cert", pki.cert_mode),
+                 ("front-proxy-ca.key", "front_proxy_key", pki.key_mode),
+                 ("front-proxy-ca.crt", "front_proxy_cert", pki.cert_mode)] %}
+{%- if ca.get("etcd_key") %}
+{%-   do files.extend([("etcd-ca.key", "etcd_key", pki.key_mode),
+                       ("etcd-ca.crt", "etcd_cert", pki.cert_mode)]) %}
+{%- endif %}
+{%- for name, field, mode in files %}
 
 pki-ca-files-{{ name }}-file-managed:
   file.managed:
@@ -59,4 +65,7 @@ pki-ca-files-mine-module-run:
     - onchanges:
       - file: pki-ca-files-ca.crt-file-managed
       - file: pki-ca-files-front-proxy-ca.crt-file-managed
+{%- if ca.get("etcd_key") %}
+      - file: pki-ca-files-etcd-ca.crt-file-managed
+{%- endif %}
 {%- endif %}

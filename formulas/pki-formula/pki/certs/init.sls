@@ -1,5 +1,6 @@
 include:
   - pki.certs.ca
+  - pki.certs.etcd_ca
   - pki.certs.etcd
   - pki.certs.controller
   - pki.certs.service_account
