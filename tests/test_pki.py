@@ -334,6 +334,14 @@ def test_ca_key_only_in_the_ca_minions_pillar(lab):
     assert stat.S_IMODE(os.stat(ca_dir / "ca.crt").st_mode) == 0o644
 
 
+def test_validate_finds_the_encryption_key_where_controllers_get_it(lab):
+    # The CA minion here has no role, so its pillar has no encryption key; validation
+    # must look where the key goes, not report it missing.
+    assert not lab.call(CA_ID, "pillar.items", unmask=True).data["vent"]["encryption"]["key"]
+    ret = lab.master.salt_run_cli(timeout=120).run("vent.validation", f"minion_id={CA_ID}")
+    assert not [e for e in ret.data["errors"] if "vent:encryption:key" in e], ret.data["errors"]
+
+
 def test_service_account_key_only_on_controllers(lab):
     pillar = lab.call(WRK_ID, "pillar.items", unmask=True).data
     assert "service_account" not in pillar["vent"]["pki"]

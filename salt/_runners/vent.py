@@ -53,9 +53,9 @@ def effective_pillar(minion_id=None):
     ``minion_id`` (default: the CA minion as the tracked defaults name it)."""
     if minion_id is None:
         minion_id = _util("vent_model.ca_minion")(schema())
-    cache = salt.cache.factory(__opts__)
-    data = cache.fetch(f"minions/{minion_id}", "data") or {}
-    grains = data.get("grains", {}) if isinstance(data, dict) else {}
+    # The grains the minion last sent with a pillar request (minion_data_cache); none
+    # before it first did.
+    grains = salt.cache.factory(__opts__).fetch("grains", minion_id) or {}
     return salt.pillar.get_pillar(__opts__, grains, minion_id, saltenv="base").compile_pillar()
 
 
@@ -91,8 +91,14 @@ def validation(minion_id=None):
     """The validation result as data (no exit code): what the orchestration's validate
     step reads."""
     pillar = effective_pillar(minion_id)
-    result = _util("vent_validation.problems")(
-        pillar.get("vent") or {}, nodes(), schema(), formula_rules())
+    vent, found = pillar.get("vent") or {}, nodes()
+    controllers = _util("vent_model.controllers")(found)
+    if not (vent.get("encryption") or {}).get("key") and controllers:
+        # pillar/top.sls gives the encryption key to controllers alone: check the
+        # one a controller gets, whatever minion the rest was compiled for.
+        theirs = (effective_pillar(controllers[0]).get("vent") or {}).get("encryption") or {}
+        vent = _util("vent_model.merge")(vent, {"encryption": theirs})
+    result = _util("vent_validation.problems")(vent, found, schema(), formula_rules())
     top = _util("vent_validation.top_level_problems")(k for k in pillar if not k.startswith("_"))
     for err in reversed([*(f"pillar: {_located(e)}" for e in pillar.get("_errors", [])), *top]):
         result["errors"].insert(0, err)
