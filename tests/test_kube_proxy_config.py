@@ -31,6 +31,7 @@ def test_defaults_iptables_localhost_metrics(minion, tmp_path):
     assert doc["clusterCIDR"] == "100.96.0.0/11"
     assert doc["metricsBindAddress"] == "127.0.0.1:10249"
     assert doc["healthzBindAddress"] == "100.72.0.3:10256"
+    assert doc["nodePortAddresses"] == ["100.72.0.3/32"]
     assert doc["clientConnection"]["kubeconfig"] == "/etc/vent/kubeconfig/kube-proxy.kubeconfig"
     again, _ = render(minion, tmp_path)
     assert changed(again) == {}

@@ -331,6 +331,11 @@ def test_nodeport_answers_on_each_node_private_address(traffic):
                 return resp.read().decode().strip() == "server-0"
 
         assert c.wait(f"NodePort {url}", probe, timeout=60)
+    # Not on a public address: the API is the one public listener.
+    for worker in WORKERS:
+        url = f"http://{c.node(worker)['public_ip']}:{port}/hostname"
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=5)  # noqa: S310 (lab address)
 
 
 def test_cluster_dns_resolves_services_at_the_derived_ip(k, traffic):

@@ -21,7 +21,11 @@ kube-proxy-config-file-test-fail_without_changes:
         'clusterCIDR': kube_proxy.cluster_cidr,
         'metricsBindAddress': '127.0.0.1:' ~ kube_proxy.metrics_port,
         'healthzBindAddress': kube_proxy.node_ip ~ ':' ~ kube_proxy.healthz_port,
+        'nodePortAddresses': [kube_proxy.node_ip ~ '/32'],
       } %}
+{#- NodePorts on the private address only: unset, kube-proxy serves them on every
+    address in iptables and ipvs mode, the public one included, and the API is the one
+    public listener. #}
 {%-   if kube_proxy.mode == 'ipvs' %}
 {#- kube-proxy's ipvs mode needs strict ARP for the addresses it binds to kube-ipvs0. #}
 {%-     do config.update({'ipvs': {'strictARP': true} }) %}
