@@ -8,6 +8,7 @@ itself (its grains and interfaces). Nothing is computed in Jinja.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import time
 
@@ -142,8 +143,6 @@ def read_before_change(unit, path):
     """``unit`` runs a main process that started before ``path`` last changed, so it
     has not read the file as it is now. A change written by an earlier Salt run (the
     deploy's PKI step writes files the control plane reads) is one no ``watch`` sees."""
-    import os
-
     try:
         changed = os.stat(path).st_mtime
     except OSError:
@@ -159,6 +158,7 @@ def read_before_change(unit, path):
     # file's mtime is wall-clock time.
     started_at = time.time() - time.monotonic() + int(started) / 1e6
     return changed > started_at
+
 
 def service_ip(index):
     return _model("service_ip", settings(), index)
