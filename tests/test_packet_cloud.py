@@ -222,6 +222,15 @@ def test_429_and_500_are_retried(cloud):
     assert [c["status"] for c in cloud.calls("GET", "/plans")] == [429, 429, 500, 200]
 
 
+def test_retry_after_is_waited_in_full_even_beyond_api_backoff_max(cloud):
+    # The test provider caps its own backoff at 0.5s; the API asks for 1.5s.
+    cloud.admin("POST", "/faults", {"status": 429, "count": 1, "path": "^/plans$", "retry_after": 1.5})
+    cloud.json("--list-sizes", "packet")
+    first, second = cloud.calls("GET", "/plans")
+    assert (first["status"], second["status"]) == (429, 200)
+    assert second["time"] - first["time"] >= 1.5
+
+
 def test_timeouts_are_retried(cloud):
     cloud.admin("POST", "/faults", {"status": "timeout", "count": 1, "path": "^/plans$", "delay": 2})
     sizes = cloud.json("--list-sizes", "packet")["packet"]["packet"]

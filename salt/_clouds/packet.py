@@ -286,8 +286,10 @@ class _Cycle:
             return None
         delay = min(self.api.backoff_max, self.api.backoff * 2 ** (self.attempts - 1))
         if retry_after is not None:
+            # The API's own wait, in full: an earlier retry only spends an attempt on
+            # another 429. The budget below still bounds it.
             try:
-                delay = min(self.api.backoff_max, max(0.0, float(retry_after)))
+                delay = max(0.0, float(retry_after))
             except ValueError:
                 pass
         if time.monotonic() + delay + MIN_ATTEMPT > self.deadline:
