@@ -71,12 +71,12 @@ def test_haproxy_drops_root_into_its_chroot(tmp_path):
 
 
 def test_rendered_config_passes_haproxys_own_check(tmp_path):
-    """Where Debian's haproxy is installed (its user exists), `haproxy -c` accepts the
-    rendered file, as the formula's check_cmd does before writing it."""
-    if not shutil.which("haproxy"):
-        pytest.skip("haproxy is not installed here")
-    if subprocess.run(["getent", "passwd", "haproxy"], capture_output=True).returncode:
-        pytest.skip("haproxy is installed but its user is not (not Debian's package)")
+    """Debian's haproxy (requirements.apt) accepts the rendered file with `haproxy -c`,
+    as the formula's check_cmd does before writing it; the user and chroot it names are
+    the ones Debian's package makes."""
+    assert shutil.which("haproxy"), "haproxy is not installed: ./vent setup installs it (requirements.apt)"
+    assert subprocess.run(["getent", "passwd", "haproxy"], capture_output=True).returncode == 0, \
+        "haproxy is installed but not from Debian's package: its user is missing"
     (tmp_path / "ca.crt").write_bytes(_ca_pem())
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(render_config(tmp_path))
