@@ -70,6 +70,19 @@ def test_etcd_certificates_signed_by_the_etcd_ca():
     assert _policy(older, "vent-etcd-server")["signing_private_key"] == "CA-KEY"
 
 
+def test_etcd_trusts_the_cluster_ca_where_the_ca_minion_publishes_no_etcd_ca(monkeypatch):
+    published = {pki.CA_MINE: "CLUSTER-CA-PEM"}
+    monkeypatch.setattr(pki, "__opts__", {"id": "controller-1"}, raising=False)
+    monkeypatch.setattr(pki, "__pillar__", {"vent": settings()}, raising=False)
+    monkeypatch.setattr(pki, "__salt__", {"vent_cluster.mine": lambda tgt, fun: (
+        {tgt: published[fun]} if fun in published else {})}, raising=False)
+    assert pki.etcd_ca_pem() == "CLUSTER-CA-PEM"  # a CA file from before the etcd CA
+    published[pki.ETCD_CA_MINE] = "ETCD-CA-PEM"
+    assert pki.etcd_ca_pem() == "ETCD-CA-PEM"
+    published.clear()
+    assert pki.etcd_ca_pem() == ""  # nothing published yet: pki.certs.etcd_ca says what to run
+
+
 def test_front_proxy_client_signed_by_the_front_proxy_ca():
     policies = pki.signing_policies(CA, "pki-ca")
     assert _policy(policies, "vent-front-proxy-client")["signing_private_key"] == "FP-KEY"

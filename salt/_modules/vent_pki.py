@@ -198,7 +198,10 @@ def front_proxy_ca_pem():
 
 
 def etcd_ca_pem():
-    return _mine_cert(ETCD_CA_MINE)
+    """The CA etcd trusts. A CA file made before the etcd CA existed has the CA minion
+    publish no ``vent_etcd_ca_cert`` (its pillar names the mine functions): that CA
+    signs etcd's certificates itself (``_etcd_signer``), so it is the one to trust."""
+    return _mine_cert(ETCD_CA_MINE) or ca_pem()
 
 
 def missing_ca_message(front_proxy=False, etcd=False):
