@@ -68,8 +68,9 @@ def settings(overrides: dict | None = None) -> dict:
     return model.load([REPO / "pillar"], site=False, overrides=overrides)
 
 
-def master_overrides(pillar_root: Path | None = None) -> dict:
-    """The repository's master layout for a salt-factories master, on loopback."""
+def master_overrides(pillar_root: Path | None = None, ca_minion: str | None = None) -> dict:
+    """The repository's master layout for a salt-factories master, on loopback;
+    ``ca_minion`` (default: the tracked one) may check signing policies' roles."""
     paths = saltconfig.master_paths(REPO)
     paths.pop("root_dir")
     paths.pop("user")
@@ -79,8 +80,10 @@ def master_overrides(pillar_root: Path | None = None) -> dict:
         **paths,
         "interface": LOOPBACK,
         "minion_data_cache": True,
-        # What minions may ask of each other and of the master, as etc/salt/master says.
-        **{k: MASTER_CONFIG[k] for k in ("peer", "peer_run")},
+        # What minions may ask of each other and of the master, as etc/salt/master and
+        # the rendered master.d say.
+        "peer": MASTER_CONFIG["peer"],
+        **saltconfig.ca_peer_run(ca_minion or model.ca_minion(settings())),
     }
 
 

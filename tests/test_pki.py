@@ -115,7 +115,7 @@ def lab(tmp_path_factory, salt_factories):
         base, site=_site(base),
         secrets={"encryption": f"vent:\n  encryption:\n    key: {ENC_KEY}\n"},
     )
-    master = salt_factories.salt_master_daemon("pki-master", overrides=master_overrides(pillar))
+    master = salt_factories.salt_master_daemon("pki-master", overrides=master_overrides(pillar, CA_ID))
     with master.started(start_timeout=120):
         minions = {}
         for mid in (CA_ID, CTL_ID, WRK_ID):

@@ -290,3 +290,16 @@ def test_a_yaml_error_names_file_line_and_column(tmp_path):
     where = validation.yaml_error_at(site, text)
     assert where.startswith(f"{site}:4:"), where
     assert validation.yaml_error_at(site, "vent: {}\n") is None
+
+
+def test_the_master_must_let_the_ca_minion_alone_check_policy_roles():
+    from ventlab import saltconfig
+
+    rendered = saltconfig.ca_peer_run("controller-0")["peer_run"]
+    assert validation.ca_peer_run_problems("controller-0", rendered) == []
+    # Another minion with a name that starts alike is not let in by the rendered rule.
+    assert validation.ca_peer_run_problems("controller-00", rendered)
+    for peer_run in (None, {}, {"^controller-1$": ["match.compound_matches"]},
+                     {"^controller-0$": ["x509.sign_remote_certificate"]}):
+        (problem,) = validation.ca_peer_run_problems("controller-0", peer_run)
+        assert problem.startswith("vent:pki:ca_minion: the master's peer_run does not let controller-0")

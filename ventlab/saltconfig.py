@@ -9,6 +9,7 @@ configs from the same functions, so the tests and the operator use one layout.
 from __future__ import annotations
 
 import getpass
+import re
 from pathlib import Path
 
 import yaml
@@ -53,6 +54,23 @@ def master_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
     return _paths(repo, root_dir or repo / ".vent" / "salt")
 
 
+def ca_peer_run(ca_minion: str) -> dict:
+    """What the CA minion alone may ask of the master: whether a requesting minion
+    matches a signing policy's roles (x509_v2's ``minions``). match.compound_matches
+    answers for any target expression, pillar ones (I@) included, so any other minion
+    allowed it could test guesses at another minion's pillar, the CA's key among it."""
+    return {"peer_run": {f"^{re.escape(ca_minion)}$": ["match.compound_matches"]}}
+
+
+def master_settings(repo: Path = REPO) -> dict:
+    """master.d/00-paths.conf: this checkout's paths, and peer_run for the CA minion
+    that pillar names (vent:pki:ca_minion: the tracked default, or the site file's)."""
+    from ventlab.model import model, settings
+
+    ca = model.ca_minion(settings(pillar_root=repo / "pillar"))
+    return {**master_paths(repo), **ca_peer_run(ca)}
+
+
 def minion_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
     """For ``salt-call --local`` from the repo root: same trees, its own runtime dir."""
     return _paths(repo, root_dir or repo / ".vent" / "salt-local")
@@ -74,7 +92,7 @@ def make_runtime_dirs(state_dir: Path) -> None:
 def render(repo: Path = REPO) -> list[Path]:
     """Write the rendered path files; return what was written."""
     written = []
-    for name, data in (("master", master_paths(repo)), ("minion", minion_paths(repo))):
+    for name, data in (("master", master_settings(repo)), ("minion", minion_paths(repo))):
         target = repo / "etc" / "salt" / f"{name}.d" / PATHS_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         text = "# Rendered by `./vent setup` for this checkout; do not edit.\n"

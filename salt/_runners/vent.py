@@ -100,6 +100,8 @@ def validation(minion_id=None):
         vent = _util("vent_model.merge")(vent, {"encryption": theirs})
     result = _util("vent_validation.problems")(vent, found, schema(), formula_rules())
     top = _util("vent_validation.top_level_problems")(k for k in pillar if not k.startswith("_"))
+    top += _util("vent_validation.ca_peer_run_problems")(
+        _util("vent_model.ca_minion")(vent), __opts__.get("peer_run"))
     for err in reversed([*(f"pillar: {_located(e)}" for e in pillar.get("_errors", [])), *top]):
         result["errors"].insert(0, err)
     return result

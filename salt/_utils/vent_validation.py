@@ -138,6 +138,19 @@ def yaml_error_at(path, text):
     return None
 
 
+def ca_peer_run_problems(ca_minion, peer_run):
+    """The master must let the CA minion, and it alone, ask whether a minion matches a
+    signing policy's roles (``match.compound_matches``); without it every remote
+    signing is refused."""
+    allowed = [pattern for pattern, funs in (peer_run or {}).items()
+               if "match.compound_matches" in (funs or []) and re.match(str(pattern), str(ca_minion))]
+    if allowed:
+        return []
+    return [f"vent:pki:ca_minion: the master's peer_run does not let {ca_minion} call "
+            "match.compound_matches, which checks who may use each signing policy: "
+            "`./vent setup` renders it from this setting (then restart salt-master)"]
+
+
 def top_level_problems(keys):
     """A top-level pillar key that is nearly ``vent`` is a misspelt ``vent:`` whose
     settings would be silently ignored."""
