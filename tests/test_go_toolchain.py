@@ -115,9 +115,8 @@ def test_h1_matches_the_checksum_database():
 
 
 def test_pin_is_one_version_for_every_arch():
-    assert golang.MIN_GO == tuple(int(p) for p in golang.GO_TOOLCHAIN.split(".")[:2])
     for sha, h1 in golang.GO_TOOLCHAIN_SUMS.values():
-        assert len(sha) == 64 and int(sha, 16) >= 0
+        assert len(sha) == 64 and set(sha) <= set("0123456789abcdef")
         assert h1.startswith("h1:") and len(h1) == 47
 
 

@@ -26,7 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ventlab.model import model, settings
+from ventlab.model import host_arch, model, settings
 
 
 def plan(vent: dict, arches: list[str]) -> list[dict]:
@@ -75,11 +75,6 @@ def fetch_one(item: dict, timeout: float = 300) -> str:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def host_arch() -> str:
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 def build(vent: dict, arches: list[str], only: list[str] | None = None, force: bool = False) -> int:

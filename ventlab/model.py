@@ -5,6 +5,7 @@ settings loaded by the model's own merge rule."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +38,11 @@ UTILS_DUNDER = Utils()
 
 
 model = util("vent_model")
+
+
+def host_arch() -> str:
+    """This machine's architecture as release files name it (amd64, arm64)."""
+    return model.arch(os.uname().machine)
 
 
 def settings(site: bool = True, overrides: dict | None = None, pillar_root: Path = PILLAR) -> dict:

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ventlab.model import host_arch
+
 CACHE = Path(os.environ.get("VENT_BUILD_CACHE", "/srv/vent/cache"))
 # The Go toolchain `./vent setup` fetches when no Go >= MIN_GO is installed: the module
 # golang.org/toolchain@v0.0.1-go<GO_TOOLCHAIN>.linux-<arch> from the Go module proxy (what
@@ -34,6 +36,8 @@ GO_TOOLCHAIN_SUMS = {
 MIN_GO = (int(GO_TOOLCHAIN.split(".")[0]), int(GO_TOOLCHAIN.split(".")[1]))
 # Where Go's official tarball installs when its bin dir is not on PATH.
 GO_ROOT_BIN = Path("/usr/local/go/bin/go")
+# Go's own default module proxy, when $GOPROXY names none.
+DEFAULT_PROXY = "https://proxy.golang.org"
 
 
 def toolchain_cache() -> Path:
@@ -48,11 +52,6 @@ def toolchain_cache() -> Path:
 def toolchain_dir(arch: str) -> Path:
     """The GOROOT of the pinned toolchain once fetched for this host arch."""
     return toolchain_cache() / f"go{GO_TOOLCHAIN}.linux-{arch}"
-
-
-def host_arch() -> str:
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 class BuildError(Exception):
@@ -149,7 +148,7 @@ def explain(stderr: str, what: str) -> str:
     """Turn the go command's failure into one sentence naming the cause."""
     text = stderr.strip()
     low = text.lower()
-    proxy = go_env().get("GOPROXY") or "https://proxy.golang.org"
+    proxy = go_env().get("GOPROXY") or DEFAULT_PROXY
     if any(s in low for s in ("403 forbidden", "404 not found", "410 gone", "unknown revision",
                               "not available", "invalid version")):
         return f"{what} is not served by the Go module proxy ({proxy}): {text.splitlines()[-1]}"

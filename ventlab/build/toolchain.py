@@ -30,7 +30,7 @@ from pathlib import Path
 from ventlab.build import golang
 from ventlab.build.golang import BuildError
 
-DEFAULT_PROXY = "https://proxy.golang.org"
+DEFAULT_PROXY = golang.DEFAULT_PROXY
 TIMEOUT = 60
 
 

@@ -29,7 +29,7 @@ class DeviceBackend(Protocol):
         BackendError."""
 
     def power_off(self, device: dict) -> None:
-        """Spot reclaim / power off: really stops the machine."""
+        """Power off: really stops the machine."""
 
     def power_on(self, device: dict) -> None:
         """Boots a stopped machine with its disk as it was; blocks like provision."""
