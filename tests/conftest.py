@@ -134,7 +134,10 @@ def cli_workspace(tmp_path: Path, pillar_root: Path, grains: dict | None = None)
     (ws / "Saltfile").write_text((REPO / "Saltfile").read_text())
     for name in ("master", "minion", "cloud"):
         (conf / name).write_text((REPO / "etc" / "salt" / name).read_text())
-    master = saltconfig.master_paths(REPO, root_dir=ws / ".vent" / "salt")
+    # What `./vent setup` renders: the paths, and peer_run for the CA minion this
+    # pillar names.
+    master = {**saltconfig.master_paths(REPO, root_dir=ws / ".vent" / "salt"),
+              **saltconfig.ca_peer_run(saltconfig.ca_minion(pillar_root))}
     minion = saltconfig.minion_paths(REPO, root_dir=ws / ".vent" / "salt-local")
     for data in (master, minion):
         data["pillar_roots"] = {"base": [str(pillar_root)]}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LOOPBACK, REPO, minion_overrides, orchestration_steps
+from conftest import LOOPBACK, MASTER_CONFIG, REPO, minion_overrides, orchestration_steps
 from saltfactories.manager import FactoriesManager
 
 from ventlab import saltconfig
@@ -115,6 +115,9 @@ def site(salt_factories, venv, tmp_path_factory):
         "interface": LOOPBACK, "pillar_roots": {"base": [str(pillar)]},
         "file_roots": {"base": [str(probe), *site_roots], "site": site_roots},
         "minion_data_cache": True,
+        # README's site master: minions may ask the CA to sign, the CA alone may check
+        # who may use a signing policy.
+        "peer": MASTER_CONFIG["peer"], **saltconfig.ca_peer_run("site-controller-0"),
     })
     with master.started():
         minion = master.salt_minion_daemon("site-controller-0", overrides=minion_overrides(

@@ -62,13 +62,22 @@ def ca_peer_run(ca_minion: str) -> dict:
     return {"peer_run": {f"^{re.escape(ca_minion)}$": ["match.compound_matches"]}}
 
 
-def master_settings(repo: Path = REPO) -> dict:
-    """master.d/00-paths.conf: this checkout's paths, and peer_run for the CA minion
-    that pillar names (vent:pki:ca_minion: the tracked default, or the site file's)."""
+def ca_minion(pillar_root: Path) -> str:
+    """vent:pki:ca_minion as the pillar under ``pillar_root`` sets it: the site file's,
+    else the tracked default. A site file this cannot read (broken YAML, Jinja) leaves
+    the default: set-up must not stop there, and `salt-run vent.validate` names both
+    the broken file and a CA minion the master does not let check policies."""
     from ventlab.model import model, settings
 
-    ca = model.ca_minion(settings(pillar_root=repo / "pillar"))
-    return {**master_paths(repo), **ca_peer_run(ca)}
+    try:
+        return model.ca_minion(settings(pillar_root=pillar_root))
+    except (yaml.YAMLError, ValueError):
+        return model.ca_minion(settings(site=False, pillar_root=pillar_root))
+
+
+def master_settings(repo: Path = REPO) -> dict:
+    """master.d/00-paths.conf: this checkout's paths, and peer_run for its CA minion."""
+    return {**master_paths(repo), **ca_peer_run(ca_minion(repo / "pillar"))}
 
 
 def minion_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
