@@ -134,10 +134,7 @@ def cli_workspace(tmp_path: Path, pillar_root: Path, grains: dict | None = None)
     (ws / "Saltfile").write_text((REPO / "Saltfile").read_text())
     for name in ("master", "minion", "cloud"):
         (conf / name).write_text((REPO / "etc" / "salt" / name).read_text())
-    # What `./vent setup` renders: the paths, and peer_run for the CA minion this
-    # pillar names.
-    master = {**saltconfig.master_paths(REPO, root_dir=ws / ".vent" / "salt"),
-              **saltconfig.ca_peer_run(saltconfig.ca_minion(pillar_root))}
+    master = saltconfig.master_settings(REPO, root_dir=ws / ".vent" / "salt", pillar_root=pillar_root)
     minion = saltconfig.minion_paths(REPO, root_dir=ws / ".vent" / "salt-local")
     for data in (master, minion):
         data["pillar_roots"] = {"base": [str(pillar_root)]}

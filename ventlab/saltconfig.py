@@ -75,9 +75,14 @@ def ca_minion(pillar_root: Path) -> str:
         return model.ca_minion(settings(site=False, pillar_root=pillar_root))
 
 
-def master_settings(repo: Path = REPO) -> dict:
-    """master.d/00-paths.conf: this checkout's paths, and peer_run for its CA minion."""
-    return {**master_paths(repo), **ca_peer_run(ca_minion(repo / "pillar"))}
+def master_settings(repo: Path = REPO, root_dir: Path | None = None,
+                    pillar_root: Path | None = None) -> dict:
+    """master.d/00-paths.conf: this checkout's paths (``pillar_root``: another pillar),
+    and peer_run for the CA minion that pillar names."""
+    settings = master_paths(repo, root_dir)
+    if pillar_root is not None:
+        settings["pillar_roots"] = {"base": [str(pillar_root)]}
+    return {**settings, **ca_peer_run(ca_minion(Path(settings["pillar_roots"]["base"][0])))}
 
 
 def minion_paths(repo: Path = REPO, root_dir: Path | None = None) -> dict:
