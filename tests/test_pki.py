@@ -436,6 +436,54 @@ def test_second_apply_changes_nothing(lab):
         assert _changed(ret) == [], mid
 
 
+def _fresh_state_systems(lab, mid, run):
+    """How many state systems (each a pillar compile on the master and a fresh set of
+    modules) the job ``run()`` started on minion ``mid``, read from its debug log."""
+    log = Path(lab.minions[mid].config["log_file"])
+    start = log.stat().st_size
+    result = run()
+    with log.open("rb") as f:
+        f.seek(start)
+        return result, f.read().count(b"Loading fresh modules for state activity")
+
+
+def _file_changes(states):
+    """{path: changes} of the file.managed sub-states the x509 states report."""
+    return {v["name"]: (v["result"], v["changes"]) for k, v in states.items()
+            if k.startswith("file_|-") and "x509" in k and v["changes"]}
+
+
+def test_x509_states_correct_mode_in_the_running_state_system(lab):
+    """Salt's x509 states with the fix Vent carries (salt/_states/x509_v2.py): a job
+    of salt-minion checks each file's mode in the state system it runs in, not in one
+    new state system per check; a test run only reports the drift, a real run corrects
+    and reports it, the next run changes nothing."""
+    extmods = Path(lab.on([WRK_ID], "config.get", "extension_modules")[WRK_ID])
+    assert (extmods / "states" / "x509_v2.py").is_file(), sorted(extmods.rglob("*.py"))
+    key, crt = lab.pki_dir(WRK_ID) / "kube-proxy.key", lab.pki_dir(WRK_ID) / "kube-proxy.crt"
+    modes = {key: stat.S_IMODE(key.stat().st_mode), crt: stat.S_IMODE(crt.stat().st_mode)}
+    drift = {key: 0o644, crt: 0o600}
+    assert all(modes[p] != drift[p] for p in modes), modes
+    for path, mode in drift.items():
+        path.chmod(mode)
+    try:
+        pending, systems = _fresh_state_systems(
+            lab, WRK_ID, lambda: lab.on([WRK_ID], "state.apply", "pki", "test=True")[WRK_ID])
+        assert systems == 1, systems
+        assert _file_changes(pending) == {
+            str(p): (None, {"mode": f"{modes[p]:04o}"}) for p in modes}, _file_changes(pending)
+        assert {p: stat.S_IMODE(p.stat().st_mode) for p in drift} == drift
+
+        done = lab.on([WRK_ID], "state.apply", "pki")[WRK_ID]
+        assert _file_changes(done) == {
+            str(p): (True, {"mode": f"{modes[p]:04o}"}) for p in modes}, _file_changes(done)
+        assert {p: stat.S_IMODE(p.stat().st_mode) for p in modes} == modes
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+    assert _changed(lab.apply(WRK_ID)) == []
+
+
 def _serial(lab, node, name):
     return _cert(lab.pki_dir(node) / f"{name}.crt").serial_number
 

@@ -1,0 +1,103 @@
+"""Salt's own x509_v2 states (``x509.*``) with one upstream defect fixed, carried here
+until Salt has the fix: docs/upstream/x509_v2-file-managed-pillar.md.
+
+Upstream checks each key's and certificate's mode and owner through
+``__salt__["state.single"]("file.managed", ...)``, twice per state. In a job of
+salt-minion every such call compiles the minion's pillar on the master again and loads
+a fresh set of state modules: about 0.35 s a state with nothing to change, most of a
+converged PKI run. The fix calls ``file.managed`` through ``__states__``, in the
+running state system, as other state modules do.
+
+Everything else is the installed Salt's module, unchanged: its functions are bound to
+this module's globals, so they see this module's dunders and its ``_file_managed``.
+The file shadows Salt's ``states/x509_v2.py`` (a custom module of the same file name
+wins in Salt's loader). When the installed ``_file_managed`` is not the one the fix
+was written for (Salt fixed or changed it), nothing is replaced and the module is
+upstream's as it stands.
+"""
+
+import hashlib
+import inspect
+import logging
+import types
+
+import salt.states.x509_v2 as _upstream
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+log = logging.getLogger(__name__)
+
+# sha256 of the source of salt/states/x509_v2.py:_file_managed in Salt 3008.4, the
+# function this module replaces.
+FIXED_UPSTREAM_SOURCE = "468d57dee64e195afa7535536cc5036c76a76012ab5803e48b39f0d2297c1085"
+
+
+def _source_digest(func):
+    try:
+        return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
+    except (OSError, TypeError):  # a Salt installed without its sources
+        return None
+
+
+def _rebound(func):
+    """``func`` with this module's globals in place of upstream's."""
+    copy = types.FunctionType(func.__code__, globals(), func.__name__, func.__defaults__,
+                              func.__closure__)
+    copy.__kwdefaults__ = func.__kwdefaults__
+    copy.__doc__ = func.__doc__
+    copy.__qualname__ = func.__qualname__
+    return copy
+
+
+for _name, _value in vars(_upstream).items():
+    if _name.startswith("__") and _name not in ("__virtualname__", "__virtual__"):
+        continue  # the module's identity and the dunders Salt's loader packs
+    if isinstance(_value, types.FunctionType) and _value.__module__ == _upstream.__name__:
+        globals()[_name] = _rebound(_value)
+    elif _name not in globals():
+        globals()[_name] = _value  # imports and constants upstream's functions use
+del _name, _value
+
+FIXED = _source_digest(_upstream._file_managed) == FIXED_UPSTREAM_SOURCE
+
+
+def _opts_reading_test():
+    """The opts a file.managed run reads ``test`` from: its state module's (as
+    Salt's own prerequisites set it) and file.check_perms's, which decides whether to
+    change a file's mode and owner. Each is a loader's, the parent of its modules'
+    ``__opts__``. None when the loader does not show them."""
+    loaders = [getattr(__states__["file.managed"], "loader", None),
+               getattr(__salt__["file.check_perms"], "loader", None)]
+    every_opts = [getattr(loader, "opts", None) for loader in loaders]
+    return None if None in every_opts else every_opts
+
+
+def _file_managed_in_state_system(name, test=None, **kwargs):
+    """``file.managed`` of ``name`` as upstream's ``_file_managed`` runs it (``test``
+    None or True, the same return), without a new state system."""
+    if test not in [None, True]:
+        raise SaltInvocationError("test param can only be None or True")
+    every_opts = _opts_reading_test()
+    if every_opts is None:
+        return _upstream_file_managed(name, test=test, **kwargs)
+    run_test = test or __opts__["test"]
+    saved = [opts["test"] for opts in every_opts]
+    for opts in every_opts:
+        opts["test"] = run_test
+    try:
+        res = __states__["file.managed"](name, **kwargs)
+    finally:
+        for opts, value in zip(every_opts, saved, strict=True):
+            opts["test"] = value
+    if not isinstance(res, dict):
+        raise CommandExecutionError(f"Failed running file.managed in x509_v2 state: {res}")
+    return res
+
+
+_upstream_file_managed = _file_managed
+if FIXED:
+    _file_managed = _file_managed_in_state_system
+else:
+    log.warning(
+        "x509_v2: the installed Salt's _file_managed is not the one Vent's fix replaces; "
+        "running Salt's x509_v2 unchanged (docs/upstream/x509_v2-file-managed-pillar.md)"
+    )

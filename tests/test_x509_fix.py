@@ -1,0 +1,111 @@
+"""The x509_v2 fix Vent carries (salt/_states/x509_v2.py): it is active on the pinned
+Salt, the states are Salt's own, and file.managed runs in the running state system
+with ``test`` set where file.managed and file.check_perms read it, and reset after.
+The states' behaviour on real files is tested on real minions in test_pki.py."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import salt.states.x509_v2 as upstream
+from conftest import load_salt_module
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+fix = load_salt_module("salt/_states/x509_v2.py", "x509_v2_fix_under_test")
+
+
+class LoaderDouble:
+    """What a Salt loader shows of itself: the opts its modules read."""
+
+    def __init__(self, test):
+        self.opts = {"test": test}
+
+
+class LoadedFuncDouble:
+    def __init__(self, loader, body=None):
+        self.loader, self.body, self.seen = loader, body, []
+
+    def __call__(self, *args, **kwargs):
+        self.seen.append((args, kwargs))
+        return self.body(*args, **kwargs)
+
+
+def _wire(run_test=False, answer=None):
+    """The module's dunders as a state run would have them; returns the state and
+    execution loaders and the file.managed double, which records the ``test`` each
+    loader's opts held while it ran."""
+    states_loader, exec_loader = LoaderDouble(run_test), LoaderDouble(run_test)
+    during = []
+
+    def file_managed(name, **kwargs):
+        during.append((states_loader.opts["test"], exec_loader.opts["test"]))
+        return answer if answer is not None else {"name": name, "result": True, "changes": {},
+                                                  "comment": "ok"}
+
+    managed = LoadedFuncDouble(states_loader, file_managed)
+    fix.__opts__ = {"test": run_test}
+    fix.__states__ = {"file.managed": managed}
+    fix.__salt__ = {"file.check_perms": LoadedFuncDouble(exec_loader)}
+    return states_loader, exec_loader, managed, during
+
+
+def test_the_fix_is_active_on_the_pinned_salt():
+    # Fails when Salt's _file_managed changes: then check whether upstream fixed it.
+    assert fix.FIXED, "the installed Salt's x509_v2._file_managed is not the one the fix replaces"
+    assert fix._file_managed is fix._file_managed_in_state_system
+
+
+def test_every_state_is_salts_own_bound_to_this_module():
+    for name in ("certificate_managed", "private_key_managed", "csr_managed", "crl_managed",
+                 "pem_managed", "__virtual__"):
+        ours, theirs = getattr(fix, name), getattr(upstream, name)
+        assert ours.__code__ is theirs.__code__, name
+        assert ours.__globals__ is vars(fix), name
+    assert fix.__virtualname__ == "x509"
+    assert isinstance(fix._add_sub_state_run, types.FunctionType)
+
+
+@pytest.mark.parametrize(("run_test", "test", "expected"), [
+    (False, True, True),   # the probe of a real run: nothing may change
+    (False, None, False),  # the real call of a real run
+    (True, None, True),    # a test run stays one
+])
+def test_file_managed_runs_with_test_on_both_loaders_then_resets_them(run_test, test, expected):
+    states_loader, exec_loader, managed, during = _wire(run_test)
+    ret = fix._file_managed("/etc/vent/pki/a.key", test=test, replace=False, mode="0600")
+    assert ret == {"name": "/etc/vent/pki/a.key", "result": True, "changes": {}, "comment": "ok"}
+    assert during == [(expected, expected)]
+    assert managed.seen == [(("/etc/vent/pki/a.key",), {"replace": False, "mode": "0600"})]
+    assert (states_loader.opts["test"], exec_loader.opts["test"]) == (run_test, run_test)
+
+
+def test_opts_are_reset_when_file_managed_raises():
+    states_loader, exec_loader, managed, _ = _wire(False)
+
+    def boom(name, **kwargs):
+        raise CommandExecutionError("disk gone")
+
+    managed.body = boom
+    with pytest.raises(CommandExecutionError, match="disk gone"):
+        fix._file_managed("/x", test=True)
+    assert (states_loader.opts["test"], exec_loader.opts["test"]) == (False, False)
+
+
+def test_bad_test_value_and_bad_answer_are_refused_as_upstream_does():
+    _wire(False)
+    with pytest.raises(SaltInvocationError, match="test param can only be None or True"):
+        fix._file_managed("/x", test=False)
+    _wire(False, answer="file.managed is not available")
+    with pytest.raises(CommandExecutionError, match="Failed running file.managed in x509_v2 state"):
+        fix._file_managed("/x")
+
+
+def test_without_loaders_to_reach_it_falls_back_to_upstreams_state_single():
+    _wire(False)
+    calls = []
+    fix.__salt__ = {"file.check_perms": lambda *a, **k: None,  # no loader shown
+                    "state.single": lambda fun, name, **kw: calls.append((fun, name, kw)) or
+                    {"file_|-x": {"name": name, "result": True}}}
+    assert fix._file_managed("/x", test=True, mode="0600") == {"name": "/x", "result": True}
+    assert calls == [("file.managed", "/x", {"test": True, "concurrent": True, "mode": "0600"})]
