@@ -131,8 +131,9 @@ def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     assert lines.index("node worker-0") < lines.index("containerd worker-0") < lines.index("flannel worker-0")
     lines = set(log.read_text().splitlines())
     assert {f"{s} worker-{i}" for s in WORKER_STACK for i in (0, 1)} <= lines
-    # No minion has the etcd role: etcd ran on the controller, on purpose.
-    assert "not run" not in steps["vent-etcd"]["comment"]
+    # No minion has the etcd role: etcd ran on the controllers, in the control plane's
+    # step (one job a controller); flannel's DaemonSet in the add-ons' step.
+    assert "vent-etcd" not in steps and "vent-flannel" not in steps, sorted(steps)
     assert all(s["result"] is True for s in steps.values()), steps
 
     ret2, steps2 = orchestrate(cluster)
@@ -148,12 +149,26 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
     failed = steps["vent-controlplane"]
     assert failed["result"] is False
     assert "controller-0" in failed["comment"]
-    for later in ("vent-workers", "vent-flannel", "vent-addons", "vent-status"):
+    for later in ("vent-workers", "vent-addons", "vent-status"):
         assert steps[later]["result"] is False
         assert "requisite failed" in steps[later]["comment"].lower(), steps[later]["comment"]
     recorded = {s for s, _ in read_log(log)}
     assert "etcd" in recorded and "controlplane" not in recorded and "addons" not in recorded
     assert "vent-controlplane" in ret.stdout or "vent-controlplane" in json.dumps(ret.data)
+
+
+@pytest.mark.parametrize(("fail", "not_reached"), [("etcd", "controlplane"),
+                                                  ("flannel-cluster", "addons")])
+def test_a_failed_phase_stops_the_phase_joined_to_it(cluster, fail, not_reached):
+    """etcd runs in the control plane's step, flannel's DaemonSet in the add-ons': when
+    the first fails, the node's run ends there, as a failed step stops the next."""
+    log = configure(cluster, f"joined-{fail}", fail=fail)
+    ret, steps = orchestrate(cluster)
+    assert ret.returncode != 0
+    failed = steps["vent-controlplane" if fail == "etcd" else "vent-addons"]
+    assert failed["result"] is False and "controller-0" in failed["comment"], failed
+    recorded = {s for s, _ in read_log(log)}
+    assert not_reached not in recorded and "addons" not in recorded, recorded
 
 
 def test_status_runs_once_the_nodes_are_done_beside_the_cluster_objects(cluster):
@@ -167,8 +182,8 @@ def test_status_runs_once_the_nodes_are_done_beside_the_cluster_objects(cluster)
     assert status["result"] is True and "NODE" in status["comment"], status["comment"]
     for node in MINIONS:
         assert node in status["comment"]
-    # Beside them, not after them: the table was under way before flannel's step ended.
-    assert started(status) < started(steps["vent-flannel"]) + steps["vent-flannel"]["duration"] / 1000, steps
+    # Beside them, not after them: the table was under way before their step ended.
+    assert started(status) < started(steps["vent-addons"]) + steps["vent-addons"]["duration"] / 1000, steps
 
 
 def started(step):

@@ -1,2 +1,3 @@
 {%- from "probe.jinja" import probe %}
-{{ probe("etcd") }}
+{#- A failure ends the run, as etcd.health does. #}
+{{ probe("etcd", failhard=true) }}

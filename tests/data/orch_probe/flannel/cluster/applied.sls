@@ -1,2 +1,3 @@
 {%- from "probe.jinja" import probe %}
-{{ probe("flannel-cluster") }}
+{#- A failure ends the run, as flannel.cluster.applied does. #}
+{{ probe("flannel-cluster", failhard=true) }}
