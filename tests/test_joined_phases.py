@@ -1,5 +1,7 @@
-"""Which phases the orchestration runs inside the next phase's step
-(vent_model.joined_phases): only when both run, on the same minions."""
+"""Which phases the orchestration runs inside another phase's step
+(vent_model.joined_phases): etcd and flannel's DaemonSet when both phases run on the
+same minions; each node's PKI in its role's step when every role's step runs and all
+nodes may sign at once."""
 
 from __future__ import annotations
 
@@ -17,15 +19,32 @@ def nodes(etcd_role_on: tuple[str, ...] = ()) -> dict:
     return found
 
 
-def joined(found: dict, stop_after: str | None = None) -> dict:
+def plan(found: dict, stop_after: str | None = None, master_workers: int | None = None) -> dict:
     vent = settings({"orchestrate": {"stop_after": stop_after}} if stop_after else None)
-    return model.orchestration(vent, found)["joined"]
+    return model.orchestration(vent, found, master_workers=master_workers)
 
 
-def test_etcd_on_the_controllers_runs_in_the_control_planes_step():
-    assert joined(nodes()) == {"etcd": "controlplane", "flannel": "addons"}
+def joined(found: dict, stop_after: str | None = None) -> dict:
+    return plan(found, stop_after)["joined"]
+
+
+PKI_IN_EACH_ROLE = ["runtime", "etcd", "controlplane"]
+
+
+def test_by_default_three_steps_fewer_each_applying_what_joined_it_first():
+    found = plan(nodes(), master_workers=8)
+    assert found["joined"] == {"etcd": ["controlplane"], "flannel": ["addons"], "pki": PKI_IN_EACH_ROLE}
+    assert found["joined_sls"] == {"runtime": ["pki"], "etcd": ["pki"], "controlplane": ["pki", "etcd"],
+                                   "addons": ["flannel.cluster.applied"]}
     # The lab's controllers carry the etcd role too: still the same minions.
-    assert joined(nodes(etcd_role_on=("controller-0", "controller-1")))["etcd"] == "controlplane"
+    assert joined(nodes(etcd_role_on=("controller-0", "controller-1")))["etcd"] == ["controlplane"]
+
+
+def test_nodes_that_sign_in_batches_keep_the_pki_step():
+    found = plan(nodes(), master_workers=2)  # 3 signers, 2 master workers: one at a time
+    assert found["signing_batch"] == 1
+    assert "pki" not in found["joined"]
+    assert found["joined_sls"]["controlplane"] == ["etcd"] and "runtime" not in found["joined_sls"]
 
 
 @pytest.mark.parametrize("etcd_role_on", [("etcd-0",), ("controller-0",)])
@@ -34,10 +53,11 @@ def test_etcd_on_other_minions_than_the_controllers_keeps_its_own_step(etcd_role
 
 
 @pytest.mark.parametrize(("stop_after", "expected"), [
-    ("etcd", {}),                          # the control plane does not run
-    ("controlplane", {"etcd": "controlplane"}),
-    ("flannel", {"etcd": "controlplane"}),  # the add-ons do not run
-    ("addons", {"etcd": "controlplane", "flannel": "addons"}),
+    ("runtime", {}),                       # no step of etcd or the control plane to join
+    ("etcd", {}),
+    ("controlplane", {"etcd": ["controlplane"], "pki": PKI_IN_EACH_ROLE}),
+    ("flannel", {"etcd": ["controlplane"], "pki": PKI_IN_EACH_ROLE}),  # no add-ons step
+    ("addons", {"etcd": ["controlplane"], "flannel": ["addons"], "pki": PKI_IN_EACH_ROLE}),
 ])
 def test_a_phase_joins_the_next_only_when_both_run(stop_after, expected):
     assert joined(nodes(), stop_after) == expected
@@ -54,3 +74,13 @@ def test_the_joined_phase_ends_the_run_when_its_last_state_fails(sls, state_id):
     block = (REPO / sls).read_text().split(f"\n{state_id}:\n", 1)[1]
     assert "\n\n" not in block.strip(), "not the formula's last state"
     assert "\n    - failhard: true\n" in block, block
+
+
+def test_every_key_and_certificate_ends_the_run_when_it_fails():
+    """What keeps etcd, the control plane or the runtime from starting without the
+    node's certificates, which come first in the same run."""
+    macros = (REPO / "formulas/pki-formula/pki/macros.jinja").read_text()
+    issue = macros.split("{%- macro issue(", 1)[1].split("{%- endmacro %}", 1)[0]
+    assert issue.count("{{- stop_on_failure() }}") == issue.count("  x509.") == 2, issue
+    stop = macros.split("{%- macro stop_on_failure() %}", 1)[1].split("{%- endmacro", 1)[0]
+    assert "    - failhard: true" in stop, stop

@@ -23,16 +23,14 @@ MINIONS = {
     "worker-0": ["worker"],
     "worker-1": ["worker"],
 }
-# The runtime runs beside etcd and the control plane: it is checked on its own.
-FULL_ORDER = [
-    ("pki-ca", {"controller-0"}),
-    ("pki", {"controller-0", "worker-0", "worker-1"}),
-    ("etcd", {"controller-0"}),
-    ("controlplane", {"controller-0"}),
-    ("workers", {"worker-0", "worker-1"}),
-    ("flannel-cluster", {"controller-0"}),
-    ("addons", {"controller-0"}),
-]
+# Each node's steps in order, a step of several formulas named by one (steps_logged).
+# Each node's certificates come first in its role's step: the runtime beside etcd and
+# the control plane, then the workers once the control plane is up.
+NODE_ORDER = {
+    "controller-0": ["pki-ca", "pki", "etcd", "controlplane", "flannel-cluster", "addons"],
+    "worker-0": ["pki", "runtime", "workers"],
+    "worker-1": ["pki", "runtime", "workers"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -117,23 +115,24 @@ def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     ret, steps = orchestrate(cluster, "--log-level=warning")
     assert ret.returncode == 0, ret.stdout + ret.stderr
     # The operator reads each step's progress line, and no Salt resource-leak noise.
-    assert "vent: vent-pki-nodes: done" in ret.stderr, ret.stderr
+    assert "vent: vent-controlplane: done" in ret.stderr, ret.stderr
     assert "unclosed" not in ret.stdout + ret.stderr, ret.stderr
-    order = read_log(log)
-    assert order == FULL_ORDER, order
-    logged = steps_logged(log)
-    at = [i for i, (step, _) in enumerate(logged) if step == "runtime"]
-    assert {logged[i][1] for i in at} == {"worker-0", "worker-1"}, logged
-    last_pki = max(i for i, (step, _) in enumerate(logged) if step == "pki")
-    first_workers = min(i for i, (step, _) in enumerate(logged) if step == "workers")
-    assert last_pki < min(at) and max(at) < first_workers, logged
+    logged = [(s, m) for s, m in steps_logged(log) if s != "etcd-health"]  # the status table's
+    by_node = {m: [s for s, minion in logged if minion == m] for m in NODE_ORDER}
+    assert {m: [s for i, s in enumerate(seq) if i == 0 or seq[i - 1] != s] for m, seq in by_node.items()
+            } == NODE_ORDER, logged
+    at = {step: [i for i, (s, _) in enumerate(logged) if s == step] for step in dict(logged)}
+    # The CA first; the workers once the control plane is up; the cluster objects last.
+    assert max(at["pki-ca"]) < min(at["pki"]) and max(at["controlplane"]) < min(at["workers"]), logged
+    assert max(at["workers"]) < min(at["flannel-cluster"]), logged
     lines = log.read_text().splitlines()
     assert lines.index("node worker-0") < lines.index("containerd worker-0") < lines.index("flannel worker-0")
     lines = set(log.read_text().splitlines())
     assert {f"{s} worker-{i}" for s in WORKER_STACK for i in (0, 1)} <= lines
     # No minion has the etcd role: etcd ran on the controllers, in the control plane's
-    # step (one job a controller); flannel's DaemonSet in the add-ons' step.
-    assert "vent-etcd" not in steps and "vent-flannel" not in steps, sorted(steps)
+    # step (one job a controller); flannel's DaemonSet in the add-ons' step; each
+    # node's certificates in its role's step.
+    assert not {"vent-etcd", "vent-flannel", "vent-pki-nodes"} & set(steps), sorted(steps)
     assert all(s["result"] is True for s in steps.values()), steps
 
     ret2, steps2 = orchestrate(cluster)
@@ -157,18 +156,23 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
     assert "vent-controlplane" in ret.stdout or "vent-controlplane" in json.dumps(ret.data)
 
 
-@pytest.mark.parametrize(("fail", "not_reached"), [("etcd", "controlplane"),
-                                                  ("flannel-cluster", "addons")])
-def test_a_failed_phase_stops_the_phase_joined_to_it(cluster, fail, not_reached):
-    """etcd runs in the control plane's step, flannel's DaemonSet in the add-ons': when
-    the first fails, the node's run ends there, as a failed step stops the next."""
+@pytest.mark.parametrize(("fail", "failed_steps", "not_reached"), [
+    ("etcd", ["vent-controlplane"], {"controlplane", "addons"}),
+    ("flannel-cluster", ["vent-addons"], {"addons"}),
+    ("pki", ["vent-controlplane", "vent-runtime"], {"etcd", "controlplane", "node", "kubelet", "addons"}),
+])
+def test_a_failed_phase_stops_the_phase_joined_to_it(cluster, fail, failed_steps, not_reached):
+    """etcd runs in the control plane's step, flannel's DaemonSet in the add-ons', each
+    node's certificates in its role's step: when the first fails, the node's run ends
+    there, as a failed step stops the next."""
     log = configure(cluster, f"joined-{fail}", fail=fail)
     ret, steps = orchestrate(cluster)
     assert ret.returncode != 0
-    failed = steps["vent-controlplane" if fail == "etcd" else "vent-addons"]
-    assert failed["result"] is False and "controller-0" in failed["comment"], failed
-    recorded = {s for s, _ in read_log(log)}
-    assert not_reached not in recorded and "addons" not in recorded, recorded
+    for name in failed_steps:
+        assert steps[name]["result"] is False, steps[name]
+    assert "controller-0" in steps[failed_steps[0]]["comment"], steps[failed_steps[0]]
+    recorded = {line.split()[0] for line in log.read_text().splitlines()} if log.exists() else set()
+    assert not not_reached & recorded, recorded
 
 
 def test_status_runs_once_the_nodes_are_done_beside_the_cluster_objects(cluster):

@@ -282,14 +282,34 @@ def phases(vent: dict) -> list[str]:
 # flannel's DaemonSet joins the add-ons: both are applied from the CA minion.
 JOINED = {"etcd": "controlplane", "flannel": "addons"}
 PHASE_MINIONS = {"etcd": "etcd_ids", "controlplane": "controller_ids", "flannel": "ca_id", "addons": "ca_id"}
+# Each node's certificates come first in the step of its role, not in a step of their
+# own that every node waits for: a node needs only its own certificates and the CA's.
+PKI_JOINS = ("runtime", "etcd", "controlplane")
+# The formulas of a phase that joins another's step.
+JOINED_SLS = {"pki": "pki", "etcd": "etcd", "flannel": "flannel.cluster.applied"}
 
 
-def joined_phases(tgt: dict, phases: list[str]) -> dict[str, str]:
-    """``{phase: the phase whose step applies it too}``: the pairs of ``JOINED`` that
-    both run (``phases``) on the same minions (``tgt``: ``targets``)."""
-    return {first: then for first, then in JOINED.items()
-            if first in phases and then in phases
-            and tgt[PHASE_MINIONS[first]] == tgt[PHASE_MINIONS[then]]}
+def joined_phases(tgt: dict, phases: list[str], signing_batch: int | None) -> dict[str, list[str]]:
+    """``{phase: the phases whose steps apply it too}``: the pairs of ``JOINED`` that
+    both run (``phases``) on the same minions (``tgt``: ``targets``); and the PKI of
+    every node when every role's step runs and all nodes may sign at once
+    (``signing_batch`` None), so the steps need no batches of their own for it."""
+    joined = {first: [then] for first, then in JOINED.items()
+              if first in phases and then in phases
+              and tgt[PHASE_MINIONS[first]] == tgt[PHASE_MINIONS[then]]}
+    if signing_batch is None and all(p in phases for p in PKI_JOINS):
+        joined["pki"] = list(PKI_JOINS)
+    return joined
+
+
+def joined_sls(joined: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``{phase: the formulas its step applies first}``, those of the phases joined to
+    it (``joined``: ``joined_phases``) in phase order."""
+    out: dict[str, list[str]] = {}
+    for first in (p for p in PHASES if p in joined):
+        for then in joined[first]:
+            out.setdefault(then, []).append(JOINED_SLS[first])
+    return out
 
 
 def signing_batch(signers: int, master_workers: int | None) -> int | None:
@@ -318,7 +338,8 @@ def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) ->
         "artifacts": {step: step_artifacts(vent, step) for step in INSTALLING_STEPS},
     })
     out["release_files"] = release_files(out["artifacts"], out, out["phases"])
-    out["joined"] = joined_phases(out, out["phases"])
+    out["joined"] = joined_phases(out, out["phases"], out["signing_batch"])
+    out["joined_sls"] = joined_sls(out["joined"])
     return out
 
 
