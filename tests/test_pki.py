@@ -436,15 +436,51 @@ def test_second_apply_changes_nothing(lab):
         assert _changed(ret) == [], mid
 
 
-def _fresh_state_systems(lab, mid, run):
-    """How many state systems (each a pillar compile on the master and a fresh set of
-    modules) the job ``run()`` started on minion ``mid``, read from its debug log."""
+def _logged_during(lab, mid, run):
+    """``run()``'s result and what minion ``mid`` wrote to its debug log meanwhile."""
     log = Path(lab.minions[mid].config["log_file"])
     start = log.stat().st_size
     result = run()
     with log.open("rb") as f:
         f.seek(start)
-        return result, f.read().count(b"Loading fresh modules for state activity")
+        return result, f.read()
+
+
+def _fresh_state_systems(lab, mid, run):
+    """How many state systems (each a pillar compile on the master and a fresh set of
+    modules) the job ``run()`` started on minion ``mid``."""
+    result, logged = _logged_during(lab, mid, run)
+    return result, logged.count(b"Loading fresh modules for state activity")
+
+
+CTL_POLICIES = ["vent-admin", "vent-apiserver", "vent-apiserver-etcd-client",
+                "vent-apiserver-kubelet-client", "vent-etcd-peer", "vent-etcd-server",
+                "vent-front-proxy-client", "vent-kube-controller-manager", "vent-kube-scheduler"]
+WRK_POLICIES = ["vent-kube-proxy", "vent-kubelet", "vent-kubelet-serving"]
+
+
+@pytest.mark.parametrize(("node", "policies"), [(CTL_ID, CTL_POLICIES), (WRK_ID, WRK_POLICIES)])
+def test_a_node_asks_the_ca_for_all_its_signing_policies_in_one_request(lab, node, policies):
+    """x509_v2 asks the CA minion for a certificate's signing policy once per
+    certificate; the pki formula asks once for all of them first, and the certificate
+    states use those answers: one peer request in a run that changes nothing."""
+    states, logged = _logged_during(lab, node, lambda: lab.on([node], "state.apply", "pki")[node])
+    assert {k: v["changes"] for k, v in states.items() if v["changes"]} == {}
+    assert logged.count(b"Publishing 'vent_pki.remote_signing_policies'") == 1
+    assert logged.count(b"Publishing 'x509.sign_remote_certificate'") == 0
+    (fetched,) = [v for k, v in states.items() if k.startswith("vent_pki_|-pki-certs-policies-fetched")]
+    count = len(policies)
+    assert fetched["comment"] == f"{count} of {count} signing policies from {CA_ID} in one request"
+    assert lab.call(node, "vent_pki.remote_policies").data == policies
+
+
+def test_a_policy_the_ca_refuses_is_left_to_its_certificate_state(lab):
+    # The CA answers each policy as x509_v2 would for this minion: the worker gets its
+    # own, and the CA's refusal for a controller's, which is not kept.
+    ret = lab.call(WRK_ID, "vent_pki.fetch_signing_policies", CA_ID, '["vent-kube-proxy", "vent-admin"]')
+    assert ret.returncode == 0, ret
+    assert ret.data == {"fetched": ["vent-kube-proxy"],
+                        "left": {"vent-admin": "minion not permitted to use specified signing policy"}}
 
 
 def _file_changes(states):

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+
+import pytest
+import salt.modules.x509_v2
 from conftest import load_salt_module, settings
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from salt.exceptions import SaltInvocationError
 
 from ventlab.model import model
 
@@ -105,3 +114,85 @@ def test_operator_endpoint_pillar_first_then_first_controllers_public_ip():
 def test_san_list_tells_ips_from_names_and_drops_duplicates():
     assert pki._san(["h", "100.72.0.2", None, "h", "fd00::1"]) == (
         "DNS:h, IP:100.72.0.2, IP:fd00::1")
+
+
+# --- a node's signing policies in one request ------------------------------------
+
+
+def _der_cert():
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert, cert.public_bytes(serialization.Encoding.DER)
+
+
+def _node(monkeypatch, answer):
+    """vent_pki on a node whose publish.publish (a test double) answers ``answer`` and
+    records what was asked."""
+    asked, context = [], {}
+
+    def publish_double(tgt, fun, arg=None, timeout=5):
+        asked.append((tgt, fun, arg))
+        return answer
+
+    monkeypatch.setattr(pki, "__salt__", {"publish.publish": publish_double}, raising=False)
+    monkeypatch.setattr(pki, "__context__", context, raising=False)
+    return asked, context
+
+
+def test_policy_cache_is_the_installed_x509_v2s():
+    # The cache the fetch fills is the one this Salt's get_signing_policy reads; when
+    # Salt changes that function this fails, the signal to look again.
+    assert pki._source_digest(salt.modules.x509_v2.get_signing_policy) == pki.POLICY_CACHE_SOURCE
+
+
+def test_policies_granted_are_kept_where_x509_v2_looks_first(monkeypatch):
+    cert, der = _der_cert()
+    granted = {"data": {"signing_cert": der, "CN": "system:kube-proxy"}, "errors": []}
+    refused = {"data": None, "errors": ["minion not permitted to use specified signing policy"]}
+    asked, context = _node(monkeypatch, {"ca-0": {"vent-kube-proxy": granted, "vent-admin": refused}})
+    got = pki.fetch_signing_policies("ca-0", ["vent-kube-proxy", "vent-admin", "vent-kube-proxy"])
+    assert asked == [("ca-0", "vent_pki.remote_signing_policies", [["vent-admin", "vent-kube-proxy"]])]
+    assert got == {"fetched": ["vent-kube-proxy"],
+                   "left": {"vent-admin": "minion not permitted to use specified signing policy"}}
+    kept = context[pki.POLICY_CACHE]["ca-0"]
+    assert set(kept) == {"vent-kube-proxy"}  # a refused one is asked for by its state
+    assert x509.load_pem_x509_certificate(kept["vent-kube-proxy"]["signing_cert"].encode()) == cert
+    assert kept["vent-kube-proxy"]["CN"] == "system:kube-proxy"
+
+
+def test_no_answer_leaves_every_policy_to_its_certificate(monkeypatch):
+    asked, context = _node(monkeypatch, {})  # what publish returns when peer refuses
+    got = pki.fetch_signing_policies("ca-0", ["vent-kubelet"])
+    assert got["fetched"] == [] and context == {}
+    assert "ca-0 did not answer vent_pki.remote_signing_policies" in got["left"]["vent-kubelet"]
+
+
+def test_another_x509_v2_is_left_alone(monkeypatch):
+    asked, context = _node(monkeypatch, {"ca-0": {}})
+    monkeypatch.setattr(pki, "POLICY_CACHE_SOURCE", "0" * 64)
+    got = pki.fetch_signing_policies("ca-0", ["vent-kubelet"])
+    assert asked == [] and context == {} and got["fetched"] == []
+    assert "not the one whose policy cache Vent fills" in got["left"]["vent-kubelet"]
+
+
+def test_the_ca_answers_each_policy_as_x509_v2_would_for_the_asker(monkeypatch):
+    calls = []
+
+    def sign_remote_double(name, kwargs, get_signing_policy_only, **more):
+        calls.append((name, kwargs, get_signing_policy_only, more))
+        return {"data": {"name": name}, "errors": []}
+
+    monkeypatch.setattr(pki, "__salt__", {"x509.sign_remote_certificate": sign_remote_double},
+                        raising=False)
+    got = pki.remote_signing_policies(["vent-a", "vent-b"], __pub_id="worker-0",
+                                      __pub_jid="1", __pub_tgt="ca-0")
+    assert got == {"vent-a": {"data": {"name": "vent-a"}, "errors": []},
+                   "vent-b": {"data": {"name": "vent-b"}, "errors": []}}
+    assert calls == [(n, {}, True, {"__pub_id": "worker-0"}) for n in ("vent-a", "vent-b")]
+    for bad in ("vent-a", [], [""], [1]):
+        with pytest.raises(SaltInvocationError, match="names: a list of signing policy names"):
+            pki.remote_signing_policies(bad, __pub_id="worker-0")

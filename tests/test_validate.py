@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 from conftest import REPO, settings
 
 from ventlab.model import formula_rules, model, util
@@ -303,3 +304,12 @@ def test_the_master_must_let_the_ca_minion_alone_check_policy_roles():
                      {"^controller-0$": ["x509.sign_remote_certificate"]}):
         (problem,) = validation.ca_peer_run_problems("controller-0", peer_run)
         assert problem.startswith("vent:pki:ca_minion: the master's peer_run does not let controller-0")
+
+
+def test_a_peer_setting_without_the_policies_request_is_a_warning():
+    tracked = yaml.safe_load((REPO / "etc/salt/master").read_text())["peer"]
+    assert validation.peer_warnings(tracked) == []
+    assert validation.peer_warnings({".*": [r"vent_pki\..*"]}) == []
+    for peer in (None, {}, {".*": ["x509.sign_remote_certificate"]}):
+        (warning,) = validation.peer_warnings(peer)
+        assert "does not allow vent_pki.remote_signing_policies" in warning

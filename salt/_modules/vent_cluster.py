@@ -12,6 +12,8 @@ import os
 import re
 import time
 
+import salt.utils.path
+
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
     from saltext.vent import util as _packaged_util
 except ImportError:  # this checkout's *_dirs, or the modules synced from it
@@ -124,6 +126,24 @@ def orchestration(grains=None):
     return _model("orchestration", settings(), found, master_workers=__opts__.get("worker_threads"))
 
 
+def container():
+    """``{"in_container": bool, "kind": str}``: whether this node is a container (the
+    ``virtual`` grain, or systemd-detect-virt) and which kind, for the node formula,
+    whose every file asks. Detected once a job: it cannot change while the node runs."""
+    if "vent_cluster.container" not in __context__:
+        found = {"retcode": 1, "stdout": ""}
+        if salt.utils.path.which("systemd-detect-virt"):
+            found = __salt__["cmd.run_all"](["systemd-detect-virt", "--container"],
+                                            python_shell=False, ignore_retcode=True)
+        detected = (found.get("stdout") or "").strip()
+        kind = detected if detected not in ("", "none") else __grains__.get("virtual_subtype") or "Linux"
+        __context__["vent_cluster.container"] = {
+            "in_container": __grains__.get("virtual") == "container" or found.get("retcode") == 0,
+            "kind": kind.lower(),
+        }
+    return dict(__context__["vent_cluster.container"])
+
+
 def roles():
     """What this minion does: ``{controller, etcd, compute, ca}`` (its own node entry
     stands in until its first mine update)."""
@@ -131,12 +151,26 @@ def roles():
     return _model("roles_of", me["id"], nodes(), settings(), node=me)
 
 
+# What `systemctl is-active` prints for a unit it counts as active (exit code 0).
+ACTIVE_UNIT_STATES = ("active", "reloading", "refreshing")
+
+
 def unit_states():
     """{unit: running} for the systemd units of this minion's roles: what vent.status
     asks every node in one job."""
     mine_roles = roles()
-    return {unit: bool(__salt__["service.status"](unit))
-            for role in ("etcd", "controller", "compute") if mine_roles[role] for unit in units(role)}
+    wanted = [unit for role in ("etcd", "controller", "compute") if mine_roles[role]
+              for unit in units(role)]
+    if not wanted:
+        return {}
+    # One systemctl for all units: service.status runs two a unit, a second of a
+    # controller's status job.
+    found = __salt__["cmd.run_all"](["systemctl", "is-active", *wanted], python_shell=False,
+                                    ignore_retcode=True)
+    lines = (found.get("stdout") or "").split()
+    if len(lines) != len(wanted):
+        return {unit: bool(__salt__["service.status"](unit)) for unit in wanted}
+    return {unit: state in ACTIVE_UNIT_STATES for unit, state in zip(wanted, lines, strict=True)}
 
 
 def read_before_change(unit, path):

@@ -8,7 +8,13 @@ come from the mine (``vent_node``), settings from pillar ``vent``.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import ipaddress
+
+import salt.modules.x509_v2
+import salt.utils.x509 as x509util
+from salt.exceptions import SaltInvocationError
 
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
     from saltext.vent import util as _packaged_util
@@ -113,6 +119,19 @@ def signing_policies(ca, ca_minion=None):
     return out
 
 
+def remote_signing_policies(names, **kwargs):
+    """Peer function of the CA minion: ``{name: answer}`` for the signing policies
+    ``names``, each answer x509_v2's own (``x509.sign_remote_certificate`` with
+    ``get_signing_policy_only``) to the minion asking (``__pub_id``, which Salt sets
+    from the request), so x509_v2 decides who may have each, as for one policy. A node
+    asks once for all its policies instead of once per certificate."""
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise SaltInvocationError(f"names: a list of signing policy names, not {names!r}")
+    asker = {key: value for key, value in kwargs.items() if key == "__pub_id"}
+    return {name: __salt__["x509.sign_remote_certificate"](name, {}, True, **asker)
+            for name in names}
+
+
 def _etcd_signer(ca):
     """The etcd CA's key and certificate. A CA made before Vent had one (no
     ``etcd_key`` in pillar) signs etcd's certificates itself, as it always did: etcd
@@ -135,6 +154,68 @@ def etcd_ca_cert():
 def front_proxy_ca_cert():
     """Mine function of the CA minion: the front-proxy CA certificate (PEM)."""
     return _pki().get("ca", {}).get("front_proxy_cert") or ""
+
+
+# --- the node side: its policies in one request ------------------------------------
+
+# sha256 of the source of salt/modules/x509_v2.py:get_signing_policy in Salt 3008.4,
+# which keeps the policies it fetched from a CA minion during a state run in
+# __context__["_x509_policies"][ca_server][name] (the signing certificate as PEM) and
+# asks the CA only for those it does not have there.
+POLICY_CACHE_SOURCE = "efd6264ae143ef483ef70a1c3a62c65fde6f3d60deaa162cdbbd6fef052a2584"
+POLICY_CACHE = "_x509_policies"
+
+
+def _source_digest(func):
+    try:
+        return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
+    except (OSError, TypeError):  # a Salt installed without its sources
+        return None
+
+
+def remote_policies(nodes_=None):
+    """The signing policies of this node's certificates that the CA minion signs for
+    it (none on the CA minion, which signs its own)."""
+    if is_ca():
+        return []
+    nodes_ = nodes() if nodes_ is None else nodes_
+    return sorted({c["policy"] for kind in ("etcd", "controller", "node") for c in certs(kind, nodes_)})
+
+
+def fetch_signing_policies(ca_server, names):
+    """Ask ``ca_server`` for the signing policies ``names`` in one peer request
+    (``remote_signing_policies``) and keep each one granted where x509_v2 keeps the
+    policies it fetched during this run, so its certificate states do not ask again,
+    one request (about 0.6 s) each. ``{"fetched": [name, ...], "left": {name: why}}``:
+    a policy left (refused, or no answer) is asked for by its certificate state, as
+    without this, and that state reports the CA's answer."""
+    names = sorted(set(names or []))
+    if not names:
+        return {"fetched": [], "left": {}}
+    if _source_digest(salt.modules.x509_v2.get_signing_policy) != POLICY_CACHE_SOURCE:
+        why = "the installed Salt's x509_v2 is not the one whose policy cache Vent fills"
+        return {"fetched": [], "left": dict.fromkeys(names, why)}
+    answer = __salt__["publish.publish"](
+        ca_server, "vent_pki.remote_signing_policies", arg=[names], timeout=60)
+    answer = answer.get(ca_server) if isinstance(answer, dict) else None
+    if not isinstance(answer, dict):
+        why = (f"{ca_server} did not answer vent_pki.remote_signing_policies (the master's "
+               "peer setting must allow it)")
+        return {"fetched": [], "left": dict.fromkeys(names, why)}
+    cache = __context__.setdefault(POLICY_CACHE, {}).setdefault(ca_server, {})
+    fetched, left = [], {}
+    for name in names:
+        one = answer.get(name)
+        if not isinstance(one, dict) or one.get("errors") or not isinstance(one.get("data"), dict):
+            errors = one.get("errors") if isinstance(one, dict) else None
+            left[name] = "; ".join(map(str, errors)) if errors else "no policy in the answer"
+            continue
+        policy = dict(one["data"])
+        if "signing_cert" in policy:
+            policy["signing_cert"] = x509util.to_pem(x509util.load_cert(policy["signing_cert"])).decode()
+        cache.setdefault(name, policy)
+        fetched.append(name)
+    return {"fetched": fetched, "left": left}
 
 
 # --- settings -----------------------------------------------------------------------

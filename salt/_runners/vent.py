@@ -104,6 +104,7 @@ def validation(minion_id=None):
         _util("vent_model.ca_minion")(vent), __opts__.get("peer_run"))
     for err in reversed([*(f"pillar: {_located(e)}" for e in pillar.get("_errors", [])), *top]):
         result["errors"].insert(0, err)
+    result["warnings"] += _util("vent_validation.peer_warnings")(__opts__.get("peer"))
     return result
 
 

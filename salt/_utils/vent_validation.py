@@ -151,6 +151,17 @@ def ca_peer_run_problems(ca_minion, peer_run):
             "`./vent setup` renders it from this setting (then restart salt-master)"]
 
 
+def peer_warnings(peer):
+    """Without ``vent_pki.remote_signing_policies`` in the master's ``peer`` setting each
+    certificate asks the CA minion for its policy on its own: the PKI still works, a
+    request slower per certificate."""
+    fun = "vent_pki.remote_signing_policies"
+    if any(re.match(str(allowed), fun) for funs in (peer or {}).values() for allowed in funs or []):
+        return []
+    return [f"the master's peer setting does not allow {fun}: each certificate asks the CA "
+            "minion for its signing policy on its own, about 0.6 s each (etc/salt/master)"]
+
+
 def top_level_problems(keys):
     """A top-level pillar key that is nearly ``vent`` is a misspelt ``vent:`` whose
     settings would be silently ignored."""

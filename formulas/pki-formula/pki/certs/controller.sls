@@ -4,6 +4,7 @@
 include:
   - pki.users
   - pki.certs.ca
+  - pki.certs.policies
 {%- for spec in salt["vent_pki.certs"]("controller") %}
 {{ issue("pki-certs-controller", spec, pki) }}
 {%- endfor %}

@@ -4,6 +4,7 @@
 include:
   - pki.users
   - pki.certs.ca
+  - pki.certs.policies
 {%- for spec in salt["vent_pki.certs"]("etcd") %}
 {{ issue("pki-certs-etcd", spec, pki) }}
 {%- endfor %}

@@ -1,5 +1,6 @@
 include:
   - pki.certs.ca
+  - pki.certs.policies
   - pki.certs.etcd_ca
   - pki.certs.etcd
   - pki.certs.controller
