@@ -22,6 +22,7 @@ def _node(monkeypatch, run_all, roles=WORKER, status=None):
     monkeypatch.setattr(cluster, "__salt__", salt, raising=False)
     monkeypatch.setattr(cluster, "__context__", {}, raising=False)
     monkeypatch.setattr(cluster, "roles", lambda: roles)
+    monkeypatch.setattr(cluster.salt.utils.path, "which", lambda name: f"/usr/bin/{name}")
     return calls
 
 
@@ -37,6 +38,13 @@ def test_unit_states_ask_each_unit_when_systemctl_answers_otherwise(monkeypatch)
     assert cluster.unit_states() == {"containerd": False, "kubelet": True, "kube-proxy": False}
 
 
+def test_unit_states_ask_each_unit_without_systemctl(monkeypatch):
+    calls = _node(monkeypatch, {}, status={"containerd": True})
+    monkeypatch.setattr(cluster.salt.utils.path, "which", lambda name: None)
+    assert cluster.unit_states() == {"containerd": True, "kubelet": False, "kube-proxy": False}
+    assert calls == []
+
+
 def test_a_node_without_units_asks_nothing(monkeypatch):
     calls = _node(monkeypatch, {}, roles=dict.fromkeys(WORKER, False))
     assert cluster.unit_states() == {} and calls == []
@@ -45,7 +53,6 @@ def test_a_node_without_units_asks_nothing(monkeypatch):
 def test_container_detected_once_a_job(monkeypatch):
     calls = _node(monkeypatch, {"retcode": 0, "stdout": "systemd-nspawn\n"})
     monkeypatch.setattr(cluster, "__grains__", {"virtual": "physical"}, raising=False)
-    monkeypatch.setattr(cluster.salt.utils.path, "which", lambda name: f"/usr/bin/{name}")
     for _ in range(3):
         assert cluster.container() == {"in_container": True, "kind": "systemd-nspawn"}
     assert calls == [["systemd-detect-virt", "--container"]]
@@ -54,5 +61,4 @@ def test_container_detected_once_a_job(monkeypatch):
 def test_no_container_on_a_machine(monkeypatch):
     _node(monkeypatch, {"retcode": 1, "stdout": "none\n"})
     monkeypatch.setattr(cluster, "__grains__", {"virtual": "kvm"}, raising=False)
-    monkeypatch.setattr(cluster.salt.utils.path, "which", lambda name: f"/usr/bin/{name}")
     assert cluster.container() == {"in_container": False, "kind": "linux"}

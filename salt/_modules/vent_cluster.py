@@ -165,9 +165,11 @@ def unit_states():
         return {}
     # One systemctl for all units: service.status runs two a unit, a second of a
     # controller's status job.
-    found = __salt__["cmd.run_all"](["systemctl", "is-active", *wanted], python_shell=False,
-                                    ignore_retcode=True)
-    lines = (found.get("stdout") or "").split()
+    lines = []
+    if salt.utils.path.which("systemctl"):
+        found = __salt__["cmd.run_all"](["systemctl", "is-active", *wanted], python_shell=False,
+                                        ignore_retcode=True)
+        lines = (found.get("stdout") or "").split()
     if len(lines) != len(wanted):
         return {unit: bool(__salt__["service.status"](unit)) for unit in wanted}
     return {unit: state in ACTIVE_UNIT_STATES for unit, state in zip(wanted, lines, strict=True)}
