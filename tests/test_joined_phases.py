@@ -1,7 +1,8 @@
 """Which phases the orchestration runs inside another phase's step
 (vent_model.joined_phases): etcd and flannel's DaemonSet when both phases run on the
 same minions; each node's PKI in its role's step when every role's step runs and all
-nodes may sign at once."""
+nodes may sign at once; the kubelet nodes' own formulas at the end of the runtime's
+step when those nodes run no step beside it."""
 
 from __future__ import annotations
 
@@ -31,11 +32,16 @@ def joined(found: dict, stop_after: str | None = None) -> dict:
 PKI_IN_EACH_ROLE = ["runtime", "etcd", "controlplane"]
 
 
-def test_by_default_three_steps_fewer_each_applying_what_joined_it_first():
+WORKERS_AFTER_RUNTIME = ["vent.node.runtime_ready", "apiproxy", "kubelet", "kube_proxy"]
+
+
+def test_by_default_four_steps_fewer_each_applying_what_joined_it():
     found = plan(nodes(), master_workers=8)
-    assert found["joined"] == {"etcd": ["controlplane"], "flannel": ["addons"], "pki": PKI_IN_EACH_ROLE}
+    assert found["joined"] == {"etcd": ["controlplane"], "flannel": ["addons"], "pki": PKI_IN_EACH_ROLE,
+                               "workers": ["runtime"]}
     assert found["joined_sls"] == {"runtime": ["pki"], "etcd": ["pki"], "controlplane": ["pki", "etcd"],
                                    "addons": ["flannel.cluster.applied"]}
+    assert found["followed_sls"] == {"runtime": WORKERS_AFTER_RUNTIME}
     # The lab's controllers carry the etcd role too: still the same minions.
     assert joined(nodes(etcd_role_on=("controller-0", "controller-1")))["etcd"] == ["controlplane"]
 
@@ -52,15 +58,39 @@ def test_etcd_on_other_minions_than_the_controllers_keeps_its_own_step(etcd_role
     assert "etcd" not in joined(nodes(etcd_role_on))
 
 
+WORKERS = {"workers": ["runtime"]}
+
+
 @pytest.mark.parametrize(("stop_after", "expected"), [
     ("runtime", {}),                       # no step of etcd or the control plane to join
     ("etcd", {}),
-    ("controlplane", {"etcd": ["controlplane"], "pki": PKI_IN_EACH_ROLE}),
-    ("flannel", {"etcd": ["controlplane"], "pki": PKI_IN_EACH_ROLE}),  # no add-ons step
-    ("addons", {"etcd": ["controlplane"], "flannel": ["addons"], "pki": PKI_IN_EACH_ROLE}),
+    ("controlplane", {"etcd": ["controlplane"], "pki": PKI_IN_EACH_ROLE}),  # no workers step
+    ("workers", {"etcd": ["controlplane"], "pki": PKI_IN_EACH_ROLE, **WORKERS}),
+    ("flannel", {"etcd": ["controlplane"], "pki": PKI_IN_EACH_ROLE, **WORKERS}),  # no add-ons step
+    ("addons", {"etcd": ["controlplane"], "flannel": ["addons"], "pki": PKI_IN_EACH_ROLE, **WORKERS}),
 ])
 def test_a_phase_joins_the_next_only_when_both_run(stop_after, expected):
     assert joined(nodes(), stop_after) == expected
+
+
+@pytest.mark.parametrize(("etcd_role_on", "schedulable"), [((), True), (("worker-0",), False)])
+def test_kubelet_nodes_that_run_etcd_or_the_control_plane_keep_the_workers_step(etcd_role_on, schedulable):
+    """The runtime's step runs beside etcd's and the control plane's: on a node that
+    runs one of those too, the kubelet must wait for its API server in a step of its own."""
+    vent = settings({"roles": {"controllers_schedulable": schedulable}})
+    found = model.orchestration(vent, nodes(etcd_role_on))
+    assert "workers" not in found["joined"] and found["followed_sls"] == {}
+
+
+def test_the_gate_requires_every_runtime_formula_and_ends_the_run():
+    """What keeps the kubelet from being applied on a node whose runtime failed in the
+    same run; tests/test_orch.py runs it with probe formulas."""
+    gate = (REPO / "salt/vent/node/runtime_ready.sls").read_text()
+    assert "    - failhard: true\n" in gate
+    for formula in ("node", "containerd", "cni", "flannel"):
+        assert f"      - sls: {formula}\n" in gate, formula
+    steps = (REPO / "salt/vent/steps.jinja").read_text()
+    assert "['node', 'containerd', 'cni', 'flannel']" in steps
 
 
 @pytest.mark.parametrize(("sls", "state_id"), [

@@ -24,8 +24,9 @@ MINIONS = {
     "worker-1": ["worker"],
 }
 # Each node's steps in order, a step of several formulas named by one (steps_logged).
-# Each node's certificates come first in its role's step: the runtime beside etcd and
-# the control plane, then the workers once the control plane is up.
+# Each node's certificates come first in its role's step; a worker's runtime and its
+# own formulas (apiproxy, kubelet, kube-proxy) make one step, beside etcd and the
+# control plane.
 NODE_ORDER = {
     "controller-0": ["pki-ca", "pki", "etcd", "controlplane", "flannel-cluster", "addons"],
     "worker-0": ["pki", "runtime", "workers"],
@@ -122,17 +123,19 @@ def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     assert {m: [s for i, s in enumerate(seq) if i == 0 or seq[i - 1] != s] for m, seq in by_node.items()
             } == NODE_ORDER, logged
     at = {step: [i for i, (s, _) in enumerate(logged) if s == step] for step in dict(logged)}
-    # The CA first; the workers once the control plane is up; the cluster objects last.
-    assert max(at["pki-ca"]) < min(at["pki"]) and max(at["controlplane"]) < min(at["workers"]), logged
-    assert max(at["workers"]) < min(at["flannel-cluster"]), logged
+    # The CA first; the cluster objects once the control plane and the workers are done.
+    assert max(at["pki-ca"]) < min(at["pki"]), logged
+    assert max(at["workers"] + at["controlplane"]) < min(at["flannel-cluster"]), logged
     lines = log.read_text().splitlines()
     assert lines.index("node worker-0") < lines.index("containerd worker-0") < lines.index("flannel worker-0")
     lines = set(log.read_text().splitlines())
     assert {f"{s} worker-{i}" for s in WORKER_STACK for i in (0, 1)} <= lines
     # No minion has the etcd role: etcd ran on the controllers, in the control plane's
     # step (one job a controller); flannel's DaemonSet in the add-ons' step; each
-    # node's certificates in its role's step.
+    # node's certificates in its role's step; the workers' formulas in the runtime's.
     assert not {"vent-etcd", "vent-flannel", "vent-pki-nodes"} & set(steps), sorted(steps)
+    assert steps["vent-workers"]["comment"] == "Success!" and not steps["vent-workers"]["changes"]
+    assert steps["vent-workers"]["name"] == "applied at the end of vent-runtime"
     assert all(s["result"] is True for s in steps.values()), steps
 
     ret2, steps2 = orchestrate(cluster)
@@ -156,21 +159,23 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
     assert "vent-controlplane" in ret.stdout or "vent-controlplane" in json.dumps(ret.data)
 
 
-@pytest.mark.parametrize(("fail", "failed_steps", "not_reached"), [
-    ("etcd", ["vent-controlplane"], {"controlplane", "addons"}),
-    ("flannel-cluster", ["vent-addons"], {"addons"}),
-    ("pki", ["vent-controlplane", "vent-runtime"], {"etcd", "controlplane", "node", "kubelet", "addons"}),
+@pytest.mark.parametrize(("fail", "failed_steps", "named", "not_reached"), [
+    ("etcd", ["vent-controlplane"], "controller-0", {"controlplane", "addons"}),
+    ("flannel-cluster", ["vent-addons"], "controller-0", {"addons"}),
+    ("pki", ["vent-controlplane", "vent-runtime"], "controller-0",
+     {"etcd", "controlplane", "node", "kubelet", "addons"}),
+    ("containerd", ["vent-runtime"], "worker-0", {"apiproxy", "kubelet", "kube_proxy", "addons"}),
 ])
-def test_a_failed_phase_stops_the_phase_joined_to_it(cluster, fail, failed_steps, not_reached):
+def test_a_failed_phase_stops_the_phase_joined_to_it(cluster, fail, failed_steps, named, not_reached):
     """etcd runs in the control plane's step, flannel's DaemonSet in the add-ons', each
-    node's certificates in its role's step: when the first fails, the node's run ends
-    there, as a failed step stops the next."""
+    node's certificates in its role's step, a worker's own formulas after its runtime:
+    when the first fails, the node's run ends there, as a failed step stops the next."""
     log = configure(cluster, f"joined-{fail}", fail=fail)
     ret, steps = orchestrate(cluster)
     assert ret.returncode != 0
     for name in failed_steps:
         assert steps[name]["result"] is False, steps[name]
-    assert "controller-0" in steps[failed_steps[0]]["comment"], steps[failed_steps[0]]
+    assert named in steps[failed_steps[0]]["comment"], steps[failed_steps[0]]
     recorded = {line.split()[0] for line in log.read_text().splitlines()} if log.exists() else set()
     assert not not_reached & recorded, recorded
 

@@ -74,6 +74,6 @@ def test_status_names_a_silent_minion_and_still_asks_the_others(refreshed):
     assert (silent["SALT"], silent["SERVICES"], silent["FIRST CERT EXPIRY"]) == ("NO", "unknown", "missing")
     assert rows["worker-0"]["SALT"] == "yes"
     assert rows["worker-0"]["SERVICES"] == "down: containerd,kubelet,kube-proxy"
-    # controller-0's etcd check went out beside the others and answered (the probe's
-    # double says healthy; unanswered, it would read "unknown").
+    # controller-0's etcd check went out to the nodes that answered and was answered
+    # (the probe's double says healthy; unanswered, it would read "unknown").
     assert rows["controller-0"]["ETCD"] == "healthy", rows["controller-0"]

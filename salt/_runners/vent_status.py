@@ -81,39 +81,42 @@ def status():
     """One table of the cluster's nodes: roles, addresses, Salt reachability, services,
     etcd health, apiserver readiness and the earliest certificate expiry; below it
     each certificate's expiry. Exits non-zero when a node is unreachable or a service,
-    etcd or the apiserver is not up. After a ping, the other checks go out together."""
+    etcd or the apiserver is not up."""
     vent = _vent()
     paths = _model("paths", vent)
     nodes = _nodes()
     if not nodes:
         return _ops("text", "no nodes: no minion has published vent_node to the mine", 1)
     ids = sorted(nodes)
-    ping = _ops("cmd", ids, "test.ping", timeout=5)
-    up = [m for m in ids if ping.get(m, (False, None))[1] is True]
     units = {m: _units(m, nodes, vent) for m in ids}
+    # What every node answers, in one job a node: its ping (a silent node costs this
+    # job's timeout once; the checks after it ask only the nodes that answered), its
+    # services and its certificates.
+    node_checks = {"test.ping": [], "vent_cluster.unit_states": [],
+                   "x509.read_certificates": [f"{paths['pki']}/*.crt"]}
+    answered = _ops("cmd", ids, list(node_checks), list(node_checks.values()), timeout=5)
+    answers = {m: ret for m, (_, ret) in answered.items() if isinstance(ret, dict)}
+    up = [m for m in ids if (answers.get(m) or {}).get("test.ping") is True]
     etcd_members = _model("etcd_members", nodes)
     controllers = _model("controllers", nodes)
     live_controllers = [m for m in controllers if m in up]
     etcd_asked = [m for m in etcd_members if m in up][:1]
     res = _ops("cmd_together", {
-        "units": ([m for m in up if units[m]], "vent_cluster.unit_states", [], None, 10),
         "etcd": (etcd_asked, "vent_etcd.wait_healthy", [], {"timeout": 3}, 15),
         "api": _ops("api_ready_job", live_controllers, _model("local_api", vent), paths["ca_cert"]),
-        "certs": (up, "x509.read_certificates", [f"{paths['pki']}/*.crt"], None, 10),
     })
     services = {m: {} for m in ids}
-    for minion, (ok, ret) in res["units"].items():
-        if ok and isinstance(ret, dict):
-            services[minion] = ret
-    etcd = _etcd_health(etcd_members, res["etcd"]) if etcd_asked else {}
-    api = _ops("api_verdicts", live_controllers, res["api"])
     certs = {}
-    for minion, (ok, ret) in res["certs"].items():
-        if ok and isinstance(ret, dict):
+    for minion in up:
+        if isinstance(found := answers[minion].get("vent_cluster.unit_states"), dict):
+            services[minion] = found
+        if isinstance(found := answers[minion].get("x509.read_certificates"), dict):
             certs[minion] = {
                 os.path.basename(path): (info or {}).get("not_after") or (info or {}).get("Not After")
-                for path, info in ret.items()
+                for path, info in found.items()
             }
+    etcd = _etcd_health(etcd_members, res["etcd"]) if etcd_asked else {}
+    api = _ops("api_verdicts", live_controllers, res["api"])
 
     rows, bad = [], False
     for m in ids:

@@ -27,3 +27,17 @@ def signing_policies_fetched(name, policies):
         comment += "; each certificate state asks for the others: " + "; ".join(
             f"{policy}: {why}" for policy, why in sorted(got["left"].items()))
     return {"name": name, "result": True, "changes": {}, "comment": comment}
+
+
+def files_written(name, paths):
+    """The files ``paths`` that the PKI step writes exist, checked when the state runs:
+    the pki formula may come first in the same run. Fails naming those missing and what
+    needs them (``name``); in a test run, says what a real run will need."""
+    missing = [path for path in paths if not __salt__["file.file_exists"](path)]
+    if not missing:
+        return {"name": name, "result": True, "changes": {},
+                "comment": f"{name} has {', '.join(paths)}"}
+    comment = (f"{name} needs {', '.join(missing)}, written by the PKI step; apply the pki "
+               f"formula to {__grains__['id']} first")
+    return {"name": name, "result": None if __opts__["test"] else False, "changes": {},
+            "comment": comment}

@@ -287,6 +287,16 @@ PHASE_MINIONS = {"etcd": "etcd_ids", "controlplane": "controller_ids", "flannel"
 PKI_JOINS = ("runtime", "etcd", "controlplane")
 # The formulas of a phase that joins another's step.
 JOINED_SLS = {"pki": "pki", "etcd": "etcd", "flannel": "flannel.cluster.applied"}
+# A phase whose formulas end the step of an earlier phase: the kubelet nodes' own
+# (apiproxy, kubelet, kube-proxy) end the runtime's, one job a node instead of two,
+# when those nodes run no step beside it (etcd, the control plane), where the node
+# stack would start before its API server and hold that node's turn for it. They no
+# longer wait for the control plane: the kubelet and kube-proxy retry until the API
+# answers. A gate first (vent.node.runtime_ready) ends a node's run where its runtime
+# failed, as the runtime's own step did.
+FOLLOWS = {"workers": "runtime"}
+FOLLOWS_SLS = {"workers": ["vent.node.runtime_ready", "apiproxy", "kubelet", "kube_proxy"]}
+BESIDE_RUNTIME = ("etcd_ids", "controller_ids")
 
 
 def joined_phases(tgt: dict, phases: list[str], signing_batch: int | None) -> dict[str, list[str]]:
@@ -299,6 +309,9 @@ def joined_phases(tgt: dict, phases: list[str], signing_batch: int | None) -> di
               and tgt[PHASE_MINIONS[first]] == tgt[PHASE_MINIONS[then]]}
     if signing_batch is None and all(p in phases for p in PKI_JOINS):
         joined["pki"] = list(PKI_JOINS)
+    beside = {m for key in BESIDE_RUNTIME for m in tgt[key]}
+    joined.update({later: [earlier] for later, earlier in FOLLOWS.items()
+                   if later in phases and earlier in phases and not beside & set(tgt["compute_ids"])})
     return joined
 
 
@@ -306,10 +319,16 @@ def joined_sls(joined: dict[str, list[str]]) -> dict[str, list[str]]:
     """``{phase: the formulas its step applies first}``, those of the phases joined to
     it (``joined``: ``joined_phases``) in phase order."""
     out: dict[str, list[str]] = {}
-    for first in (p for p in PHASES if p in joined):
+    for first in (p for p in PHASES if p in joined and p not in FOLLOWS):
         for then in joined[first]:
             out.setdefault(then, []).append(JOINED_SLS[first])
     return out
+
+
+def followed_sls(joined: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``{phase: the formulas its step applies last}``, those of the later phases that
+    end its step (``FOLLOWS``, when ``joined_phases`` joined them)."""
+    return {earlier: list(FOLLOWS_SLS[later]) for later, earlier in FOLLOWS.items() if later in joined}
 
 
 def signing_batch(signers: int, master_workers: int | None) -> int | None:
@@ -340,6 +359,7 @@ def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) ->
     out["release_files"] = release_files(out["artifacts"], out, out["phases"])
     out["joined"] = joined_phases(out, out["phases"], out["signing_batch"])
     out["joined_sls"] = joined_sls(out["joined"])
+    out["followed_sls"] = followed_sls(out["joined"])
     return out
 
 

@@ -3,14 +3,11 @@ include:
   - kube_proxy.package.install
   - kube_proxy.config.file
 
-{%- if not salt['file.file_exists'](kube_proxy.kubeconfig) %}
-
-kube-proxy-service-running-test-fail_without_changes:
-  test.fail_without_changes:
-    - comment: >-
-        kube-proxy needs {{ kube_proxy.kubeconfig }}, written by the PKI step; apply
-        the pki formula to {{ grains['id'] }} first
-{%- else %}
+{#- The PKI formula writes it (earlier in the same run, or a run before). #}
+kube-proxy-service-running-vent_pki-files_written:
+  vent_pki.files_written:
+    - name: kube-proxy
+    - paths: {{ [kube_proxy.kubeconfig] | json }}
 
 kube-proxy-service-running-file-managed:
   file.managed:
@@ -20,6 +17,8 @@ kube-proxy-service-running-file-managed:
     - mode: '0644'
     - context:
         kube_proxy: {{ kube_proxy | json }}
+    - require:
+      - vent_pki: kube-proxy-service-running-vent_pki-files_written
   module.run:
     - service.systemctl_reload: []
     - onchanges:
@@ -42,4 +41,3 @@ kube-proxy-service-running-http-wait_for_successful_query:
     - request_interval: 0.5
     - require:
       - service: kube-proxy-service-running-service-running
-{%- endif %}

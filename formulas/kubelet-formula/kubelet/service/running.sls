@@ -3,20 +3,14 @@ include:
   - kubelet.package.install
   - kubelet.config.file
 
-{#- The PKI formula writes these; without them kubelet would crash-loop. #}
-{%- set needed = [kubelet.kubeconfig, kubelet.pki_dir ~ '/ca.crt',
-                  kubelet.pki_dir ~ '/kubelet-serving.crt', kubelet.pki_dir ~ '/kubelet-serving.key'] %}
-{%- set missing = [] %}
-{%- for path in needed if not salt['file.file_exists'](path) %}
-{%-   do missing.append(path) %}
-{%- endfor %}
-{%- if missing %}
-kubelet-service-running-test-fail_without_changes:
-  test.fail_without_changes:
-    - comment: >-
-        kubelet needs {{ missing | join(', ') }}, written by the PKI step; apply the
-        pki formula to {{ grains['id'] }} first
-{%- else %}
+{#- The PKI formula writes these (earlier in the same run, or a run before); without
+    them kubelet would crash-loop. #}
+kubelet-service-running-vent_pki-files_written:
+  vent_pki.files_written:
+    - name: kubelet
+    - paths: {{ [kubelet.kubeconfig, kubelet.pki_dir ~ '/ca.crt', kubelet.pki_dir ~ '/kubelet-serving.crt',
+                 kubelet.pki_dir ~ '/kubelet-serving.key'] | json }}
+
 kubelet-service-running-file-managed:
   file.managed:
     - name: {{ kubelet.unit_dir }}/kubelet.service
@@ -25,6 +19,8 @@ kubelet-service-running-file-managed:
     - mode: '0644'
     - context:
         kubelet: {{ kubelet | json }}
+    - require:
+      - vent_pki: kubelet-service-running-vent_pki-files_written
   module.run:
     - service.systemctl_reload: []
     - onchanges:
@@ -48,4 +44,3 @@ kubelet-service-running-http-wait_for_successful_query:
     - request_interval: 0.5
     - require:
       - service: kubelet-service-running-service-running
-{%- endif %}
