@@ -179,20 +179,66 @@ def test_another_x509_v2_is_left_alone(monkeypatch):
     assert "not the one whose policy cache Vent fills" in got["left"]["vent-kubelet"]
 
 
-def test_the_ca_answers_each_policy_as_x509_v2_would_for_the_asker(monkeypatch):
-    calls = []
+def _ca_minion(monkeypatch, grant):
+    """The CA minion's vent_pki over Salt's own x509_v2 functions, its pillar holding
+    Vent's signing policies; the master's answer to match.compound_matches is a test
+    double that grants (``grant``) or refuses, and counts the questions."""
+    cert, _ = _der_cert()
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    pillar = {"x509_signing_policies": pki.signing_policies({**CA, "cert": pem, "etcd_cert": pem,
+                                                            "front_proxy_cert": pem}, "ca-0")}
+    asked = []
 
-    def sign_remote_double(name, kwargs, get_signing_policy_only, **more):
-        calls.append((name, kwargs, get_signing_policy_only, more))
-        return {"data": {"name": name}, "errors": []}
+    def compound_matches_double(fun, arg):
+        asked.append(tuple(arg))
+        return {"res": arg[1] if grant else None}
 
-    monkeypatch.setattr(pki, "__salt__", {"x509.sign_remote_certificate": sign_remote_double},
+    upstream = salt.modules.x509_v2
+    monkeypatch.setattr(upstream, "__salt__", {
+        "pillar.get": lambda key, default=None, **kw: pillar.get(key, default),
+        "config.get": lambda key, default=None: default,
+        "publish.runner": compound_matches_double,
+    }, raising=False)
+    monkeypatch.setattr(upstream, "__opts__", {}, raising=False)
+    monkeypatch.setattr(pki, "__salt__", {"x509.sign_remote_certificate": upstream.sign_remote_certificate,
+                                          "x509.get_signing_policy": upstream.get_signing_policy},
                         raising=False)
-    got = pki.remote_signing_policies(["vent-a", "vent-b"], __pub_id="worker-0",
+    return upstream, asked
+
+
+NODE_POLICIES = ["vent-kube-proxy", "vent-kubelet", "vent-kubelet-serving"]
+
+
+def test_the_ca_answers_each_policy_as_x509_v2_does_asking_the_master_once_per_holders(monkeypatch):
+    upstream, asked = _ca_minion(monkeypatch, grant=True)
+    each = {n: upstream.sign_remote_certificate(n, {}, True, __pub_id="worker-0") for n in NODE_POLICIES}
+    assert len(asked) == 3 and all(not a["errors"] for a in each.values())
+    asked.clear()
+    got = pki.remote_signing_policies(NODE_POLICIES + ["vent-etcd-peer"], __pub_id="worker-0",
                                       __pub_jid="1", __pub_tgt="ca-0")
-    assert got == {"vent-a": {"data": {"name": "vent-a"}, "errors": []},
-                   "vent-b": {"data": {"name": "vent-b"}, "errors": []}}
-    assert calls == [(n, {}, True, {"__pub_id": "worker-0"}) for n in ("vent-a", "vent-b")]
+    assert {n: got[n] for n in NODE_POLICIES} == each
+    assert not {"signing_private_key", "minions"} & set(got["vent-kubelet"]["data"])
+    # The three node policies share their holders: one question; the etcd one another.
+    assert asked == [("G@roles:worker or G@roles:controller", "worker-0"),
+                     ("G@roles:etcd or G@roles:controller", "worker-0")]
+
+
+def test_a_refused_node_gets_x509_v2s_refusal_for_each_policy(monkeypatch):
+    upstream, asked = _ca_minion(monkeypatch, grant=False)
+    got = pki.remote_signing_policies(NODE_POLICIES, __pub_id="worker-0")
+    assert got == dict.fromkeys(NODE_POLICIES, {
+        "data": None, "errors": ["minion not permitted to use specified signing policy"]})
+    assert len(asked) == 3
+
+
+def test_another_x509_v2_answers_every_policy_itself(monkeypatch):
+    upstream, asked = _ca_minion(monkeypatch, grant=True)
+    monkeypatch.setattr(pki, "ANSWER_SOURCE", "0" * 64)
+    got = pki.remote_signing_policies(NODE_POLICIES, __pub_id="worker-0")
+    assert all(not a["errors"] for a in got.values()) and len(asked) == 3
+
+
+def test_the_ca_refuses_a_bad_list_of_names():
     for bad in ("vent-a", [], [""], [1]):
         with pytest.raises(SaltInvocationError, match="names: a list of signing policy names"):
             pki.remote_signing_policies(bad, __pub_id="worker-0")

@@ -14,7 +14,7 @@ import ipaddress
 
 import salt.modules.x509_v2
 import salt.utils.x509 as x509util
-from salt.exceptions import SaltInvocationError
+from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
     from saltext.vent import util as _packaged_util
@@ -119,17 +119,48 @@ def signing_policies(ca, ca_minion=None):
     return out
 
 
+# sha256 of the source of salt/modules/x509_v2.py:sign_remote_certificate in Salt
+# 3008.4, whose answer to get_signing_policy_only _policy_answer gives in its place.
+ANSWER_SOURCE = "54cbd8254033412af7b342c0715c02ea7f9188528e730fb4fb71e19b04cae1a8"
+
+
+def _policy_answer(name):
+    """x509_v2's answer (sign_remote_certificate, get_signing_policy_only) for the
+    policy ``name`` to a minion already found to match its ``minions``."""
+    policy = dict(__salt__["x509.get_signing_policy"](name))
+    for secret in ("minions", "signing_private_key", "signing_private_key_passphrase"):
+        policy.pop(secret, None)
+    if "signing_cert" in policy:
+        try:
+            policy["signing_cert"] = x509util.to_der(x509util.load_cert(policy["signing_cert"]))
+        except (CommandExecutionError, SaltInvocationError) as err:
+            return {"data": None, "errors": [str(err)]}
+    return {"data": policy, "errors": []}
+
+
 def remote_signing_policies(names, **kwargs):
     """Peer function of the CA minion: ``{name: answer}`` for the signing policies
     ``names``, each answer x509_v2's own (``x509.sign_remote_certificate`` with
     ``get_signing_policy_only``) to the minion asking (``__pub_id``, which Salt sets
-    from the request), so x509_v2 decides who may have each, as for one policy. A node
-    asks once for all its policies instead of once per certificate."""
+    from the request), so x509_v2 decides who may have each. A node asks once for all
+    its policies instead of once per certificate; and x509_v2 asks the master whether
+    the node matches a policy's ``minions`` once per expression, not once per policy
+    (its answer for the next policy of the same ``minions`` is the same)."""
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise SaltInvocationError(f"names: a list of signing policy names, not {names!r}")
     asker = {key: value for key, value in kwargs.items() if key == "__pub_id"}
-    return {name: __salt__["x509.sign_remote_certificate"](name, {}, True, **asker)
-            for name in names}
+    same_answer = _source_digest(salt.modules.x509_v2.sign_remote_certificate) == ANSWER_SOURCE
+    granted, answers = set(), {}
+    for name in names:
+        holders = (__salt__["x509.get_signing_policy"](name) or {}).get("minions") if same_answer else None
+        holders = holders if isinstance(holders, str) else None
+        if holders is not None and holders in granted:
+            answers[name] = _policy_answer(name)
+            continue
+        answers[name] = __salt__["x509.sign_remote_certificate"](name, {}, True, **asker)
+        if holders is not None and not answers[name].get("errors"):
+            granted.add(holders)
+    return answers
 
 
 def _etcd_signer(ca):
