@@ -466,7 +466,8 @@ def test_a_node_asks_the_ca_for_all_its_signing_policies_in_one_request(lab, nod
     states use those answers: one peer request in a run that changes nothing."""
     states, logged = _logged_during(lab, node, lambda: lab.on([node], "state.apply", "pki")[node])
     assert {k: v["changes"] for k, v in states.items() if v["changes"]} == {}
-    assert logged.count(b"Publishing 'vent_pki.remote_signing_policies'") == 1
+    asked = f"Asked {CA_ID} for the signing policies {', '.join(policies)} (job ".encode()
+    assert logged.count(asked) == 1, logged.decode(errors="replace")[-3000:]
     assert logged.count(b"Publishing 'x509.sign_remote_certificate'") == 0
     (fetched,) = [v for k, v in states.items() if k.startswith("vent_pki_|-pki-certs-policies-fetched")]
     count = len(policies)

@@ -129,18 +129,25 @@ def _der_cert():
     return cert, cert.public_bytes(serialization.Encoding.DER)
 
 
-def _node(monkeypatch, answer):
-    """vent_pki on a node whose publish.publish (a test double) answers ``answer`` and
-    records what was asked."""
-    asked, context = [], {}
+def _node(monkeypatch, answer, pending=0):
+    """vent_pki on a node whose requests to the master (a test double) find the CA
+    minion's ``answer`` ({} when the peer setting refuses) after ``pending`` questions,
+    and are recorded."""
+    sent, context = [], {}
 
-    def publish_double(tgt, fun, arg=None, timeout=5):
-        asked.append((tgt, fun, arg))
-        return answer
+    def master_double(load):
+        sent.append(load)
+        if load["cmd"] == "minion_pub":
+            return {"jid": "20261205", "minions": [load["tgt"]]} if answer else {}
+        asked = sum(1 for s in sent if s["cmd"] == "pub_ret")
+        return {} if asked <= pending else {t: {"ret": r} for t, r in answer.items()}
 
-    monkeypatch.setattr(pki, "__salt__", {"publish.publish": publish_double}, raising=False)
+    monkeypatch.setattr(pki, "_master", master_double)
+    monkeypatch.setattr(pki, "ASK_EVERY_SECONDS", 0)
+    monkeypatch.setattr(pki, "__opts__", {"id": "worker-0", "master_uri": "tcp://198.18.0.1:4506"},
+                        raising=False)
     monkeypatch.setattr(pki, "__context__", context, raising=False)
-    return asked, context
+    return sent, context
 
 
 def test_policy_cache_is_the_installed_x509_v2s():
@@ -153,9 +160,16 @@ def test_policies_granted_are_kept_where_x509_v2_looks_first(monkeypatch):
     cert, der = _der_cert()
     granted = {"data": {"signing_cert": der, "CN": "system:kube-proxy"}, "errors": []}
     refused = {"data": None, "errors": ["minion not permitted to use specified signing policy"]}
-    asked, context = _node(monkeypatch, {"ca-0": {"vent-kube-proxy": granted, "vent-admin": refused}})
+    sent, context = _node(monkeypatch, {"ca-0": {"vent-kube-proxy": granted, "vent-admin": refused}},
+                          pending=2)
     got = pki.fetch_signing_policies("ca-0", ["vent-kube-proxy", "vent-admin", "vent-kube-proxy"])
-    assert asked == [("ca-0", "vent_pki.remote_signing_policies", [["vent-admin", "vent-kube-proxy"]])]
+    # publish.publish's request, then its question for the answer until the CA minion
+    # has answered.
+    (pub, *rets) = sent
+    assert (pub["cmd"], pub["fun"], pub["arg"], pub["tgt"], pub["tgt_type"], pub["id"]) == (
+        "minion_pub", "vent_pki.remote_signing_policies", [["vent-admin", "vent-kube-proxy"]],
+        "ca-0", "glob", "worker-0")
+    assert rets == [{"cmd": "pub_ret", "id": "worker-0", "jid": "20261205"}] * 3
     assert got == {"fetched": ["vent-kube-proxy"],
                    "left": {"vent-admin": "minion not permitted to use specified signing policy"}}
     kept = context[pki.POLICY_CACHE]["ca-0"]
@@ -165,17 +179,23 @@ def test_policies_granted_are_kept_where_x509_v2_looks_first(monkeypatch):
 
 
 def test_no_answer_leaves_every_policy_to_its_certificate(monkeypatch):
-    asked, context = _node(monkeypatch, {})  # what publish returns when peer refuses
+    sent, context = _node(monkeypatch, {})  # the master's answer when its peer setting refuses
     got = pki.fetch_signing_policies("ca-0", ["vent-kubelet"])
-    assert got["fetched"] == [] and context == {}
+    assert got["fetched"] == [] and context == {} and len(sent) == 1
     assert "ca-0 did not answer vent_pki.remote_signing_policies" in got["left"]["vent-kubelet"]
 
 
+def test_a_masterless_node_asks_nothing(monkeypatch):
+    sent, _ = _node(monkeypatch, {"ca-0": {}})
+    monkeypatch.setattr(pki, "__opts__", {"id": "worker-0"}, raising=False)
+    assert pki.fetch_signing_policies("ca-0", ["vent-kubelet"])["fetched"] == [] and sent == []
+
+
 def test_another_x509_v2_is_left_alone(monkeypatch):
-    asked, context = _node(monkeypatch, {"ca-0": {}})
+    sent, context = _node(monkeypatch, {"ca-0": {}})
     monkeypatch.setattr(pki, "POLICY_CACHE_SOURCE", "0" * 64)
     got = pki.fetch_signing_policies("ca-0", ["vent-kubelet"])
-    assert asked == [] and context == {} and got["fetched"] == []
+    assert sent == [] and context == {} and got["fetched"] == []
     assert "not the one whose policy cache Vent fills" in got["left"]["vent-kubelet"]
 
 

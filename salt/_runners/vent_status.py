@@ -77,6 +77,10 @@ def _etcd_health(members, answers):
             for m in members}
 
 
+# Whole-cluster health, asked of one member: (function, arg, kwarg, timeout).
+ETCD_HEALTH = ("vent_etcd.wait_healthy", [], {"timeout": 3}, 15)
+
+
 def status():
     """One table of the cluster's nodes: roles, addresses, Salt reachability, services,
     etcd health, apiserver readiness and the earliest certificate expiry; below it
@@ -89,22 +93,25 @@ def status():
         return _ops("text", "no nodes: no minion has published vent_node to the mine", 1)
     ids = sorted(nodes)
     units = {m: _units(m, nodes, vent) for m in ids}
-    # What every node answers, in one job a node: its ping (a silent node costs this
-    # job's timeout once; the checks after it ask only the nodes that answered), its
-    # services and its certificates.
+    # What every node answers, in one job a node: its ping, its services and its
+    # certificates; etcd's and the API servers' health asked at the same time, of the
+    # first etcd member and the controllers. The ping says who is up: a silent node
+    # costs that job's timeout once.
     node_checks = {"test.ping": [], "vent_cluster.unit_states": [],
                    "x509.read_certificates": [f"{paths['pki']}/*.crt"]}
-    answered = _ops("cmd", ids, list(node_checks), list(node_checks.values()), timeout=5)
-    answers = {m: ret for m, (_, ret) in answered.items() if isinstance(ret, dict)}
-    up = [m for m in ids if (answers.get(m) or {}).get("test.ping") is True]
     etcd_members = _model("etcd_members", nodes)
     controllers = _model("controllers", nodes)
+    res = _ops("cmd_together", {
+        "nodes": (ids, list(node_checks), list(node_checks.values()), None, 5),
+        "etcd": (etcd_members[:1], *ETCD_HEALTH),
+        "api": _ops("api_ready_job", controllers, _model("local_api", vent), paths["ca_cert"]),
+    }, gate="nodes")
+    answers = {m: ret for m, (_, ret) in res["nodes"].items() if isinstance(ret, dict)}
+    up = [m for m in ids if (answers.get(m) or {}).get("test.ping") is True]
     live_controllers = [m for m in controllers if m in up]
     etcd_asked = [m for m in etcd_members if m in up][:1]
-    res = _ops("cmd_together", {
-        "etcd": (etcd_asked, "vent_etcd.wait_healthy", [], {"timeout": 3}, 15),
-        "api": _ops("api_ready_job", live_controllers, _model("local_api", vent), paths["ca_cert"]),
-    })
+    if etcd_asked and etcd_asked != etcd_members[:1]:  # the first member is down: ask another
+        res["etcd"] = _ops("cmd", etcd_asked, *ETCD_HEALTH)
     services = {m: {} for m in ids}
     certs = {}
     for minion in up:

@@ -68,11 +68,19 @@ def cmd(targets, fun, arg=(), kwarg=None, timeout=10):
     return cmd_together({"job": (targets, fun, arg, kwarg, timeout)})["job"]
 
 
-def cmd_together(jobs):
+# How long the jobs after a gate (cmd_together) ask a minion that did not return
+# whether it still runs them: one that answered the gate is up, and one that did not
+# has already been waited for.
+AFTER_GATE_GATHER_SECONDS = 1
+
+
+def cmd_together(jobs, gate=None):
     """Several ``cmd`` jobs published at once, so the minions run them side by side:
     ``jobs`` is ``{name: (targets, fun, arg, kwarg, timeout)}``; returns ``{name:
-    {minion: (ok, return)}}``. Target only minions known to be up: Salt waits for a
-    silent one (its timeout, then gather_job_timeout) in every job that names it."""
+    {minion: (ok, return)}}``. Salt waits for a silent minion (its timeout, then
+    gather_job_timeout) in every job that names it: target only minions known to be
+    up, or name the job that tells (a ping) as ``gate``: it is gathered first, and a
+    minion silent there is not waited for again in the others."""
     out = {name: {} for name in jobs}
     with salt.client.LocalClient(mopts=__opts__) as client:
         published = {
@@ -80,11 +88,13 @@ def cmd_together(jobs):
                                   kwarg=kwarg or {}, listen=True), timeout)
             for name, (targets, fun, arg, kwarg, timeout) in jobs.items() if targets
         }
-        for name, (pub, timeout) in published.items():
+        for name in sorted(published, key=lambda n: n != gate):
+            pub, timeout = published[name]
             if pub:
+                quick = {} if gate in (None, name) else {"gather_job_timeout": AFTER_GATE_GATHER_SECONDS}
                 raw = {}
                 for answer in client.get_cli_event_returns(pub["jid"], pub["minions"], timeout,
-                                                           pub["minions"], "list"):
+                                                           pub["minions"], "list", **quick):
                     raw.update(answer or {})
                 out[name] = _answers(raw)
     return out
