@@ -12,7 +12,6 @@ import os
 import re
 import time
 
-import salt.utils.master
 import salt.utils.path
 
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
@@ -120,8 +119,7 @@ def master_grains():
     answers for ``*``, read in place (a runner called from an orchestration's render
     is a job of its own, about 0.2 s of every run). On the master only: the
     orchestrations render there."""
-    return salt.utils.master.MasterPillarUtil(
-        "*", "glob", use_cached_grains=True, grains_fallback=False, opts=__opts__).get_minion_grains()
+    return _util("vent_ops.master_grains")(__opts__)
 
 
 def orchestration(grains=None):

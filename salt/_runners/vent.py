@@ -45,7 +45,7 @@ def schema():
 
 def nodes():
     """The mine's ``vent_node`` data: minion id -> roles and addresses."""
-    return __salt__["mine.get"]("*", "vent_node") or {}
+    return _util("vent_ops.mine_nodes")(__opts__)
 
 
 def effective_pillar(minion_id=None):

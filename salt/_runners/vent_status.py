@@ -37,7 +37,7 @@ def _model(fun, *args, **kwargs):
 
 
 def _nodes():
-    return _ops("nodes", __salt__["mine.get"]("*", "vent_node"), __salt__["cache.grains"](tgt="*"))
+    return _ops("cluster_nodes", __opts__)
 
 
 def _vent():
