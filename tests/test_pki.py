@@ -475,6 +475,21 @@ def test_a_node_asks_the_ca_for_all_its_signing_policies_in_one_request(lab, nod
     assert lab.call(node, "vent_pki.remote_policies").data == policies
 
 
+@pytest.mark.parametrize(("node", "has", "has_not"), [
+    (WRK_ID, ["pki/certs/node.sls"],
+     ["pki/certs/controller.sls", "pki/certs/etcd.sls", "pki/certs/etcd_ca.sls",
+      "pki/certs/service_account.sls", "pki/encryption/init.sls", "pki/ca/init.sls"]),
+    (CTL_ID, ["pki/certs/controller.sls", "pki/certs/etcd.sls", "pki/encryption/init.sls"],
+     ["pki/certs/node.sls", "pki/ca/init.sls"]),
+])
+def test_a_node_renders_only_the_parts_of_the_pki_it_has(lab, node, has, has_not):
+    """Every sls file a run includes is fetched from the master and rendered, each of
+    its imports too: the pki formula includes the parts that apply to the node."""
+    _, logged = _logged_during(lab, node, lambda: lab.on([node], "state.apply", "pki")[node])
+    assert [f for f in has if f.encode() not in logged] == []
+    assert [f for f in has_not if f.encode() in logged] == []
+
+
 def test_a_policy_the_ca_refuses_is_left_to_its_certificate_state(lab):
     # The CA answers each policy as x509_v2 would for this minion: the worker gets its
     # own, and the CA's refusal for a controller's, which is not kept.

@@ -486,6 +486,29 @@ def certs(concern, nodes_=None):
     return out
 
 
+def parts(nodes_=None):
+    """The parts of the pki formula this node has, in apply order: what pki and
+    pki.certs include, and what each of those parts asks before it renders states
+    (applied alone on a node it does not concern, it renders none). A part left out
+    is one sls file and its imports fewer to fetch and render in every run."""
+    r = roles_of(nodes_)
+    wanted = {
+        "pki.ca": r["ca"],
+        "pki.users": True,
+        "pki.certs": True,
+        "pki.certs.ca": True,
+        "pki.certs.policies": True,
+        "pki.certs.etcd_ca": r["etcd"] or r["controller"],
+        "pki.certs.etcd": r["etcd"],
+        "pki.certs.controller": r["controller"],
+        "pki.certs.service_account": r["controller"],
+        "pki.certs.node": r["compute"],
+        "pki.kubeconfig": True,
+        "pki.encryption": r["controller"],
+    }
+    return [part for part, has in wanted.items() if has]
+
+
 def kubeconfigs(nodes_=None):
     """The kubeconfigs this node needs: ``{name, user, cert, endpoint, owner}``. Every
     one names the local API (``vent_model.local_api``): a controller's own API server,

@@ -1,9 +1,6 @@
-{#- Everything this node needs from the PKI, chosen by its roles in the mine. #}
+{#- Everything this node needs from the PKI: the parts that apply to it, by its roles in
+    the mine (vent_pki.parts); pki.certs includes its own. #}
 include:
-{%- if salt["vent_pki.is_ca"]() %}
-  - pki.ca
-{%- endif %}
-  - pki.users
-  - pki.certs
-  - pki.kubeconfig
-  - pki.encryption
+{%- for part in salt["vent_pki.parts"]() if part.count(".") == 1 %}
+  - {{ part }}
+{%- endfor %}

@@ -3,8 +3,7 @@
     certificate of the cluster passes as an etcd client. #}
 {%- from "pki/map.jinja" import pki with context %}
 {%- from "pki/macros.jinja" import ca_file with context %}
-{%- set roles = salt["vent_pki.roles_of"]() %}
-{%- if roles.etcd or roles.controller %}
+{%- if "pki.certs.etcd_ca" in salt["vent_pki.parts"]() %}
 include:
   - pki.certs.ca
 

@@ -1,8 +1,5 @@
+{#- This node's certificates: the parts of pki.certs that apply to it (vent_pki.parts). #}
 include:
-  - pki.certs.ca
-  - pki.certs.policies
-  - pki.certs.etcd_ca
-  - pki.certs.etcd
-  - pki.certs.controller
-  - pki.certs.service_account
-  - pki.certs.node
+{%- for part in salt["vent_pki.parts"]() if part.startswith("pki.certs.") %}
+  - {{ part }}
+{%- endfor %}

@@ -2,7 +2,7 @@
     renders it for controllers only). kube-apiserver signs with it and
     kube-controller-manager reads it too, hence group-readable by that user. #}
 {%- from "pki/map.jinja" import pki with context %}
-{%- if salt["vent_pki.roles_of"]().controller %}
+{%- if "pki.certs.service_account" in salt["vent_pki.parts"]() %}
 {%- set sa = salt["pillar.get"]("vent:pki:service_account", {}) %}
 include:
   - pki.users

@@ -1,6 +1,6 @@
 {#- kube-apiserver's encryption-at-rest config, controllers only. #}
 {%- from "pki/map.jinja" import pki with context %}
-{%- if salt["vent_pki.roles_of"]().controller %}
+{%- if "pki.encryption" in salt["vent_pki.parts"]() %}
 {%- set enc = salt["pillar.get"]("vent:encryption", {}) %}
 include:
   - pki.users
