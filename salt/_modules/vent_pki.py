@@ -129,10 +129,11 @@ def signing_policies(ca, ca_minion=None):
 ANSWER_SOURCE = "54cbd8254033412af7b342c0715c02ea7f9188528e730fb4fb71e19b04cae1a8"
 
 
-def _policy_answer(name):
-    """x509_v2's answer (sign_remote_certificate, get_signing_policy_only) for the
-    policy ``name`` to a minion already found to match its ``minions``."""
-    policy = dict(__salt__["x509.get_signing_policy"](name))
+def _policy_answer(policy):
+    """x509_v2's answer (sign_remote_certificate, get_signing_policy_only) with
+    ``policy`` (``x509.get_signing_policy``'s) to a minion already found to match its
+    ``minions``."""
+    policy = dict(policy)
     for secret in ("minions", "signing_private_key", "signing_private_key_passphrase"):
         policy.pop(secret, None)
     if "signing_cert" in policy:
@@ -157,10 +158,10 @@ def remote_signing_policies(names, **kwargs):
     same_answer = _source_digest(salt.modules.x509_v2.sign_remote_certificate) == ANSWER_SOURCE
     granted, answers = set(), {}
     for name in names:
-        holders = (__salt__["x509.get_signing_policy"](name) or {}).get("minions") if same_answer else None
-        holders = holders if isinstance(holders, str) else None
+        policy = (__salt__["x509.get_signing_policy"](name) or {}) if same_answer else {}
+        holders = policy.get("minions") if isinstance(policy.get("minions"), str) else None
         if holders is not None and holders in granted:
-            answers[name] = _policy_answer(name)
+            answers[name] = _policy_answer(policy)
             continue
         answers[name] = __salt__["x509.sign_remote_certificate"](name, {}, True, **asker)
         if holders is not None and not answers[name].get("errors"):

@@ -295,7 +295,9 @@ JOINED_SLS = {"pki": "pki", "etcd": "etcd", "flannel": "flannel.cluster.applied"
 # answers. A gate first (vent.node.runtime_ready) ends a node's run where its runtime
 # failed, as the runtime's own step did.
 FOLLOWS = {"workers": "runtime"}
-FOLLOWS_SLS = {"workers": ["vent.node.runtime_ready", "apiproxy", "kubelet", "kube_proxy"]}
+# The workers phase's formulas, in its own step or at the end of the runtime's.
+WORKERS_SLS = ("apiproxy", "kubelet", "kube_proxy")
+FOLLOWS_SLS = {"workers": ["vent.node.runtime_ready", *WORKERS_SLS]}
 BESIDE_RUNTIME = ("etcd_ids", "controller_ids")
 
 
@@ -360,6 +362,7 @@ def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) ->
     out["joined"] = joined_phases(out, out["phases"], out["signing_batch"])
     out["joined_sls"] = joined_sls(out["joined"])
     out["followed_sls"] = followed_sls(out["joined"])
+    out["workers_sls"] = list(WORKERS_SLS)
     return out
 
 
