@@ -520,6 +520,41 @@ def test_a_worker_added_with_the_profile_joins_and_leaves(k):
     assert _ready_nodes(k) == set(WORKERS)
 
 
+def _keys() -> dict[str, list[str]]:
+    return json.loads(c.run(str(c.BIN / "salt-key"), "--out=json", "-L").stdout)
+
+
+def test_a_name_used_again_at_once_is_not_kept_out_by_the_old_minions_key(cluster):
+    """A device destroyed and one of its name created straight away: the old machine runs
+    on until it powers off, and its minion, whose key salt-cloud -d deleted, puts that
+    key in pending on its next request. The master reads pending before accepted, so
+    that key would deny the new minion unless the deploy takes it out."""
+    out = c.cloud("-p", "vent-worker", "worker-2")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    old = c.salt_json("worker-2", "grains.get", "vent:device_id")["worker-2"]
+    try:
+        c.run(str(c.BIN / "salt-key"), "-q", "-y", "-d", "worker-2")
+        # The old minion's next request, with its old key.
+        assert c.inside("worker-2", "timeout", "30", "salt-call", "test.ping").returncode != 0
+        assert "worker-2" in _keys()["minions_pre"]
+        out = c.cloud("-d", "worker-2")
+        assert out.returncode == 0, out.stdout + out.stderr
+        out = c.cloud("-p", "vent-worker", "worker-2")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "removed the pending minion key" in out.stdout + out.stderr
+        assert c.salt_json("worker-2", "grains.get", "vent:device_id")["worker-2"] not in ("", old)
+        keys = _keys()
+        assert "worker-2" in keys["minions"], keys
+        assert not any("worker-2" in keys[k]
+                       for k in ("minions_pre", "minions_denied", "minions_rejected")), keys
+    finally:
+        new = {m["id"] for m in machine.status() if m["hostname"] == "worker-2"} - {old}
+        c.cloud("-d", "worker-2")
+        c.wait("worker-2's machines destroyed",
+               lambda: all(machine.find(i) is None for i in new | {old}), timeout=60)
+        c.run(str(c.BIN / "salt-key"), "-q", "-y", "-d", "worker-2")
+
+
 def test_renewed_certificates_keep_the_cluster_working(k):
     before = _cert("worker-0", "kubelet.crt").serial_number
     _, steps, out = c.orchestrate("vent.renew_certs")

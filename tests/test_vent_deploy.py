@@ -89,3 +89,22 @@ def test_archive_keeps_names_and_modes():
     data = deploy._archive({"a": ("x", 0o600), "deploy.sh": ("#!/bin/sh\n", 0o700)})
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert {m.name: m.mode for m in tar.getmembers()} == {"a": 0o600, "deploy.sh": 0o700}
+
+
+def test_a_foreign_pending_key_under_the_name_goes_and_the_machines_own_stays(tmp_path):
+    pki = tmp_path / "pki"
+    (pki / "minions_pre").mkdir(parents=True)
+    pending = pki / "minions_pre" / "worker-7"
+    opts = {**OPTS, "pki_dir": str(pki)}
+    assert deploy.drop_foreign_pending_key(VM, opts) is None  # nothing pending: nothing done
+    pending.write_text("PUBLIC\n")
+    assert deploy.drop_foreign_pending_key(VM, opts) is None  # its own key: salt-cloud's to accept
+    assert pending.exists()
+    pending.write_text("THE REPLACED MACHINE'S KEY")
+    other = pki / "minions_pre" / "worker-8"
+    other.write_text("ANOTHER MINION'S KEY")
+    assert deploy.drop_foreign_pending_key(VM, opts) == str(pending)
+    assert not pending.exists() and other.exists()
+    domain = {**VM, "append_domain": "lab.example"}
+    (pki / "minions_pre" / "worker-7.lab.example").write_text("OLD")
+    assert deploy.drop_foreign_pending_key(domain, opts) == str(pki / "minions_pre" / "worker-7.lab.example")

@@ -1032,6 +1032,11 @@ def _deploy(vm_, device):
     vm_["ssh_host"] = host[0]
     vm_.setdefault("ssh_username", device.get("user") or "root")
     other = _util("vent_deploy.unsupported")(vm_, __opts__) if _deploys(vm_) else ["deploy: false"]
+    dropped = _util("vent_deploy.drop_foreign_pending_key")(vm_, __opts__) if _deploys(vm_) else None
+    if dropped:
+        log.warning("%s: removed the pending minion key %s: it is not the key made for this "
+                    "device (most likely the minion of the machine it replaces, still running)",
+                    vm_["name"], dropped)
     if other:
         log.info("%s: salt-cloud's own deploy (%s)", vm_["name"], ", ".join(other))
         ret = __utils__["cloud.bootstrap"](vm_, __opts__)

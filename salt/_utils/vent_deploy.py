@@ -151,6 +151,35 @@ def _wait_minion_start(bus, minion_id, vm_, opts):
             f"(profile key wait_for_minion); its log is /var/log/salt/minion on the machine")
 
 
+def _minion_id(vm_):
+    return vm_["name"] if "append_domain" not in vm_ else f"{vm_['name']}.{vm_['append_domain']}"
+
+
+def drop_foreign_pending_key(vm_, opts):
+    """Remove a key pending under this machine's minion id that is not the key made for
+    it; the path removed, or None.
+
+    Such a key is most often the minion of the machine this one replaces: a deleted
+    device runs on until it powers off, and once `salt-cloud -d` has removed its key its
+    minion authenticates again and its key lands in pending. The master looks at
+    pending before accepted, so it would deny the new minion (``the public key in
+    pending did not match``) though its own key is accepted. With the pending key gone,
+    that old minion finds the accepted key differs and is refused."""
+    pub = vm_.get("pub_key")
+    if not pub:
+        return None
+    pending = os.path.join(opts["pki_dir"], "minions_pre", _minion_id(vm_))
+    try:
+        with open(pending, encoding="utf-8") as fh:
+            held = fh.read()
+    except FileNotFoundError:
+        return None
+    if held.strip() == pub.strip():
+        return None  # salt-cloud's accept_key takes this one out of pending itself
+    os.remove(pending)
+    return pending
+
+
 def _event(opts, what, tag, args):
     salt.utils.cloud.fire_event("event", what, tag, args=args,
                                 sock_dir=opts.get("sock_dir", os.path.join(opts["sock_dir"], "master")),
@@ -170,7 +199,7 @@ def deploy(vm_, opts):
         raise salt.exceptions.SaltCloudConfigError(
             f"deploy script {_value('os', vm_, opts)!r} not found in "
             f"{opts.get('deploy_scripts_search_path')}")
-    minion_id = name if "append_domain" not in vm_ else f"{name}.{vm_['append_domain']}"
+    minion_id = _minion_id(vm_)
     if "pub_key" not in vm_ and "priv_key" not in vm_:
         vm_["priv_key"], vm_["pub_key"] = salt.utils.cloud.gen_keys(_value("keysize", vm_, opts))
         salt.utils.cloud.accept_key(opts["pki_dir"], vm_["pub_key"], minion_id)
