@@ -141,6 +141,15 @@ def test_lists_locations_sizes_images_from_the_api(cloud):
     assert paths == ["/locations/metros", "/plans", "/operating-systems"]
 
 
+def test_the_profiles_load_with_only_the_packet_provider_and_log_no_error(cloud):
+    """The saltify profiles' provider is not configured here: salt-cloud drops them, and
+    it must not log an error for them on every command (it did for `extends`)."""
+    proc = cloud.run("--list-profiles", "packet")
+    profiles = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert set(profiles) == {"vent-controller", "vent-worker"}
+    assert "ERROR" not in proc.stderr, proc.stderr
+
+
 def test_token_from_environment(tmp_path, emulator):
     cloud = Cloud(tmp_path, emulator, token=None)
     sizes = cloud.json("--list-sizes", "packet", env={"METAL_AUTH_TOKEN": TOKEN})
