@@ -20,12 +20,14 @@ salt-cloud's own deploy.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import shlex
 import subprocess
 import tarfile
+import tempfile
 import time
 import uuid
 
@@ -109,24 +111,47 @@ def _port(vm_, opts):
     return int(_value("ssh_port", vm_, opts, 22))
 
 
-def _ssh(vm_, opts, host, remote, stdin=b"", timeout=None):
+def _ssh_argv(vm_, opts, host, control):
     key = _key_file(vm_, opts)
     argv = ["ssh", "-T", "-oBatchMode=yes", "-oStrictHostKeyChecking=no",
             f"-oUserKnownHostsFile={_value('known_hosts_file', vm_, opts, '/dev/null')}",
-            "-oControlPath=none", "-oPasswordAuthentication=no", "-oKbdInteractiveAuthentication=no",
+            "-oPasswordAuthentication=no", "-oKbdInteractiveAuthentication=no",
             f"-oConnectTimeout={int(_value('ssh_timeout', vm_, opts, 15))}",
             "-oServerAliveInterval=10", "-p", str(_port(vm_, opts))]
+    # The login check opens the connection and the deploy session runs over it: one
+    # key exchange and one login on the machine, not two.
+    argv += ([f"-oControlPath={control}", "-oControlMaster=auto", "-oControlPersist=120"]
+             if control else ["-oControlPath=none"])
     if key:
         argv += ["-oIdentitiesOnly=yes", "-i", key]
-    argv += [f"{_value('ssh_username', vm_, opts, 'root')}@{host}", remote]
+    return argv + [f"{_value('ssh_username', vm_, opts, 'root')}@{host}"]
+
+
+def _ssh(vm_, opts, host, remote, stdin=b"", timeout=None, control=None):
+    argv = _ssh_argv(vm_, opts, host, control) + [remote]
     return subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, check=False)
 
 
-def _wait_login(vm_, opts, host):
+@contextlib.contextmanager
+def _connection(vm_, opts, host):
+    """A control socket for the sessions to one machine; its master connection is closed
+    on the way out."""
+    with tempfile.TemporaryDirectory(prefix="vent-ssh-") as directory:
+        control = os.path.join(directory, "master")
+        try:
+            yield control
+        finally:
+            if os.path.exists(control):
+                argv = _ssh_argv(vm_, opts, host, control)
+                subprocess.run([*argv[:-1], "-O", "exit", argv[-1]], capture_output=True, timeout=30,
+                               check=False)
+
+
+def _wait_login(vm_, opts, host, control=None):
     """Until a login answers: sshd may take the port before it takes logins."""
     tries = int(_value("wait_for_passwd_maxtries", vm_, opts, 15))
     for attempt in range(1, tries + 1):
-        proc = _ssh(vm_, opts, host, "true", timeout=60)
+        proc = _ssh(vm_, opts, host, "true", timeout=60, control=control)
         if proc.returncode == 0:
             return
         log.debug("ssh login to %s: attempt %d of %d failed: %s", host, attempt, tries,
@@ -215,12 +240,13 @@ def deploy(vm_, opts):
     if not salt.utils.cloud.wait_for_port(host=host, port=_port(vm_, opts),
                                           timeout=int(_value("ssh_connect_timeout", vm_, opts, 900))):
         return {"Error": {"Not Deployed": f"SSH port of {name} ({host}) never opened"}}
-    _wait_login(vm_, opts, host)
-    started = time.monotonic()
     # Listening before the script starts the minion: its start event cannot be missed.
-    with salt.utils.event.SaltEvent("master", opts["sock_dir"], listen=True) as bus:
+    with _connection(vm_, opts, host) as control, \
+            salt.utils.event.SaltEvent("master", opts["sock_dir"], listen=True) as bus:
+        _wait_login(vm_, opts, host, control)
+        started = time.monotonic()
         proc = _ssh(vm_, opts, host, _remote_command(tmp_dir, files, vm_, opts, sudo), _archive(files),
-                    timeout=int(_value("deploy_timeout", vm_, opts, 900)))
+                    timeout=int(_value("deploy_timeout", vm_, opts, 900)), control=control)
         if not proc.returncode and files.get("minion"):
             waited = _wait_minion_start(bus, minion_id, vm_, opts)
             if waited:

