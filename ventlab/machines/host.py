@@ -349,6 +349,20 @@ def cpu_jiffies() -> tuple[int, int]:
     return total - idle, total
 
 
+def session_cpu_seconds(sid: int) -> float:
+    """CPU seconds the live processes of session ``sid`` have used: a daemon started in
+    a session of its own, with every process it forked."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid:  # field 6 of stat(5), after pid and comm
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_busy(since: tuple[int, int]) -> float:
     """The share of the host's CPU time (all cores) that was busy since ``since``."""
     busy, total = cpu_jiffies()
