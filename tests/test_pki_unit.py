@@ -135,14 +135,24 @@ def _node(monkeypatch, answer, pending=0):
     and are recorded."""
     sent, context = [], {}
 
-    def master_double(load):
-        sent.append(load)
-        if load["cmd"] == "minion_pub":
-            return {"jid": "20261205", "minions": [load["tgt"]]} if answer else {}
-        asked = sum(1 for s in sent if s["cmd"] == "pub_ret")
-        return {} if asked <= pending else {t: {"ret": r} for t, r in answer.items()}
+    class ChannelDouble:
+        opened = 0
 
-    monkeypatch.setattr(pki, "_master", master_double)
+        def __enter__(self):
+            ChannelDouble.opened += 1
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def send(self, load):
+            sent.append(load)
+            if load["cmd"] == "minion_pub":
+                return {"jid": "20261205", "minions": [load["tgt"]]} if answer else {}
+            asked = sum(1 for s in sent if s["cmd"] == "pub_ret")
+            return {} if asked <= pending else {t: {"ret": r} for t, r in answer.items()}
+
+    monkeypatch.setattr(pki, "_channel", ChannelDouble)
     monkeypatch.setattr(pki, "ASK_EVERY_SECONDS", 0)
     monkeypatch.setattr(pki, "__opts__", {"id": "worker-0", "master_uri": "tcp://198.18.0.1:4506"},
                         raising=False)
@@ -153,7 +163,8 @@ def _node(monkeypatch, answer, pending=0):
 def test_policy_cache_is_the_installed_x509_v2s():
     # The cache the fetch fills is the one this Salt's get_signing_policy reads; when
     # Salt changes that function this fails, the signal to look again.
-    assert pki._source_digest(salt.modules.x509_v2.get_signing_policy) == pki.POLICY_CACHE_SOURCE
+    digest = pki._util("vent_upstream.source_digest")
+    assert digest(salt.modules.x509_v2.get_signing_policy) == pki.POLICY_CACHE_SOURCE
 
 
 def test_policies_granted_are_kept_where_x509_v2_looks_first(monkeypatch):
@@ -170,6 +181,7 @@ def test_policies_granted_are_kept_where_x509_v2_looks_first(monkeypatch):
         "minion_pub", "vent_pki.remote_signing_policies", [["vent-admin", "vent-kube-proxy"]],
         "ca-0", "glob", "worker-0")
     assert rets == [{"cmd": "pub_ret", "id": "worker-0", "jid": "20261205"}] * 3
+    assert pki._channel.opened == 1  # one channel for the request and its asks
     assert got == {"fetched": ["vent-kube-proxy"],
                    "left": {"vent-admin": "minion not permitted to use specified signing policy"}}
     kept = context[pki.POLICY_CACHE]["ca-0"]

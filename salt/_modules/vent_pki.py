@@ -8,8 +8,6 @@ come from the mine (``vent_node``), settings from pillar ``vent``.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import ipaddress
 import logging
 import time
@@ -155,7 +153,8 @@ def remote_signing_policies(names, **kwargs):
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise SaltInvocationError(f"names: a list of signing policy names, not {names!r}")
     asker = {key: value for key, value in kwargs.items() if key == "__pub_id"}
-    same_answer = _source_digest(salt.modules.x509_v2.sign_remote_certificate) == ANSWER_SOURCE
+    digest = _util("vent_upstream.source_digest")
+    same_answer = digest(salt.modules.x509_v2.sign_remote_certificate) == ANSWER_SOURCE
     granted, answers = set(), {}
     for name in names:
         policy = (__salt__["x509.get_signing_policy"](name) or {}) if same_answer else {}
@@ -203,13 +202,6 @@ POLICY_CACHE_SOURCE = "efd6264ae143ef483ef70a1c3a62c65fde6f3d60deaa162cdbbd6fef0
 POLICY_CACHE = "_x509_policies"
 
 
-def _source_digest(func):
-    try:
-        return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
-    except (OSError, TypeError):  # a Salt installed without its sources
-        return None
-
-
 def remote_policies(nodes_=None):
     """The signing policies of this node's certificates that the CA minion signs for
     it (none on the CA minion, which signs its own)."""
@@ -227,10 +219,11 @@ ANSWER_SECONDS = 60
 ASK_EVERY_SECONDS = 0.05
 
 
-def _master(load):
-    """One request to the master over this minion's channel, as publish.publish sends."""
-    with salt.channel.client.ReqChannel.factory(__opts__, master_uri=__opts__["master_uri"]) as channel:
-        return channel.send(load)
+def _channel():
+    """This minion's request channel to the master, as publish.publish opens it; one
+    for the request and all the asks for its answer (a channel each cost 50-100 ms on
+    a busy node: an event loop, a socket and the minion key read again)."""
+    return salt.channel.client.ReqChannel.factory(__opts__, master_uri=__opts__["master_uri"])
 
 
 def _ask(ca_server, names):
@@ -240,18 +233,21 @@ def _ask(ca_server, names):
     if "master_uri" not in __opts__:  # masterless: no CA minion to ask
         return None
     try:
-        sent = _master({"cmd": "minion_pub", "fun": REMOTE_POLICIES, "arg": [names], "tgt": ca_server,
-                        "tgt_type": "glob", "ret": "", "tmo": ANSWER_SECONDS, "form": "clean",
-                        "id": __opts__["id"], "no_parse": __opts__.get("no_parse", [])})
-        if not isinstance(sent, dict) or not sent.get("jid"):
-            return None
-        log.info("Asked %s for the signing policies %s (job %s)", ca_server, ", ".join(names), sent["jid"])
-        deadline = time.monotonic() + ANSWER_SECONDS
-        while time.monotonic() < deadline:
-            returns = _master({"cmd": "pub_ret", "id": __opts__["id"], "jid": sent["jid"]})
-            if isinstance(returns, dict) and isinstance(returns.get(ca_server), dict):
-                return returns[ca_server].get("ret")
-            time.sleep(ASK_EVERY_SECONDS)
+        with _channel() as channel:
+            sent = channel.send({"cmd": "minion_pub", "fun": REMOTE_POLICIES, "arg": [names],
+                                 "tgt": ca_server, "tgt_type": "glob", "ret": "", "tmo": ANSWER_SECONDS,
+                                 "form": "clean", "id": __opts__["id"],
+                                 "no_parse": __opts__.get("no_parse", [])})
+            if not isinstance(sent, dict) or not sent.get("jid"):
+                return None
+            log.info("Asked %s for the signing policies %s (job %s)", ca_server, ", ".join(names),
+                     sent["jid"])
+            deadline = time.monotonic() + ANSWER_SECONDS
+            while time.monotonic() < deadline:
+                returns = channel.send({"cmd": "pub_ret", "id": __opts__["id"], "jid": sent["jid"]})
+                if isinstance(returns, dict) and isinstance(returns.get(ca_server), dict):
+                    return returns[ca_server].get("ret")
+                time.sleep(ASK_EVERY_SECONDS)
     except SaltReqTimeoutError:
         return None
     return None
@@ -267,7 +263,7 @@ def fetch_signing_policies(ca_server, names):
     names = sorted(set(names or []))
     if not names:
         return {"fetched": [], "left": {}}
-    if _source_digest(salt.modules.x509_v2.get_signing_policy) != POLICY_CACHE_SOURCE:
+    if _util("vent_upstream.source_digest")(salt.modules.x509_v2.get_signing_policy) != POLICY_CACHE_SOURCE:
         why = "the installed Salt's x509_v2 is not the one whose policy cache Vent fills"
         return {"fetched": [], "left": dict.fromkeys(names, why)}
     answer = _ask(ca_server, names)
