@@ -77,3 +77,15 @@ def test_status_names_a_silent_minion_and_still_asks_the_others(refreshed):
     # controller-0's etcd check went out to the nodes that answered and was answered
     # (the probe's double says healthy; unanswered, it would read "unknown").
     assert rows["controller-0"]["ETCD"] == "healthy", rows["controller-0"]
+
+
+def test_the_refresh_steps_mine_update_is_stored_when_it_returns(refreshed):
+    """vent_cluster.mine_update: the master has stored the data when the job returns
+    (mine.update fires it at the minion daemon and sleeps a fixed 0.5 s instead)."""
+    master = refreshed["master"]
+    assert master.salt_run_cli().run("cache.flush", "mine", "worker-0").returncode == 0
+    assert not master.salt_run_cli().run("mine.get", "worker-0", "vent_node").data
+    ret = master.salt_cli(timeout=60).run("vent_cluster.mine_update", minion_tgt="worker-0")
+    assert ret.returncode == 0 and ret.data is True, ret.stdout
+    node = master.salt_run_cli().run("mine.get", "worker-0", "vent_node").data["worker-0"]
+    assert (node["id"], node["roles"], node["private_ip"]) == ("worker-0", ["worker"], "100.72.0.3")

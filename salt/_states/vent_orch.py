@@ -111,10 +111,10 @@ def refresh(name, tgt="*", tgt_type="glob", timeout=None):
         # its lists for fileserver_list_cache_time (20 s): a module added within that
         # time of the last listing would be left out, and the states using it fail.
         salt.fileserver.Fileserver(__opts__).clear_file_list_cache({"saltenv": None})
-    # mine.update needs a job of its own: a job's process keeps the pillar it was
+    # The mine update needs a job of its own: a job's process keeps the pillar it was
     # forked with, and the mine functions read the refreshed one.
     steps = [("sync and pillar refresh", *_util("vent_minion_sync.job")(), stale)] if stale else []
-    steps.append(("mine.update", "mine.update", [], (tgt, tgt_type)))
+    steps.append(("mine.update", "vent_cluster.mine_update", [], (tgt, tgt_type)))
     for what, fun, arg, (where, where_type) in steps:
         good, bad = _call(where, fun, arg, tgt_type=where_type, timeout=timeout)
         if bad:
