@@ -5,7 +5,8 @@ session for each file and each command, 18 for one minion. Its reader sleeps 0.5
 between polls, so each session costs about 1.7 s: 34 s of the 39 s a lab device took
 from its POST to an answering minion. Here the minion's keys, config and grains and
 the deploy script travel as one tar archive on the stdin of one session, and the
-script runs in that same session. What goes where is salt-cloud's: the files beside
+script runs in that same session; it shares one SSH connection with the login check
+before it. What goes where is salt-cloud's: the files beside
 ``deploy.sh`` in ``tmp_dir``, the key pre-accepted on the master, the ``salt-cloud``
 cloud grains, and the ``deploying`` and ``deploy_script`` events.
 
