@@ -61,7 +61,7 @@ def test_a_master_that_exited_while_starting_is_named_with_its_log(empty_lab):
         # A pid above the kernel's limit (pid_max is at most 2**22): no such process.
         st["processes"]["salt-master"] = {"pid": 2 ** 22 + 1, "match": "salt-master", "log": str(log)}
     with pytest.raises(SystemExit, match=f"salt-master exited while starting: see {log}"):
-        labcli.master_ready(timeout=5)
+        labcli.master_ready(just_started=True, timeout=5)
 
 
 def test_a_sessions_cpu_counts_its_forked_children(tmp_path):

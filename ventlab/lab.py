@@ -421,24 +421,28 @@ def status_verdict() -> str:
     return comment.splitlines()[0] if comment else "not run (the orchestration stopped before it)"
 
 
-def start_master() -> None:
+def start_master() -> bool:
+    """The lab's master, started unless it runs; whether this started it."""
     MASTER_CONF.parent.mkdir(parents=True, exist_ok=True)
     MASTER_CONF.write_text(f"{MARKER}\n# The lab's master listens on the lab bridge only.\n"
                            f"interface: {MASTER_IP}\n")
     _record_file(MASTER_CONF)
     if _alive(state.read()["processes"].get("salt-master")):
-        return
+        return False
     log(f"starting salt-master on {MASTER_IP}")
     _daemon("salt-master", [str(BIN / "salt-master"), "-c", str(REPO / "etc" / "salt"),
                             "-l", "warning"], match="salt-master")
+    return True
 
 
-def master_ready(timeout: float = 120.0) -> float:
+def master_ready(just_started: bool, timeout: float = 120.0) -> float:
     """Wait until the master serves, and return the seconds waited: its request port
-    answers and its processes have gone quiet. Its workers bind first and then load
-    Salt's modules in the background, eight Python processes each importing most of
-    Salt; devices created meanwhile shared the two cores with them (in one run the
-    master's start took about 5 of the 8 s salt-cloud took for three devices)."""
+    answers; and, when ``just_started``, its processes have gone quiet (bounded by
+    ``timeout``, then it goes on). Its workers bind first and then load Salt's modules
+    in the background, eight Python processes each importing most of Salt; devices
+    created meanwhile shared the two cores with them (in one run the master's start
+    took about 5 of the 8 s salt-cloud took for three devices). A master that was
+    already running may be busy with the operator's own jobs: it is not waited for."""
     import salt.config
 
     started = time.monotonic()
@@ -446,27 +450,29 @@ def master_ready(timeout: float = 120.0) -> float:
     port = salt.config.DEFAULT_MASTER_OPTS["ret_port"]
     deadline = started + timeout
 
-    def check(what: str) -> None:
+    def alive() -> None:
         if not _alive(record):
             raise SystemExit(f"salt-master exited while starting: see {record['log']}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"salt-master {what} within {timeout:g}s: see {record['log']}")
 
     while True:
-        check(f"did not open port {port}")
+        alive()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"salt-master did not open port {port} within {timeout:g}s: "
+                             f"see {record['log']}")
         try:
             socket.create_connection((MASTER_IP, port), timeout=1).close()
             break
         except OSError:
             time.sleep(0.1)
     used = host.session_cpu_seconds(record["pid"])
-    while True:
+    while just_started and time.monotonic() < deadline:
         time.sleep(0.5)
+        alive()
         now = host.session_cpu_seconds(record["pid"])
         if now - used < 0.05:  # 5 % of one core: only its idle loops left
-            return time.monotonic() - started
+            break
         used = now
-        check("was still starting")
+    return time.monotonic() - started
 
 
 def write_map(controllers: int, workers: int) -> Path:
@@ -490,7 +496,7 @@ def up(args) -> int:
         for change in host.sysctls_up(st):
             log(f"host kernel setting for the kubelet: {change} (restored by down)")
     # First (it listens on the bridge): it starts while the steps below run.
-    start_master()
+    master_started = start_master()
     ensure_mirror()
     ensure_artifacts()
     start_registry()
@@ -500,7 +506,7 @@ def up(args) -> int:
     write_site()
     init_secret("encryption", "vent.encryption_key_init")
     init_secret("ca", "vent.ca_init", f"ca_minion={model.ca_minion(SETTINGS)}")
-    waited = master_ready()
+    waited = master_ready(master_started)
     log(f"image, network, emulator, master ready after {time.monotonic() - started:.1f}s "
         f"(the last {waited:.1f}s waiting for the master)")
     lab_map = write_map(args.controllers, args.workers)
