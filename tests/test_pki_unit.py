@@ -167,6 +167,14 @@ def test_policy_cache_is_the_installed_x509_v2s():
     assert digest(salt.modules.x509_v2.get_signing_policy) == pki.POLICY_CACHE_SOURCE
 
 
+def test_policy_answer_is_the_installed_x509_v2s():
+    # The CA gives _policy_answer in place of sign_remote_certificate's answer only for
+    # the function it was written against; otherwise every policy is upstream's to
+    # answer, so a stale digest would quietly cost a master runner per policy.
+    digest = pki._util("vent_upstream.source_digest")
+    assert digest(salt.modules.x509_v2.sign_remote_certificate) == pki.ANSWER_SOURCE
+
+
 def test_policies_granted_are_kept_where_x509_v2_looks_first(monkeypatch):
     cert, der = _der_cert()
     granted = {"data": {"signing_cert": der, "CN": "system:kube-proxy"}, "errors": []}
