@@ -81,8 +81,9 @@ def master_overrides(pillar_root: Path | None = None, ca_minion: str | None = No
         "interface": LOOPBACK,
         "minion_data_cache": True,
         # What minions may ask of each other and of the master, as etc/salt/master and
-        # the rendered master.d say.
+        # the rendered master.d say, and the worker pools that serve those requests.
         "peer": MASTER_CONFIG["peer"],
+        "worker_pools": MASTER_CONFIG["worker_pools"],
         **saltconfig.ca_peer_run(ca_minion or model.ca_minion(settings())),
     }
 

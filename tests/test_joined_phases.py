@@ -20,9 +20,9 @@ def nodes(etcd_role_on: tuple[str, ...] = ()) -> dict:
     return found
 
 
-def plan(found: dict, stop_after: str | None = None, master_workers: int | None = None) -> dict:
+def plan(found: dict, stop_after: str | None = None, shared_workers: int | None = None) -> dict:
     vent = settings({"orchestrate": {"stop_after": stop_after}} if stop_after else None)
-    return model.orchestration(vent, found, master_workers=master_workers)
+    return model.orchestration(vent, found, shared_workers=shared_workers)
 
 
 def joined(found: dict, stop_after: str | None = None) -> dict:
@@ -36,7 +36,7 @@ WORKERS_AFTER_RUNTIME = ["vent.node.runtime_ready", "apiproxy", "kubelet", "kube
 
 
 def test_by_default_four_steps_fewer_each_applying_what_joined_it():
-    found = plan(nodes(), master_workers=8)
+    found = plan(nodes())  # the lab's master: publish has workers of its own
     assert found["joined"] == {"etcd": ["controlplane"], "flannel": ["addons"], "pki": PKI_IN_EACH_ROLE,
                                "workers": ["runtime"]}
     assert found["joined_sls"] == {"runtime": ["pki"], "etcd": ["pki"], "controlplane": ["pki", "etcd"],
@@ -47,7 +47,7 @@ def test_by_default_four_steps_fewer_each_applying_what_joined_it():
 
 
 def test_nodes_that_sign_in_batches_keep_the_pki_step():
-    found = plan(nodes(), master_workers=2)  # 3 signers, 2 master workers: one at a time
+    found = plan(nodes(), shared_workers=2)  # 3 signers, 2 shared master workers: one at a time
     assert found["signing_batch"] == 1
     assert "pki" not in found["joined"]
     assert found["joined_sls"]["controlplane"] == ["etcd"] and "runtime" not in found["joined_sls"]

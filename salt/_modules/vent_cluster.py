@@ -168,12 +168,14 @@ def orchestration(grains=None):
     """What the orchestrations target (``vent_model.orchestration``). ``grains``: the
     master's grain cache ({minion: grains}); roles are known from it as soon as a
     minion has started, before the mine is updated. Rendered by the master, whose
-    worker_threads bound how many nodes sign at once."""
+    worker pools bound how many nodes sign at once (``vent_model.signing_workers``;
+    each key is absent where no master renders)."""
     if grains is None:
         found = nodes()
     else:
         found = {m: {"id": m, "roles": sorted((g or {}).get("roles") or [])} for m, g in grains.items()}
-    return _model("orchestration", settings(), found, master_workers=__opts__.get("worker_threads"))
+    shared = _model("signing_workers", __opts__.get("worker_pools"), __opts__.get("worker_threads"))
+    return _model("orchestration", settings(), found, shared_workers=shared)
 
 
 def container():

@@ -333,28 +333,51 @@ def followed_sls(joined: dict[str, list[str]]) -> dict[str, list[str]]:
     return {earlier: list(FOLLOWS_SLS[later]) for later, earlier in FOLLOWS.items() if later in joined}
 
 
-def signing_batch(signers: int, master_workers: int | None) -> int | None:
-    """How many nodes may get certificates from the CA minion at once: None (all of
-    them) while they are fewer than the master's worker processes, else one less
-    than those. Each remote signing holds a master worker while that worker publishes
-    the request to the CA minion through another one; with every worker holding one,
-    all of them wait out the master's `timeout` (salt#27421)."""
-    if not master_workers or signers < master_workers:
+# A remote signing (publish.publish: x509_v2's, and vent_pki's one request for a
+# node's policies) is a minion's `minion_pub` request; the master worker serving it
+# sends the job's `publish` to the same master and waits for it. Salt 3008.4 routes a
+# minion's requests to the `*` pool whatever their command (it cannot read them,
+# docs/upstream/salt-master-peer-publish-stall.md), and `publish` by its command.
+SIGNING_WAITS_ON = "publish"
+
+
+def signing_workers(pools: dict | None, worker_threads: int | None) -> int | None:
+    """How many master workers serve remote signings and also the ``publish`` they
+    wait on: None when the master's ``pools`` (its resolved ``worker_pools``) give
+    ``publish`` workers of its own. ``pools`` None (``worker_pools_enabled: False``):
+    one queue for everything, ``worker_threads`` workers."""
+    if not pools:
+        return worker_threads
+    catchall = next(name for name, pool in pools.items() if "*" in pool["commands"])
+    if any(SIGNING_WAITS_ON in pool["commands"] for name, pool in pools.items() if name != catchall):
         return None
-    return max(1, master_workers - 1)
+    return pools[catchall]["worker_count"]
 
 
-def orchestration(vent: dict, nodes: dict, master_workers: int | None = None) -> dict:
+def signing_batch(signers: int, shared_workers: int | None) -> int | None:
+    """How many nodes may get certificates from the CA minion at once: all of them
+    (None) when no master worker serves both signings and what they wait on
+    (``shared_workers``: ``signing_workers``), or while they are fewer than those
+    workers, else one less. The master deals requests round-robin, to busy workers
+    too: a worker holding a signing can be dealt the very request it waits for, and
+    waits out the master's `timeout` with every request dealt to it meanwhile
+    (salt#27421). Batches make that rarer; only pools of their own end it."""
+    if not shared_workers or signers < shared_workers:
+        return None
+    return max(1, shared_workers - 1)
+
+
+def orchestration(vent: dict, nodes: dict, shared_workers: int | None = None) -> dict:
     """Everything the orchestrations decide from settings and roles: the targets, the
-    phases to run, the worker and signing batch sizes (``master_workers``: the
-    master's worker_threads), the release files each step installs and those each
+    phases to run, the worker and signing batch sizes (``shared_workers``: the
+    master's ``signing_workers``), the release files each step installs and those each
     minion needs for the phases that run."""
     out = targets(vent, nodes)
     signers = {*out["controller_ids"], *out["etcd_ids"], *out["compute_ids"]}
     out.update({
         "phases": phases(vent),
         "worker_batch": vent["orchestrate"]["worker_batch"],
-        "signing_batch": signing_batch(len(signers), master_workers),
+        "signing_batch": signing_batch(len(signers), shared_workers),
         "ready_timeout": ready_timeout(vent),
         "artifacts": {step: step_artifacts(vent, step) for step in INSTALLING_STEPS},
     })
