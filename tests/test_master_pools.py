@@ -11,7 +11,8 @@ test then fails on its call's timeout."""
 from __future__ import annotations
 
 import pytest
-from conftest import MASTER_CONFIG, master_overrides, minion_overrides
+import yaml
+from conftest import MASTER_CONFIG, REPO, master_overrides, minion_overrides
 
 from ventlab.model import model
 
@@ -62,3 +63,12 @@ def test_a_peer_publish_is_answered_with_one_worker_in_each_pool(peer_call):
     assert ret.returncode == 0, ret.stdout + ret.stderr
     answer = ret.data[MINION][POLICY]
     assert answer["data"] is None and answer["errors"], answer  # x509_v2's refusal: an answer
+
+
+def test_the_readmes_site_master_serves_peers_as_the_shipped_one_does():
+    """A site copies README's master.d/vent.conf, not etc/salt/master."""
+    readme = (REPO / "README.md").read_text()
+    block = next(b for b in readme.split("```yaml")[1:] if "/etc/salt/master.d/vent.conf" in b)
+    site = yaml.safe_load(block.split("```", 1)[0])
+    assert site["worker_pools"] == MASTER_CONFIG["worker_pools"]
+    assert site["peer"] == MASTER_CONFIG["peer"]

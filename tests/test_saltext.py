@@ -116,8 +116,9 @@ def site(salt_factories, venv, tmp_path_factory):
         "file_roots": {"base": [str(probe), *site_roots], "site": site_roots},
         "minion_data_cache": True,
         # README's site master: minions may ask the CA to sign, the CA alone may check
-        # who may use a signing policy.
+        # who may use a signing policy, and publish has workers of its own.
         "peer": MASTER_CONFIG["peer"], **saltconfig.ca_peer_run("site-controller-0"),
+        "worker_pools": MASTER_CONFIG["worker_pools"],
     })
     with master.started():
         minion = master.salt_minion_daemon("site-controller-0", overrides=minion_overrides(

@@ -313,3 +313,14 @@ def test_a_peer_setting_without_the_policies_request_is_a_warning():
     for peer in (None, {}, {".*": ["x509.sign_remote_certificate"]}):
         (warning,) = validation.peer_warnings(peer)
         assert "does not allow vent_pki.remote_signing_policies" in warning
+
+
+def test_a_master_that_serves_publish_with_the_minions_requests_is_a_warning():
+    tracked = yaml.safe_load((REPO / "etc/salt/master").read_text())["worker_pools"]
+    assert validation.worker_pool_warnings(tracked, None) == []
+    salt_default = {"auth": {"worker_count": 1, "commands": ["_auth"]},
+                    "default": {"worker_count": 4, "commands": ["*"]}}
+    for pools, threads, workers in ((salt_default, 5, 4), (None, 8, 8)):
+        (warning,) = validation.worker_pool_warnings(pools, threads)
+        assert warning.startswith(f"the master serves publish with the minions' requests ({workers} workers)")
+        assert "salt-master-peer-publish-stall.md" in warning

@@ -105,6 +105,8 @@ def validation(minion_id=None):
     for err in reversed([*(f"pillar: {_located(e)}" for e in pillar.get("_errors", [])), *top]):
         result["errors"].insert(0, err)
     result["warnings"] += _util("vent_validation.peer_warnings")(__opts__.get("peer"))
+    result["warnings"] += _util("vent_validation.worker_pool_warnings")(
+        __opts__.get("worker_pools"), __opts__.get("worker_threads"))
     return result
 
 

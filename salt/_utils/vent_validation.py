@@ -162,6 +162,19 @@ def peer_warnings(peer):
             "minion for its signing policy on its own, about 0.6 s each (etc/salt/master)"]
 
 
+def worker_pool_warnings(pools, worker_threads):
+    """A master that serves ``publish`` in the pool of the minions' requests can stall
+    while nodes sign (``vent_model.signing_workers``): the orchestration then lets
+    fewer nodes sign at once, which makes a stall rarer, not impossible."""
+    shared = _model("signing_workers")(pools, worker_threads)
+    if shared is None:
+        return []
+    return [f"the master serves publish with the minions' requests ({shared} workers): a remote "
+            "signing can wait behind its own worker and stall the whole master for its timeout; "
+            "give publish a worker pool of its own as etc/salt/master does "
+            "(docs/upstream/salt-master-peer-publish-stall.md)"]
+
+
 def top_level_problems(keys):
     """A top-level pillar key that is nearly ``vent`` is a misspelt ``vent:`` whose
     settings would be silently ignored."""
