@@ -73,3 +73,37 @@ def test_cpu_since_counts_a_machine_powered_on_meanwhile_from_its_start(monkeypa
     # at zero); worker-1 started after the first reading.
     assert machine.cpu_since({"controller-0": (101, 3.0), "worker-0": (202, 4.0)}) == {
         "controller-0": 6.5, "worker-0": 6.3, "worker-1": 2.0}
+
+
+def _cgroup(path, usec):
+    path.mkdir(parents=True)
+    (path / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec {usec}\nsystem_usec 0\n")
+
+
+def test_unit_cpu_reads_the_services_systemd_and_pods_inside_a_machine(tmp_path, monkeypatch):
+    from ventlab.machines import machine
+
+    v1, unified = tmp_path / "v1", tmp_path / "unified"
+    v1.mkdir()  # a hierarchy where the machine's systemd made no cgroups
+    _cgroup(unified / "payload" / "system.slice" / "salt-minion.service", 4_400_000)
+    _cgroup(unified / "payload" / "system.slice" / "system-getty.slice", 900_000)  # not a service
+    _cgroup(unified / "payload" / "init.scope", 1_300_000)
+    _cgroup(unified / "payload" / "kubepods", 200_000)
+    machines = [{"hostname": "worker-0", "running": True, "cgroups": [str(v1), str(unified)]},
+                {"hostname": "worker-1", "running": False, "cgroups": [str(unified)]}]
+    monkeypatch.setattr(machine, "status", lambda lab=None: machines)
+    before = {"worker-0": {"salt-minion.service": 0.4, "init.scope": 1.28, "kubepods": 3.0}}
+    assert machine.unit_cpu_seconds() == {"worker-0": {
+        "salt-minion.service": 4.4, "init.scope": 1.3, "kubepods": 0.2}}
+    # init.scope's 0.02 s is below what is worth a column; kubepods was made again
+    # meanwhile (its counter went back), so it counts from its start.
+    assert machine.unit_cpu_since(before) == {"worker-0": {"salt-minion.service": 4.0, "kubepods": 0.2}}
+
+
+def test_by_unit_gives_each_controller_and_the_mean_worker():
+    run = {"cpu_by_unit": {
+        "controller-0": {"kube-apiserver.service": 4.6, "salt-minion.service": 9.4, "etcd.service": 1.5},
+        "worker-0": {"salt-minion.service": 4.0, "init.scope": 1.2, "kubepods": 0.4},
+        "worker-1": {"salt-minion.service": 5.0, "init.scope": 1.4}}}
+    assert bench._by_unit(run, top=2) == ("controller-0: salt-minion 9.4, kube-apiserver 4.6; "
+                                          "a worker (mean of 2): salt-minion 4.5, init.scope 1.3")

@@ -51,7 +51,9 @@ def cluster(tmp_path_factory):
     sysctls = {key: (host.PROC_SYS / key).read_text() for key in host.KUBELET_SYSCTLS}
     with c.running_lab(tmp_path_factory.mktemp("kube"), "--controllers", "1", "--workers", "2") as (out, k):
         secrets = list(state.read().get("secrets", []))
-        yield {"out": out, "k": k, "secrets": secrets, "sysctls": sysctls}
+        timings = state.lab_dir() / "logs" / "timings.json"
+        deploy = json.loads(timings.read_text())["orchestration"] if timings.exists() else {}
+        yield {"out": out, "k": k, "secrets": secrets, "sysctls": sysctls, "deploy": deploy}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,17 @@ def k(cluster):
 
 def test_up_finishes_every_step(cluster):
     c.assert_every_step_ok(cluster["out"])
+
+
+def test_the_deploy_records_what_each_machines_units_did(cluster):
+    """What the bench prints as CPU by unit: each machine's systemd services as its own
+    systemd accounts them."""
+    by_unit = cluster["deploy"].get("cpu_by_unit", {})
+    assert set(by_unit) == {"controller-0", *WORKERS}, by_unit
+    for name, units in by_unit.items():
+        expected = {"salt-minion.service"} | ({"kubelet.service", "containerd.service"} if name in WORKERS
+                                              else {"kube-apiserver.service", "etcd.service"})
+        assert expected <= set(units) and all(units[u] > 0 for u in expected), (name, units)
 
 
 def test_minions_answer_by_role(cluster):

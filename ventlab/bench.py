@@ -136,6 +136,22 @@ def _by_step(what: str, run: dict) -> str:
     return line
 
 
+def _by_unit(run: dict, top: int = 6) -> str:
+    """The largest units of ``run``'s CPU work inside the machines: each controller's,
+    and a worker's as the mean over the workers (``init.scope`` is the machine's
+    systemd, ``kubepods`` its pods)."""
+    groups: dict[str, list[dict]] = {}
+    for name, units in sorted(run.get("cpu_by_unit", {}).items()):
+        groups.setdefault(name if not name.startswith("worker") else "a worker", []).append(units)
+    parts = []
+    for who, machines in groups.items():
+        mean = {u: sum(m.get(u, 0.0) for m in machines) / len(machines) for m in machines for u in m}
+        largest = sorted(mean.items(), key=lambda kv: -kv[1])[:top]
+        label = who if len(machines) == 1 else f"{who} (mean of {len(machines)})"
+        parts.append(f"{label}: " + ", ".join(f"{u.removesuffix('.service')} {v:.1f}" for u, v in largest))
+    return "; ".join(parts)
+
+
 def lab_figures(boot_one: float, boot_three: float) -> None:
     one = _lab_run(1, 0, stop_after="refresh")  # salt-cloud's time only: no worker to deploy
     small = _lab_run(1, 2, rerun=True)
@@ -164,6 +180,8 @@ def lab_figures(boot_one: float, boot_three: float) -> None:
     for what, run in (("orchestration 1+2", small["orchestration"]),
                       ("orchestration 1+4", large["orchestration"]), ("no-op re-run", noop)):
         print(_by_step(what, run))
+        if run.get("cpu_by_unit"):
+            print(f"{what} CPU by unit, core-s: {_by_unit(run)}")
     for when, machines in small["memory"].items():
         for host_name, (usage, working_set, anon) in sorted(machines.items()):
             target = TARGETS["memory"]["controller" if host_name.startswith("controller") else "worker"]

@@ -386,6 +386,7 @@ def orchestrate(stop_after: str | None = None) -> int:
     """``salt-run state.orchestrate vent`` (up to the phase ``stop_after``); prints what
     ran, what did not and why."""
     t, cpu, machines_cpu = time.monotonic(), host.cpu_jiffies(), machine.cpu_seconds()
+    units_cpu = machine.unit_cpu_seconds()
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}")
     argv = [str(BIN / "salt-run"), "--out=json", "state.orchestrate", "vent"]
     if stop_after:
@@ -400,6 +401,7 @@ def orchestrate(stop_after: str | None = None) -> int:
                   changed_steps=sum(1 for _, r in steps if r.get("changes")),
                   cpu_busy=round(host.cpu_busy(cpu), 3),
                   cpu_by_machine=machine.cpu_since(machines_cpu),
+                  cpu_by_unit=machine.unit_cpu_since(units_cpu),
                   steps={sid: round(r.get("duration", 0) / 1000, 1) for sid, r in steps})
     verdict = {0: "complete", EXIT_NOT_RUN: "PARTIAL (steps not run)",
                EXIT_FAILED: "FAILED"}[code]

@@ -307,6 +307,37 @@ def cpu_since(before: dict[str, tuple[int, float]], lab: Path | None = None) -> 
     return since
 
 
+def unit_cpu_seconds(lab: Path | None = None) -> dict[str, dict[str, float]]:
+    """Each running machine's CPU seconds by what runs inside it, by hostname: its
+    systemd services, ``init.scope`` (its systemd itself) and ``kubepods`` (its pods),
+    from the cgroups its systemd made under the machine's (none where they are not
+    to be read)."""
+    found = {}
+    for m in status(lab):
+        for d in m.get("cgroups", []) if m["running"] else []:
+            payload = Path(d, "payload")
+            units = [*sorted(payload.glob("system.slice/*.service")), payload / "init.scope",
+                     *sorted(payload.glob("kubepods*"))]
+            seconds = {u.name: s for u in units if (s := host.cpu_seconds([str(u)])) is not None}
+            if seconds:
+                found[m["hostname"]] = seconds
+                break
+    return found
+
+
+def unit_cpu_since(before: dict[str, dict[str, float]],
+                   lab: Path | None = None) -> dict[str, dict[str, float]]:
+    """``unit_cpu_seconds`` since the reading ``before``, each machine's units of more
+    than 0.05 s; a unit started or restarted since then (new cgroup, counter from
+    zero) counts from its start."""
+    since = {}
+    for name, units in unit_cpu_seconds(lab).items():
+        start = before.get(name, {})
+        used = {u: s - start.get(u, 0.0) if s >= start.get(u, 0.0) else s for u, s in units.items()}
+        since[name] = {u: round(v, 2) for u, v in used.items() if v > 0.05}
+    return since
+
+
 def find(device_id: str, lab: Path | None = None) -> dict | None:
     for record in state.read(lab)["machines"].values():
         if record["id"] == device_id:
