@@ -145,7 +145,8 @@ def _by_unit(run: dict, top: int = 6) -> str:
         groups.setdefault(name if not name.startswith("worker") else "a worker", []).append(units)
     parts = []
     for who, machines in groups.items():
-        mean = {u: sum(m.get(u, 0.0) for m in machines) / len(machines) for m in machines for u in m}
+        units = {u for m in machines for u in m}
+        mean = {u: sum(m.get(u, 0.0) for m in machines) / len(machines) for u in units}
         largest = sorted(mean.items(), key=lambda kv: -kv[1])[:top]
         label = who if len(machines) == 1 else f"{who} (mean of {len(machines)})"
         parts.append(f"{label}: " + ", ".join(f"{u.removesuffix('.service')} {v:.1f}" for u, v in largest))
