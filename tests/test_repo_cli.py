@@ -46,6 +46,18 @@ def test_validate_accepts_a_valid_pillar(tmp_path, valid_pillar):
     assert "unclosed" not in proc.stdout + proc.stderr
     assert proc.stdout.strip().splitlines() == [ln for ln in proc.stdout.strip().splitlines()
                                                 if ln.startswith(("vent pillar valid", "WARNING"))]
+    assert "serves publish" not in proc.stdout  # etc/salt/master gives publish its own pool
+
+
+def test_validate_warns_of_a_master_that_serves_publish_with_the_minions_requests(tmp_path, valid_pillar):
+    ws = cli_workspace(tmp_path, valid_pillar)
+    master = ws / "etc" / "salt" / "master"
+    config = master.read_text()
+    master.write_text(config[:config.index("worker_pools:")] + config[config.index("state_output:"):])
+    proc = run(ws, "salt-run", "vent.validate")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Without worker_pools, Salt makes one pool of its default worker_threads (5).
+    assert "WARNING the master serves publish with the minions' requests (5 workers)" in proc.stdout
 
 
 def test_validate_names_the_bad_key_and_exits_nonzero(tmp_path):
