@@ -285,6 +285,34 @@ def test_a_controller_has_its_certificates_signed_remotely(lab):
     cert.verify_directly_issued_by(_ca(lab))
 
 
+def test_the_ca_asks_the_master_about_a_node_once_for_its_policies_and_certificates(lab):
+    # salt/_modules/x509_v2.py: the master's yes is kept for a minute, a no never.
+    kept = Path(lab.minions[CA_ID].config["cachedir"]) / "vent_pki" / "compound_matches.json"
+    kept.unlink(missing_ok=True)
+    asked = b"Publishing runner 'match.compound_matches'"
+
+    ret, logged = _logged_during(lab, CA_ID, lambda: lab.call(
+        WRK_ID, "vent_pki.fetch_signing_policies", CA_ID, '["vent-kube-proxy"]'))
+    assert ret.data == {"fetched": ["vent-kube-proxy"], "left": {}}, ret
+    assert logged.count(asked) == 1
+
+    key = lab.pki_dir(WRK_ID) / "kube-proxy.key"
+    for _ in range(2):
+        ret, logged = _logged_during(lab, CA_ID, lambda: lab.call(
+            WRK_ID, "x509.create_certificate", f"ca_server={CA_ID}",
+            "signing_policy=vent-kube-proxy", f"private_key={key}"))
+        assert ret.returncode == 0, ret.stdout + ret.stderr
+        x509.load_pem_x509_certificate(ret.data.encode()).verify_directly_issued_by(_ca(lab))
+        assert logged.count(asked) == 0
+
+    for _ in range(2):
+        ret, logged = _logged_during(lab, CA_ID, lambda: lab.call(
+            WRK_ID, "x509.create_certificate", f"ca_server={CA_ID}", "signing_policy=vent-admin",
+            f"private_key={key}", "CN=admin"))
+        assert "minion not permitted to use specified signing policy" in ret.stdout + ret.stderr
+        assert logged.count(asked) == 1
+
+
 def test_front_proxy_chain_is_separate_from_the_cluster_ca(lab):
     # kube-apiserver trusts front-proxy clients through --requestheader-client-ca-file;
     # a cert from that CA must never pass as a cluster client, nor the reverse.

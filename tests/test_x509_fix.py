@@ -13,6 +13,8 @@ from conftest import load_salt_module
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 fix = load_salt_module("salt/_states/x509_v2.py", "x509_v2_fix_under_test")
+fix.__opts__ = {"features": {}}
+VIRTUAL = fix.__virtual__()  # as Salt's loader calls it, with the dunders packed
 
 
 class LoaderDouble:
@@ -52,17 +54,18 @@ def _wire(run_test=False, answer=None):
 
 def test_the_fix_is_active_on_the_pinned_salt():
     # Fails when Salt's _file_managed changes: then check whether upstream fixed it.
-    assert fix.FIXED, "the installed Salt's x509_v2._file_managed is not the one the fix replaces"
+    assert fix._fixed(), "the installed Salt's x509_v2._file_managed is not the one the fix replaces"
     assert fix._file_managed is fix._file_managed_in_state_system
+    assert fix._upstream_file_managed.__code__ is upstream._file_managed.__code__
 
 
 def test_every_state_is_salts_own_bound_to_this_module():
     for name in ("certificate_managed", "private_key_managed", "csr_managed", "crl_managed",
-                 "pem_managed", "__virtual__"):
+                 "pem_managed"):
         ours, theirs = getattr(fix, name), getattr(upstream, name)
         assert ours.__code__ is theirs.__code__, name
         assert ours.__globals__ is vars(fix), name
-    assert fix.__virtualname__ == "x509"
+    assert (fix.__virtualname__, VIRTUAL) == ("x509", "x509")
     assert isinstance(fix._add_sub_state_run, types.FunctionType)
 
 

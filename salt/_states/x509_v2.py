@@ -16,48 +16,40 @@ was written for (Salt fixed or changed it), nothing is replaced and the module i
 upstream's as it stands.
 """
 
-import hashlib
-import inspect
 import logging
-import types
 
 import salt.states.x509_v2 as _upstream
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 log = logging.getLogger(__name__)
 
+__virtualname__ = "x509"
+
 # sha256 of the source of salt/states/x509_v2.py:_file_managed in Salt 3008.4, the
 # function this module replaces.
 FIXED_UPSTREAM_SOURCE = "468d57dee64e195afa7535536cc5036c76a76012ab5803e48b39f0d2297c1085"
 
-
-def _source_digest(func):
-    try:
-        return hashlib.sha256(inspect.getsource(func).encode()).hexdigest()
-    except (OSError, TypeError):  # a Salt installed without its sources
-        return None
+_upstream_file_managed = None  # upstream's _file_managed, bound to this module by __virtual__
 
 
-def _rebound(func):
-    """``func`` with this module's globals in place of upstream's."""
-    copy = types.FunctionType(func.__code__, globals(), func.__name__, func.__defaults__,
-                              func.__closure__)
-    copy.__kwdefaults__ = func.__kwdefaults__
-    copy.__doc__ = func.__doc__
-    copy.__qualname__ = func.__qualname__
-    return copy
+def __virtual__():
+    global _upstream_file_managed
+    rebound = __utils__["vent_upstream.carry"](_upstream, globals(), own=("_file_managed",))
+    _upstream_file_managed = rebound["_file_managed"]
+    if _fixed():
+        globals()["_file_managed"] = _file_managed_in_state_system
+    else:
+        globals()["_file_managed"] = _upstream_file_managed
+        log.warning(
+            "x509_v2: the installed Salt's _file_managed is not the one Vent's fix replaces; "
+            "running Salt's x509_v2 unchanged (docs/upstream/x509_v2-file-managed-pillar.md)"
+        )
+    return rebound["__virtual__"]()
 
 
-for _name, _value in vars(_upstream).items():
-    if _name.startswith("__") and _name not in ("__virtualname__", "__virtual__"):
-        continue  # the module's identity and the dunders Salt's loader packs
-    if isinstance(_value, types.FunctionType) and _value.__module__ == _upstream.__name__:
-        globals()[_name] = _rebound(_value)
-    elif _name not in globals():
-        globals()[_name] = _value  # imports and constants upstream's functions use
-del _name, _value
-
-FIXED = _source_digest(_upstream._file_managed) == FIXED_UPSTREAM_SOURCE
+def _fixed():
+    """Whether the installed Salt's ``_file_managed`` is the one the fix replaces."""
+    return __utils__["vent_upstream.source_digest"](_upstream._file_managed) == FIXED_UPSTREAM_SOURCE
 
 
 def _opts_reading_test():
@@ -92,12 +84,3 @@ def _file_managed_in_state_system(name, test=None, **kwargs):
         raise CommandExecutionError(f"Failed running file.managed in x509_v2 state: {res}")
     return res
 
-
-_upstream_file_managed = _file_managed
-if FIXED:
-    _file_managed = _file_managed_in_state_system
-else:
-    log.warning(
-        "x509_v2: the installed Salt's _file_managed is not the one Vent's fix replaces; "
-        "running Salt's x509_v2 unchanged (docs/upstream/x509_v2-file-managed-pillar.md)"
-    )

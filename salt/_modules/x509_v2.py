@@ -1,0 +1,108 @@
+"""Salt's own x509_v2 execution module (``x509.*``), carried with one change until
+Salt's master answers a peer runner call at what the runner costs
+(docs/upstream/salt-master-peer-runner-cost.md).
+
+A signing policy whose ``minions`` is a compound target makes the CA minion ask the
+master whether the requesting minion matches, once for each certificate it signs:
+a ``match.compound_matches`` runner call, which costs the master about 0.26 s of
+CPU. A node asks for its policies (``vent_pki.remote_signing_policies``) and then
+has each of its certificates signed within seconds, so a deploy asked the same
+question four times per node. The CA minion now keeps the master's "yes" for
+``MATCH_SECONDS`` and asks again after that. A "no" is never kept: a node whose grains
+the master did not have yet is asked about again at its next request. Keeping a
+match adds no trust the match did not already give: the master answers from the
+grains the minion itself reported.
+
+Everything else is the installed Salt's module, unchanged: its functions are bound to
+this module's globals (``vent_upstream.carry``), so they see this module's dunders and
+its ``_match_minions``. When the installed ``_match_minions`` is not the one this was
+written against, it is Salt's as it stands.
+"""
+
+import json
+import logging
+import os
+import tempfile
+import time
+
+import salt.modules.x509_v2 as _upstream
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "x509"
+
+# sha256 of the source of salt/modules/x509_v2.py:_match_minions in Salt 3008.4.
+KEPT_UPSTREAM_SOURCE = "c1bee4db57c9452232d301f53e771c029e2c11a20dae3a74421a058d7150c4da"
+
+# How long a match is kept: a node's policy request and its signings come within
+# seconds of each other, even on a loaded master.
+MATCH_SECONDS = 60
+
+_asked_master = None  # upstream's _match_minions, bound to this module by __virtual__
+
+
+def __virtual__():
+    global _asked_master
+    rebound = __utils__["vent_upstream.carry"](_upstream, globals(), own=("_match_minions",))
+    _asked_master = rebound["_match_minions"]
+    if _keeps_matches():
+        globals()["_match_minions"] = _match_minions_kept
+    else:
+        globals()["_match_minions"] = _asked_master
+        log.warning("x509_v2: the installed Salt's _match_minions is not the one Vent keeps "
+                    "matches for; asking the master for every signing")
+    return rebound["__virtual__"]()
+
+
+def _keeps_matches():
+    """Whether the installed Salt's ``_match_minions`` is the one kept matches stand in
+    for."""
+    return __utils__["vent_upstream.source_digest"](_upstream._match_minions) == KEPT_UPSTREAM_SOURCE
+
+
+def _matches_file():
+    return os.path.join(__opts__["cachedir"], "vent_pki", "compound_matches.json")
+
+
+def _kept(now):
+    """{key: expiry} of the matches still kept at ``now``. An expiry further away than
+    ``MATCH_SECONDS`` (the clock was set back) is not trusted."""
+    try:
+        with open(_matches_file(), encoding="utf-8") as fh:
+            kept = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(kept, dict):
+        return {}
+    return {key: expiry for key, expiry in kept.items()
+            if isinstance(expiry, (int, float)) and now < expiry <= now + MATCH_SECONDS}
+
+
+def _keep(key, now):
+    """Add a match to the file, written whole and renamed into place: signing jobs run
+    side by side, and a match one of them loses is only asked for again."""
+    kept = _kept(now)
+    kept[key] = now + MATCH_SECONDS
+    directory = os.path.dirname(_matches_file())
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, encoding="utf-8") as fh:
+        json.dump(kept, fh)
+    os.replace(fh.name, _matches_file())
+
+
+def _match_minions_kept(test, minion):
+    """``_match_minions``, with the master's yes to a compound ``test`` kept for
+    ``MATCH_SECONDS``."""
+    if "@" not in test:
+        return _asked_master(test, minion)
+    key = json.dumps([test, minion])
+    if key in _kept(time.time()):
+        log.debug("x509_v2: %s matched %s less than %ss ago", minion, test, MATCH_SECONDS)
+        return True
+    if not _asked_master(test, minion):
+        return False
+    try:
+        _keep(key, time.time())
+    except OSError as exc:  # the next signing asks the master again
+        log.warning("x509_v2: could not keep the match of %s in %s: %s", minion, _matches_file(), exc)
+    return True

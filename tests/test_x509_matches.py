@@ -1,0 +1,126 @@
+"""The x509_v2 execution module Vent carries (salt/_modules/x509_v2.py): Salt's own,
+with the master's yes to a policy's compound ``minions`` kept for a minute. The CA
+minion's signings on real minions are tested in test_pki.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import salt.modules.x509_v2 as upstream
+from conftest import load_salt_module
+
+carried = load_salt_module("salt/_modules/x509_v2.py", "x509_v2_matches_under_test")
+
+WORKERS = "G@roles:worker or G@roles:controller"
+
+
+class MasterDouble:
+    """publish.runner as the CA minion calls it: the master's answer to
+    match.compound_matches (``matching``: the minions that match ``WORKERS``; nothing
+    matches another target), and every question asked."""
+
+    def __init__(self, matching=("worker-0",)):
+        self.matching, self.asked = set(matching), []
+
+    def __call__(self, fun, arg=None, timeout=5):
+        self.asked.append((fun, arg))
+        test, minion = arg
+        return {"res": minion if test == WORKERS and minion in self.matching else False}
+
+
+class Clock:
+    def __init__(self, now=1_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def master(tmp_path, monkeypatch):
+    carried.__opts__ = {"cachedir": str(tmp_path)}
+    double = MasterDouble()
+    carried.__salt__ = {"publish.runner": double,
+                        "match.glob": lambda test, minion: test == minion}
+    assert carried.__virtual__() == "x509"
+    clock = Clock()
+    monkeypatch.setattr(carried.time, "time", clock)
+    double.clock = clock
+    return double
+
+
+def test_keeping_is_active_on_the_pinned_salt(master):
+    # Fails when Salt's _match_minions changes: then check what it does now.
+    assert carried._keeps_matches(), "the installed Salt's x509_v2._match_minions is not the one kept"
+    assert carried._match_minions is carried._match_minions_kept
+
+
+def test_every_function_is_salts_own_bound_to_this_module(master):
+    for name in ("sign_remote_certificate", "create_certificate", "get_signing_policy",
+                 "create_private_key", "read_certificate"):
+        ours, theirs = getattr(carried, name), getattr(upstream, name)
+        assert ours.__code__ is theirs.__code__, name
+        assert ours.__globals__ is vars(carried), name
+    assert carried._asked_master.__code__ is upstream._match_minions.__code__
+
+
+def test_a_match_is_asked_of_the_master_once_a_minute(master):
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert master.asked == [("match.compound_matches", [WORKERS, "worker-0"])]
+    master.clock.now += carried.MATCH_SECONDS + 1
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert len(master.asked) == 2
+
+
+def test_a_match_is_kept_for_that_minion_and_that_target_only(master):
+    master.matching.add("worker-1")
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert carried._match_minions(WORKERS, "worker-1") is True
+    assert carried._match_minions("G@roles:controller", "worker-0") is False
+    assert [arg for _, arg in master.asked] == [[WORKERS, "worker-0"], [WORKERS, "worker-1"],
+                                                ["G@roles:controller", "worker-0"]]
+
+
+def test_a_refusal_is_never_kept(master):
+    assert carried._match_minions(WORKERS, "stranger") is False
+    master.matching.add("stranger")  # the master has its grains now
+    assert carried._match_minions(WORKERS, "stranger") is True
+    assert len(master.asked) == 2
+
+
+def test_a_plain_glob_is_matched_here_without_the_master(master):
+    assert carried._match_minions("controller-0", "controller-0") is True
+    assert carried._match_minions("controller-0", "worker-0") is False
+    assert master.asked == []
+
+
+@pytest.mark.parametrize("kept", [
+    "{not json",
+    json.dumps(["a list"]),
+    json.dumps({json.dumps([WORKERS, "worker-0"]): "soon"}),
+    # further away than a match is ever kept: the clock was set back, or the file forged
+    json.dumps({json.dumps([WORKERS, "worker-0"]): 1_000_000.0 + 10 * 60}),
+])
+def test_a_kept_file_that_cannot_be_trusted_means_asking_the_master(master, tmp_path, kept):
+    path = tmp_path / "vent_pki" / "compound_matches.json"
+    path.parent.mkdir()
+    path.write_text(kept)
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert len(master.asked) == 1
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert len(master.asked) == 1  # and the file is whole again
+
+
+def test_a_match_that_cannot_be_kept_is_still_a_match(master, tmp_path):
+    (tmp_path / "vent_pki").write_text("a file where the directory goes")
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert len(master.asked) == 2
+
+
+def test_no_answer_from_the_master_fails_as_upstream_does(master):
+    carried.__salt__["publish.runner"] = lambda fun, arg=None, timeout=5: None
+    with pytest.raises(carried.CommandExecutionError, match="Could not check minion match"):
+        carried._match_minions(WORKERS, "worker-0")
