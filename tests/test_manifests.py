@@ -143,6 +143,10 @@ def test_defaults_give_dns_at_the_tenth_service_ip_and_pinned_images(tmp_path):
     env = {e["name"]: e for e in ds["containers"][0]["env"]}
     assert env["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
     assert not any(a.startswith("--iface-regex") for a in args)
+    # Available means flanneld wrote the subnet file pods' networks are made from.
+    assert {"--healthz-ip=127.0.0.1", "--healthz-port=10262"} <= set(args)
+    assert ds["containers"][0]["startupProbe"]["httpGet"] == {
+        "host": "127.0.0.1", "port": 10262, "path": "/readyz"}
 
 
 SITE = """
@@ -155,6 +159,7 @@ vent:
     iface: bond0
     iface_regex: "^enp.*"
     vxlan_port: 4789
+    healthz_port: 10270
   coredns:
     replicas: 3
   gvisor:
@@ -186,6 +191,9 @@ def test_pillar_changes_show_up_in_the_manifests(tmp_path):
     args = _flannel_args(objs)
     assert "--iface=bond0" in args and "--iface-regex=^enp.*" in args
     assert "--iface=$(NODE_IP)" not in args
+    assert "--healthz-port=10270" in args
+    flanneld = objs[("DaemonSet", "kube-flannel-ds")]["spec"]["template"]["spec"]["containers"][0]
+    assert flanneld["startupProbe"]["httpGet"]["port"] == 10270
     # gVisor off: the RuntimeClass is not applied (clean removes it instead).
     assert ("RuntimeClass", "gvisor") not in objs
     for doc in objs.values():

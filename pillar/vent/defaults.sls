@@ -173,6 +173,10 @@ vent:
   flannel:
     backend: vxlan
     vxlan_port: 8472
+    # flanneld's /readyz, on the node's loopback only: ready once it has written the
+    # subnet file that pods' networks are made from, which the kubelet waits for
+    # before it counts the flannel pod as started.
+    healthz_port: 10262
     # null: choose the interface carrying the node's private IP.
     iface: null
     iface_regex: null
