@@ -490,6 +490,28 @@ def _state(minion: str, sls: str) -> dict:
     return {key.split("_|-")[1]: r for key, r in ret.items()}
 
 
+def test_a_kubelet_unit_changed_on_disk_is_put_back_and_runs_as_written(cluster):
+    # The kubelet formula leaves systemd's reload to service.running, which reloads
+    # when systemd says the unit changed on disk: the kubelet restarts on the unit
+    # Salt wrote, not on the one systemd had loaded.
+    unit = "/etc/systemd/system/kubelet.service"
+    before = c.inside("worker-1", "systemctl", "show", "-p", "MainPID", "--value", "kubelet").stdout.strip()
+    edit = ["sed", "-i", "s/^RestartSec=5$/RestartSec=7/", unit]
+    assert c.inside("worker-1", *edit).returncode == 0
+    assert c.inside("worker-1", "systemctl", "daemon-reload").returncode == 0
+    assert c.inside("worker-1", "systemctl", "show", "-p", "RestartUSec", "--value",
+                    "kubelet").stdout.strip() == "7s"
+    states = _state("worker-1", "kubelet")
+    assert all(r["result"] for r in states.values()), states
+    assert states["kubelet-service-running-file-managed"]["changes"]
+    assert states["kubelet-service-running-service-running"]["changes"]
+    show = c.inside("worker-1", "systemctl", "show", "-p", "RestartUSec,NeedDaemonReload,MainPID,ActiveState",
+                    "kubelet").stdout
+    fields = dict(line.split("=", 1) for line in show.split())
+    assert fields["RestartUSec"] == "5s" and fields["NeedDaemonReload"] == "no", fields
+    assert fields["ActiveState"] == "active" and fields["MainPID"] not in ("0", before), fields
+
+
 def test_clean_takes_coredns_out_of_the_cluster_and_applying_brings_it_back(k):
     ca = "controller-0"  # the CA minion, where the add-ons are applied
     clean = _state(ca, "addons.coredns.clean")

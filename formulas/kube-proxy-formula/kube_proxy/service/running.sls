@@ -19,11 +19,11 @@ kube-proxy-service-running-file-managed:
         kube_proxy: {{ kube_proxy | json }}
     - require:
       - vent_pki: kube-proxy-service-running-vent_pki-files_written
-  module.run:
-    - service.systemctl_reload: []
-    - onchanges:
-      - file: kube-proxy-service-running-file-managed
 
+{#- No daemon-reload of its own: service.running reloads systemd when systemd reports
+    the unit changed on disk, and a new unit is loaded when it is started (each reload
+    is 0.1 s of a node's CPU). containerd's formula reloads itself: its unit shadows
+    Debian's, which systemd would not report. #}
 kube-proxy-service-running-service-running:
   service.running:
     - name: kube-proxy

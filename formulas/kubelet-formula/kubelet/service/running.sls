@@ -21,11 +21,11 @@ kubelet-service-running-file-managed:
         kubelet: {{ kubelet | json }}
     - require:
       - vent_pki: kubelet-service-running-vent_pki-files_written
-  module.run:
-    - service.systemctl_reload: []
-    - onchanges:
-      - file: kubelet-service-running-file-managed
 
+{#- No daemon-reload of its own: service.running reloads systemd when systemd reports
+    the unit changed on disk, and a new unit is loaded when it is started (each reload
+    is 0.1 s of a node's CPU). containerd's formula reloads itself: its unit shadows
+    Debian's, which systemd would not report. #}
 kubelet-service-running-service-running:
   service.running:
     - name: kubelet
