@@ -120,6 +120,12 @@ def test_a_match_that_cannot_be_kept_is_still_a_match(master, tmp_path):
     assert len(master.asked) == 2
 
 
+def test_without_vents_utils_the_module_says_what_to_sync(master, monkeypatch):
+    monkeypatch.setattr(carried, "__utils__", {})
+    assert carried.__virtual__() == (
+        False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils")
+
+
 def test_no_answer_from_the_master_fails_as_upstream_does(master):
     carried.__salt__["publish.runner"] = lambda fun, arg=None, timeout=5: None
     with pytest.raises(carried.CommandExecutionError, match="Could not check minion match"):

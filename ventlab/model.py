@@ -33,6 +33,10 @@ class Utils(dict):
         module, _, name = key.partition(".")
         return getattr(util(module), name)
 
+    def __contains__(self, key):
+        module, _, name = key.partition(".")
+        return (UTILS / f"{module}.py").is_file() and hasattr(util(module), name)
+
 
 UTILS_DUNDER = Utils()
 

@@ -43,6 +43,8 @@ _asked_master = None  # upstream's _match_minions, bound to this module by __vir
 
 def __virtual__():
     global _asked_master
+    if "vent_upstream.carry" not in __utils__:
+        return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
     rebound = __utils__["vent_upstream.carry"](_upstream, globals(), own=("_match_minions",))
     _asked_master = rebound["_match_minions"]
     if _keeps_matches():

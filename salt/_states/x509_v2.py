@@ -34,6 +34,8 @@ _upstream_file_managed = None  # upstream's _file_managed, bound to this module 
 
 def __virtual__():
     global _upstream_file_managed
+    if "vent_upstream.carry" not in __utils__:
+        return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
     rebound = __utils__["vent_upstream.carry"](_upstream, globals(), own=("_file_managed",))
     _upstream_file_managed = rebound["_file_managed"]
     if _fixed():
