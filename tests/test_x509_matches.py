@@ -52,7 +52,8 @@ def master(tmp_path, monkeypatch):
 
 def test_keeping_is_active_on_the_pinned_salt(master):
     # Fails when Salt's _match_minions changes: then check what it does now.
-    assert carried._keeps_matches(), "the installed Salt's x509_v2._match_minions is not the one kept"
+    digest = carried.__utils__["vent_upstream.source_digest"](upstream._match_minions)
+    assert digest == carried.KEPT_UPSTREAM_SOURCE, "Salt's x509_v2._match_minions is not the one kept"
     assert carried._match_minions is carried._match_minions_kept
 
 
@@ -63,6 +64,16 @@ def test_every_function_is_salts_own_bound_to_this_module(master):
         assert ours.__code__ is theirs.__code__, name
         assert ours.__globals__ is vars(carried), name
     assert carried._asked_master.__code__ is upstream._match_minions.__code__
+
+
+def test_on_another_salt_every_signing_asks_the_master(master, monkeypatch, caplog):
+    monkeypatch.setattr(carried, "KEPT_UPSTREAM_SOURCE", "0" * 64)
+    assert carried.__virtual__() == "x509"
+    assert carried._match_minions.__code__ is upstream._match_minions.__code__
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert len(master.asked) == 2
+    assert "salt.modules.x509_v2._match_minions is not the one Vent's _match_minions_kept" in caplog.text
 
 
 def test_a_match_is_asked_of_the_master_once_a_minute(master):
@@ -124,6 +135,15 @@ def test_without_vents_utils_the_module_says_what_to_sync(master, monkeypatch):
     monkeypatch.setattr(carried, "__utils__", {})
     assert carried.__virtual__() == (
         False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils")
+
+
+def test_a_match_that_cannot_be_written_leaves_no_file_behind(master, tmp_path, monkeypatch):
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(carried.os, "replace", full_disk)
+    assert carried._match_minions(WORKERS, "worker-0") is True
+    assert list((tmp_path / "vent_pki").iterdir()) == []
 
 
 def test_no_answer_from_the_master_fails_as_upstream_does(master):

@@ -19,6 +19,7 @@ its ``_match_minions``. When the installed ``_match_minions`` is not the one thi
 written against, it is Salt's as it stands.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -45,21 +46,10 @@ def __virtual__():
     global _asked_master
     if "vent_upstream.carry" not in __utils__:
         return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
-    rebound = __utils__["vent_upstream.carry"](_upstream, globals(), own=("_match_minions",))
+    rebound = __utils__["vent_upstream.carry"](
+        _upstream, globals(), {"_match_minions": (_match_minions_kept, KEPT_UPSTREAM_SOURCE)})
     _asked_master = rebound["_match_minions"]
-    if _keeps_matches():
-        globals()["_match_minions"] = _match_minions_kept
-    else:
-        globals()["_match_minions"] = _asked_master
-        log.warning("x509_v2: the installed Salt's _match_minions is not the one Vent keeps "
-                    "matches for; asking the master for every signing")
     return rebound["__virtual__"]()
-
-
-def _keeps_matches():
-    """Whether the installed Salt's ``_match_minions`` is the one kept matches stand in
-    for."""
-    return __utils__["vent_upstream.source_digest"](_upstream._match_minions) == KEPT_UPSTREAM_SOURCE
 
 
 def _matches_file():
@@ -87,9 +77,15 @@ def _keep(key, now):
     kept[key] = now + MATCH_SECONDS
     directory = os.path.dirname(_matches_file())
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, encoding="utf-8") as fh:
-        json.dump(kept, fh)
-    os.replace(fh.name, _matches_file())
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".matches-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(kept, fh)
+        os.replace(tmp, _matches_file())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _match_minions_kept(test, minion):

@@ -36,22 +36,10 @@ def __virtual__():
     global _upstream_file_managed
     if "vent_upstream.carry" not in __utils__:
         return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
-    rebound = __utils__["vent_upstream.carry"](_upstream, globals(), own=("_file_managed",))
+    rebound = __utils__["vent_upstream.carry"](
+        _upstream, globals(), {"_file_managed": (_file_managed_in_state_system, FIXED_UPSTREAM_SOURCE)})
     _upstream_file_managed = rebound["_file_managed"]
-    if _fixed():
-        globals()["_file_managed"] = _file_managed_in_state_system
-    else:
-        globals()["_file_managed"] = _upstream_file_managed
-        log.warning(
-            "x509_v2: the installed Salt's _file_managed is not the one Vent's fix replaces; "
-            "running Salt's x509_v2 unchanged (docs/upstream/x509_v2-file-managed-pillar.md)"
-        )
     return rebound["__virtual__"]()
-
-
-def _fixed():
-    """Whether the installed Salt's ``_file_managed`` is the one the fix replaces."""
-    return __utils__["vent_upstream.source_digest"](_upstream._file_managed) == FIXED_UPSTREAM_SOURCE
 
 
 def _opts_reading_test():

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import types
+
+log = logging.getLogger(__name__)
 
 
 def source_digest(*funcs):
@@ -18,14 +21,16 @@ def source_digest(*funcs):
         return None
 
 
-def carry(upstream, namespace, own=()):
+def carry(upstream, namespace, replace):
     """Make a module that shadows Salt's ``upstream`` module (the same file name, which
     wins in Salt's loader) Salt's module: each of upstream's functions rebound to
     ``namespace`` (the shadow's globals), so it sees the dunders Salt's loader packed
-    into the shadow and the functions ``own`` names, which the shadow keeps; and
-    upstream's imports and constants. Called from the shadow's ``__virtual__``, the
-    first moment the packed dunders are there. Returns every upstream function
-    rebound, ``own`` ones included, for the shadow's functions to call."""
+    into the shadow, and upstream's imports and constants. ``replace``: ``{name:
+    (function, sha256)}``, the shadow's function put in place of upstream's ``name``
+    while upstream's source is the one it was written against; else upstream's stays
+    and a warning says so. Called from the shadow's ``__virtual__``, the first moment
+    the packed dunders are there. Returns every upstream function rebound, the
+    replaced ones too, for the replacements to call."""
     rebound = {}
     for name, value in vars(upstream).items():
         if name.startswith("__") and name != "__virtual__":
@@ -37,8 +42,14 @@ def carry(upstream, namespace, own=()):
             copy.__doc__ = value.__doc__
             copy.__qualname__ = value.__qualname__
             rebound[name] = copy
-            if name not in own and name != "__virtual__":
+            if name != "__virtual__":
                 namespace[name] = copy
         elif name not in namespace:
             namespace[name] = value
+    for name, (function, digest) in replace.items():
+        if source_digest(getattr(upstream, name)) == digest:
+            namespace[name] = function
+        else:
+            log.warning("%s.%s is not the one Vent's %s was written for: running Salt's",
+                        upstream.__name__, name, function.__name__)
     return rebound
