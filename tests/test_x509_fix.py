@@ -57,7 +57,7 @@ def test_the_fix_is_active_on_the_pinned_salt():
     digest = fix.__utils__["vent_upstream.source_digest"](upstream._file_managed)
     assert digest == fix.FIXED_UPSTREAM_SOURCE, "Salt's x509_v2._file_managed is not the one the fix replaces"
     assert fix._file_managed is fix._file_managed_in_state_system
-    assert fix._upstream_file_managed.__code__ is upstream._file_managed.__code__
+    assert fix._salt_own["_file_managed"].__code__ is upstream._file_managed.__code__
 
 
 def test_every_state_is_salts_own_bound_to_this_module():

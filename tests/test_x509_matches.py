@@ -63,7 +63,7 @@ def test_every_function_is_salts_own_bound_to_this_module(master):
         ours, theirs = getattr(carried, name), getattr(upstream, name)
         assert ours.__code__ is theirs.__code__, name
         assert ours.__globals__ is vars(carried), name
-    assert carried._asked_master.__code__ is upstream._match_minions.__code__
+    assert carried._salt_own["_match_minions"].__code__ is upstream._match_minions.__code__
 
 
 def test_on_another_salt_every_signing_asks_the_master(master, monkeypatch, caplog):

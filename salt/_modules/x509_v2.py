@@ -39,17 +39,14 @@ KEPT_UPSTREAM_SOURCE = "c1bee4db57c9452232d301f53e771c029e2c11a20dae3a74421a058d
 # seconds of each other, even on a loaded master.
 MATCH_SECONDS = 60
 
-_asked_master = None  # upstream's _match_minions, bound to this module by __virtual__
+_salt_own = {}  # Salt's functions bound to this module, which vent_upstream.carry fills
 
 
 def __virtual__():
-    global _asked_master
     if "vent_upstream.carry" not in __utils__:
         return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
-    rebound = __utils__["vent_upstream.carry"](
+    return __utils__["vent_upstream.carry"](
         _upstream, globals(), {"_match_minions": (_match_minions_kept, KEPT_UPSTREAM_SOURCE)})
-    _asked_master = rebound["_match_minions"]
-    return rebound["__virtual__"]()
 
 
 def _matches_file():
@@ -92,12 +89,12 @@ def _match_minions_kept(test, minion):
     """``_match_minions``, with the master's yes to a compound ``test`` kept for
     ``MATCH_SECONDS``."""
     if "@" not in test:
-        return _asked_master(test, minion)
+        return _salt_own["_match_minions"](test, minion)
     key = json.dumps([test, minion])
     if key in _kept(time.time()):
         log.debug("x509_v2: %s matched %s less than %ss ago", minion, test, MATCH_SECONDS)
         return True
-    if not _asked_master(test, minion):
+    if not _salt_own["_match_minions"](test, minion):
         return False
     try:
         _keep(key, time.time())

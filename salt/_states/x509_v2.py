@@ -29,17 +29,14 @@ __virtualname__ = "x509"
 # function this module replaces.
 FIXED_UPSTREAM_SOURCE = "468d57dee64e195afa7535536cc5036c76a76012ab5803e48b39f0d2297c1085"
 
-_upstream_file_managed = None  # upstream's _file_managed, bound to this module by __virtual__
+_salt_own = {}  # Salt's functions bound to this module, which vent_upstream.carry fills
 
 
 def __virtual__():
-    global _upstream_file_managed
     if "vent_upstream.carry" not in __utils__:
         return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
-    rebound = __utils__["vent_upstream.carry"](
+    return __utils__["vent_upstream.carry"](
         _upstream, globals(), {"_file_managed": (_file_managed_in_state_system, FIXED_UPSTREAM_SOURCE)})
-    _upstream_file_managed = rebound["_file_managed"]
-    return rebound["__virtual__"]()
 
 
 def _opts_reading_test():
@@ -60,7 +57,7 @@ def _file_managed_in_state_system(name, test=None, **kwargs):
         raise SaltInvocationError("test param can only be None or True")
     every_opts = _opts_reading_test()
     if every_opts is None:
-        return _upstream_file_managed(name, test=test, **kwargs)
+        return _salt_own["_file_managed"](name, test=test, **kwargs)
     run_test = test or __opts__["test"]
     saved = [opts["test"] for opts in every_opts]
     for opts in every_opts:

@@ -23,14 +23,14 @@ def source_digest(*funcs):
 
 def carry(upstream, namespace, replace):
     """Make a module that shadows Salt's ``upstream`` module (the same file name, which
-    wins in Salt's loader) Salt's module: each of upstream's functions rebound to
-    ``namespace`` (the shadow's globals), so it sees the dunders Salt's loader packed
-    into the shadow, and upstream's imports and constants. ``replace``: ``{name:
-    (function, sha256)}``, the shadow's function put in place of upstream's ``name``
-    while upstream's source is the one it was written against; else upstream's stays
-    and a warning says so. Called from the shadow's ``__virtual__``, the first moment
-    the packed dunders are there. Returns every upstream function rebound, the
-    replaced ones too, for the replacements to call."""
+    wins in Salt's loader) Salt's module, from the shadow's ``__virtual__``, the first
+    moment the dunders Salt's loader packs into it are there. Each of upstream's
+    functions is rebound to ``namespace`` (the shadow's globals) so it sees them, and
+    kept in ``namespace["_salt_own"]`` for the shadow's functions to call; upstream's
+    imports and constants come along. ``replace``: ``{name: (function, sha256)}``, the
+    shadow's function put in place of upstream's ``name`` while upstream's source is the
+    one it was written against; else upstream's stays and a warning says so. Returns
+    what upstream's ``__virtual__`` returns."""
     rebound = {}
     for name, value in vars(upstream).items():
         if name.startswith("__") and name != "__virtual__":
@@ -46,10 +46,11 @@ def carry(upstream, namespace, replace):
                 namespace[name] = copy
         elif name not in namespace:
             namespace[name] = value
+    namespace["_salt_own"] = rebound
     for name, (function, digest) in replace.items():
         if source_digest(getattr(upstream, name)) == digest:
             namespace[name] = function
         else:
             log.warning("%s.%s is not the one Vent's %s was written for: running Salt's",
                         upstream.__name__, name, function.__name__)
-    return rebound
+    return rebound["__virtual__"]()
