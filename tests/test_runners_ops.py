@@ -3,6 +3,8 @@ Kubernetes behind them: they must say what is missing and exit non-zero."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from test_orch import cluster, configure, orchestrate  # noqa: F401 (fixture)
 
@@ -89,3 +91,31 @@ def test_the_refresh_steps_mine_update_is_stored_when_it_returns(refreshed):
     assert ret.returncode == 0 and ret.data is True, ret.stdout
     node = master.salt_run_cli().run("mine.get", "worker-0", "vent_node").data["worker-0"]
     assert (node["id"], node["roles"], node["private_ip"]) == ("worker-0", ["worker"], "100.72.0.3")
+
+
+def _master_utils(env):
+    import salt.config
+    import salt.loader
+
+    opts = salt.config.master_config(env["master"].config["conf_file"])
+    return salt.loader.utils(opts)
+
+
+def test_a_job_is_waited_for_past_its_timeout_while_the_minion_still_runs_it(refreshed):
+    job = _master_utils(refreshed)["vent_ops.job"]
+    started = time.monotonic()
+    out = job(["worker-0"], "test.sleep", [4], timeout=1)
+    assert time.monotonic() - started >= 4
+    assert out == {"worker-0": {"ret": True, "retcode": 0}}
+
+
+def test_a_silent_minion_is_left_out_once_find_job_has_not_seen_it_running(refreshed):
+    job = _master_utils(refreshed)["vent_ops.job"]
+    with refreshed["minions"]["worker-1"].stopped():
+        started = time.monotonic()
+        out = job(["worker-0", "worker-1"], "test.ping", timeout=2)
+        waited = time.monotonic() - started
+    assert out == {"worker-0": {"ret": True, "retcode": 0}}
+    # its timeout, then gather_job_timeout for find_job, and no more
+    gather = refreshed["master"].config["gather_job_timeout"]
+    assert 2 <= waited < 2 + gather + 10, waited

@@ -12,6 +12,7 @@ import logging
 
 import salt.fileserver
 import salt.utils.minions
+import salt.utils.state
 
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
     from saltext.vent import util as _packaged_util
@@ -59,16 +60,7 @@ def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None, may
     functions ``may_fail`` of a multi-function job leave their answer, even an error,
     to the caller."""
     expected = _expected(tgt, tgt_type)
-    raw = __salt__["saltutil.cmd"](
-        tgt,
-        fun,
-        arg=list(arg or []),
-        kwarg=dict(kwarg or {}),
-        tgt_type=tgt_type,
-        timeout=timeout,
-        full_return=True,
-        expect_minions=True,
-    )
+    raw = _util("vent_ops.job")(expected, fun, list(arg or []), kwarg, timeout=timeout) if expected else {}
     good, bad = {}, {}
     for minion in sorted(set(expected) | set(raw or {})):
         data = (raw or {}).get(minion)
@@ -195,9 +187,52 @@ def apply(name, tgt, sls, tgt_type="compound", **kwargs):
     # Steps that run beside each other may land on the same minion (the runtime and
     # etcd on a controller that runs pods): there the later one waits its turn instead
     # of failing with "The function state.sls is running".
-    ret = __states__["salt.state"](name=name, tgt=tgt, sls=sls, tgt_type=tgt_type, queue=True, **kwargs)
+    if batch or set(kwargs) - {"pillar"}:
+        ret = __states__["salt.state"](name=name, tgt=tgt, sls=sls, tgt_type=tgt_type, queue=True, **kwargs)
+    else:
+        ret = _state_run(name, expected, sls, kwargs.get("pillar"))
     state = "done" if ret.get("result") else "FAILED"
     _progress(f"{name}: {state}")
+    return ret
+
+
+def _state_run(name, minions, sls, pillar=None):
+    """``salt.state``'s run of ``sls`` on ``minions`` and its return (the same result,
+    comment and ``changes: {out: highstate, ret: {minion: states}}``, for the minions
+    that changed or failed), waited for on the event bus (vent_ops.job_returns)."""
+    kwarg = {"queue": True, "concurrent": False}
+    if pillar:
+        kwarg["pillar"] = pillar
+    if __opts__.get("test"):
+        kwarg["test"] = True
+    mods = ",".join(sls) if isinstance(sls, list) else sls
+    returns = _util("vent_ops.job")(minions, "state.sls", [mods], kwarg)
+    changed, unchanged, failed, details = {}, [], [], []
+    for minion in minions:
+        if minion not in returns:
+            failed.append(minion)
+            changed[minion] = "did not return (minion down or not reachable)"
+            details.append(f"{minion}: {changed[minion]}")
+            continue
+        states = returns[minion]["ret"]
+        if not salt.utils.state.check_result(states, recurse=True):
+            failed.append(minion)
+            changed[minion] = states
+            if not isinstance(states, dict):
+                details.append(f"{minion}: {_error_text(states)}")
+        elif any(isinstance(st, dict) and st.get("changes") for st in states.values()):
+            changed[minion] = states
+        else:
+            unchanged.append(minion)
+    ret = _ret(name, not failed, changes={"out": "highstate", "ret": changed} if changed else {})
+    if failed:
+        ret["comment"] = "\n".join([f"Run failed on minions: {', '.join(failed)}", *details])
+    else:
+        ret["comment"] = " ".join(["States ran successfully."]
+                                  + ([f"Updating {', '.join(changed)}."] if changed else [])
+                                  + ([f"No changes made to {', '.join(unchanged)}."] if unchanged else []))
+        if __opts__.get("test") and changed:
+            ret["result"] = None
     return ret
 
 
