@@ -77,7 +77,7 @@ def job_returns(client, pub, timeout=None, gather_job_timeout=None):
     tag = f"salt/job/{pub['jid']}/ret/"
     out, waiting = {}, set(pub["minions"])
     deadline = time.monotonic() + timeout
-    asking = None  # a find_job of the minions still out: (its tag, until, those running)
+    asking = None  # the find_job of the minions still out: (its jid, when to read it)
     while waiting:
         now = time.monotonic()
         if asking is None and now >= deadline:
@@ -85,34 +85,32 @@ def job_returns(client, pub, timeout=None, gather_job_timeout=None):
                                    timeout=gather, listen=True)
             if not found:
                 break
-            asking = (f"salt/job/{found['jid']}/ret/", now + gather, set())
+            asking = (found["jid"], now + gather)
             continue
         if asking is not None and now >= asking[1]:
-            # returns that came in while find_job was asked first: a minion may have
-            # finished the job just before find_job looked
-            queued = {"tag": tag, "match_type": "startswith", "full": True, "no_block": True}
-            while _returned(client.event.get_event(**queued), waiting, out):
+            # find_job's answers waited in the client's queue (run_job subscribed it):
+            # a minion whose answer names the job still runs it
+            answers = {}
+            while _returned(client.event.get_event(tag=f"salt/job/{asking[0]}/ret/", match_type="startswith",
+                                                   full=True, no_block=True), waiting, answers):
                 pass
-            waiting &= asking[2]
+            client.event.unsubscribe(f"salt/job/{asking[0]}")
+            waiting &= {minion for minion, answer in answers.items() if answer["ret"]}
             asking, deadline = None, now + timeout
             continue
         until = asking[1] if asking else deadline
-        event = client.event.get_event(wait=max(0.05, until - now), tag=asking[0] if asking else tag,
-                                       match_type="startswith", full=True, auto_reconnect=True)
-        if asking is None:
-            _returned(event, waiting, out)
-        elif ((event or {}).get("data") or {}).get("return"):  # the job's process, as find_job saw it
-            asking[2].add(event["data"].get("id"))
+        _returned(client.event.get_event(wait=max(0.05, until - now), tag=tag, match_type="startswith",
+                                         full=True, auto_reconnect=True), waiting, out)
+        waiting -= set(out)
     return out
 
 
-def _returned(event, waiting, out):
-    """Takes a job's return ``event`` of a minion in ``waiting`` into ``out``; whether
-    there was an event."""
+def _returned(event, minions, out):
+    """Takes a job's return ``event`` of one of ``minions`` into ``out`` (once a minion);
+    whether there was an event."""
     data = (event or {}).get("data") or {}
-    if data.get("id") in waiting:
+    if data.get("id") in minions and data["id"] not in out:
         out[data["id"]] = {"ret": data.get("return"), "retcode": data.get("retcode")}
-        waiting.discard(data["id"])
     return event is not None
 
 
