@@ -53,6 +53,12 @@ def test_only_a_sync_can_tell_for_other_backends_or_environments(tmp_path):
 def test_the_repository_ships_the_kinds_the_sync_job_syncs():
     shipped = sync.shipped({"fileserver_backend": ["roots"], "file_roots": {"base": [str(REPO / "salt")]}})
     assert {key.split("/")[0] for key in shipped} == set(sync.KINDS)
-    funs, _ = sync.job()
-    assert funs == [f"saltutil.sync_{kind}" for kind in sync.KINDS] + ["saltutil.refresh_pillar"]
+    syncs = [f"saltutil.sync_{kind}" for kind in sync.KINDS] + ["saltutil.refresh_modules"]
+    assert sync.job()[0] == syncs + ["saltutil.refresh_pillar"]
+    # after the check job, which refreshed the pillar already
+    assert sync.job(pillar=False)[0] == syncs
     assert sync.check_job()[0] == [sync.SYNCED, "saltutil.refresh_pillar"]
+    # one module refresh, waited for, so the next job runs the synced code
+    args = dict(zip(*sync.job(pillar=False), strict=True))
+    assert [a[0]["refresh"] for fun, a in args.items() if fun.startswith("saltutil.sync_")] == [False] * 3
+    assert args["saltutil.refresh_modules"][0]["async"] is False

@@ -105,7 +105,8 @@ def refresh(name, tgt="*", tgt_type="glob", timeout=None):
         salt.fileserver.Fileserver(__opts__).clear_file_list_cache({"saltenv": None})
     # The mine update needs a job of its own: a job's process keeps the pillar it was
     # forked with, and the mine functions read the refreshed one.
-    steps = [("sync and pillar refresh", *_util("vent_minion_sync.job")(), stale)] if stale else []
+    sync = _util("vent_minion_sync.job")(pillar=shipped is None)  # else the check job refreshed it
+    steps = [("sync and pillar refresh", *sync, stale)] if stale else []
     steps.append(("mine.update", "vent_cluster.mine_update", [], (tgt, tgt_type)))
     for what, fun, arg, (where, where_type) in steps:
         good, bad = _call(where, fun, arg, tgt_type=where_type, timeout=timeout)

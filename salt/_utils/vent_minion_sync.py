@@ -10,13 +10,15 @@ import salt.utils.hashutils
 
 # Only the kinds Vent ships to minions (salt/_utils, salt/_modules, salt/_states):
 # sync_all walks all 19 kinds, about 10 s a minion on a loaded 2-core host. Utils
-# first: the modules use the cluster model through __utils__. The pillar refresh comes
-# last, so the mine functions it names run the synced code on the next job.
+# first: the modules use the cluster model through __utils__. One module refresh,
+# waited for, ends the syncs, so the next job (the mine functions' first) runs the
+# synced code; then the pillar refresh, where it is not done already.
 KINDS = ("utils", "modules", "states")
-_CALLS = (
-    *((f"saltutil.sync_{kind}", {"refresh": kind == KINDS[-1]}) for kind in KINDS),
-    ("saltutil.refresh_pillar", {"wait": True}),
+_SYNCS = (
+    *((f"saltutil.sync_{kind}", {"refresh": False}) for kind in KINDS),
+    ("saltutil.refresh_modules", {"async": False}),
 )
+_PILLAR_REFRESH = ("saltutil.refresh_pillar", {"wait": True})
 # A minion's answer to this says what it has synced; Salt's own syncs walk the master's
 # files one request each, about 0.6 s a kind on the lab.
 SYNCED = "vent_cluster.extension_files"
@@ -26,10 +28,12 @@ def _job(calls):
     return ([fun for fun, _ in calls], [[{**kwarg, "__kwarg__": True}] for _, kwarg in calls])
 
 
-def job():
+def job(pillar=True):
     """``(functions, args)`` of one multi-function job: the minion runs the calls in
-    order in one process, one round trip to the master instead of one per call."""
-    return _job(_CALLS)
+    order in one process, one round trip to the master instead of one per call.
+    ``pillar`` False leaves out the pillar refresh, for minions whose ``check_job``
+    has just refreshed it (each refresh is a pillar compile on the master)."""
+    return _job(_SYNCS + ((_PILLAR_REFRESH,) if pillar else ()))
 
 
 def check_job():
@@ -37,7 +41,7 @@ def check_job():
     (``SYNCED``) and refreshes its pillar: all a refresh needs when nothing to sync
     changed. A minion without Vent's modules yet fails the first call, which reads as
     out of date."""
-    return _job(((SYNCED, {}), _CALLS[-1]))
+    return _job(((SYNCED, {}), _PILLAR_REFRESH))
 
 
 def files(dirs):
