@@ -176,7 +176,9 @@ def artifacts(name, tgt, files, tgt_type="compound", timeout=None):
 
 def apply(name, tgt, sls, tgt_type="compound", **kwargs):
     """``salt.state`` with progress lines, and a plain "not run" when no minion
-    matches (``salt.state`` would fail with "No minions returned")."""
+    matches (``salt.state`` would fail with "No minions returned"). Without batches it
+    is ``_state_run``: the same job and return, waited for on the event bus
+    (docs/upstream/salt-localclient-poll.md)."""
     expected = _expected(tgt, tgt_type)
     if not expected:
         return _ret(name, True, f"not run: no minion matches {tgt}")
