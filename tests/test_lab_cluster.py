@@ -101,6 +101,15 @@ def test_the_minion_is_one_process_that_systemd_restarts(cluster):
            timeout=180, interval=2)
 
 
+def test_the_minion_logs_at_salts_default_level_without_job_returns(cluster):
+    """salt-cloud writes `log_level: info` into the minion config it makes, and at info
+    a minion logs every job's whole return; the profiles set Salt's own default."""
+    assert c.salt_json("worker-0", "config.get", "log_level") == {"worker-0": "warning"}
+    journal = c.inside("worker-0", "journalctl", "-u", "salt-minion", "--no-pager", "-o", "cat")
+    assert journal.returncode == 0, journal.stderr
+    assert "return_data" not in journal.stdout and "Completed state" not in journal.stdout
+
+
 # --- certificates and etcd --------------------------------------------------------------
 
 
