@@ -121,3 +121,19 @@ def test_a_silent_minion_is_left_out_once_find_job_has_not_seen_it_running(refre
     # its timeout, then gather_job_timeout for find_job, and no more
     gather = refreshed["master"].config["gather_job_timeout"]
     assert 2 <= waited < 2 + gather + 10, waited
+
+
+def test_a_minion_silent_at_the_gate_costs_the_jobs_beside_it_no_second_timeout(refreshed):
+    together = _master_utils(refreshed)["vent_ops.jobs_together"]
+    gather = refreshed["master"].config["gather_job_timeout"]
+    both = ["worker-0", "worker-1"]
+    with refreshed["minions"]["worker-1"].stopped():
+        started = time.monotonic()
+        out = together({"ping": (both, "test.ping", [], None, 8),
+                        "beside": (both, "test.echo", ["hi"], None, 8)}, gate="ping")
+        waited = time.monotonic() - started
+    assert out == {"ping": {"worker-0": {"ret": True, "retcode": 0}},
+                   "beside": {"worker-0": {"ret": "hi", "retcode": 0}}}
+    # the gate's timeout and find_job; the job beside it only its one-second find_job
+    # (its own timeout ran out while the gate was waited for)
+    assert 8 + gather <= waited < 8 + gather + 5, waited

@@ -61,13 +61,14 @@ def _answers(raw):
     return {minion: (not failed(data.get("retcode")), data["ret"]) for minion, data in (raw or {}).items()}
 
 
-def job_returns(client, pub, timeout=None, gather_job_timeout=None):
+def job_returns(client, pub, timeout=None, gather_job_timeout=None, since=None):
     """``{minion: {"ret", "retcode"}}`` of the job ``pub`` (``client.run_job``'s
     answer, published with ``listen=True``); a minion that did not return is absent.
 
-    It waits as Salt's own clients do (``timeout`` from the call; then the minions
-    still out are asked with ``saltutil.find_job``, and those still running it are
-    waited for another ``timeout``), but blocked on the event bus: Salt's
+    It waits as Salt's own clients do (``timeout`` from ``since``, the publish's
+    ``time.monotonic()``, else from the call; then the minions still out are asked
+    with ``saltutil.find_job``, and those still running it are waited for another
+    ``timeout``), but blocked on the event bus: Salt's
     ``get_iter_returns`` asks the bus every 10 ms, which cost about 0.07 core-seconds
     per second of waiting, for each orchestration step that waits. Other jobs'
     returns stay queued: ``run_job`` subscribed the client to each job it published."""
@@ -76,7 +77,7 @@ def job_returns(client, pub, timeout=None, gather_job_timeout=None):
     gather = opts["gather_job_timeout"] if gather_job_timeout is None else gather_job_timeout
     tag = f"salt/job/{pub['jid']}/ret/"
     out, waiting = {}, set(pub["minions"])
-    deadline = time.monotonic() + timeout
+    deadline = (time.monotonic() if since is None else since) + timeout
     asking = None  # the find_job of the minions still out: (its jid, when to read it)
     while waiting:
         now = time.monotonic()
@@ -114,13 +115,10 @@ def _returned(event, minions, out):
     return event is not None
 
 
-def job(tgt, fun, arg=(), kwarg=None, tgt_type="list", timeout=None):
-    """Publish ``fun`` and wait for it (``job_returns``): ``{minion: {"ret",
-    "retcode"}}``; a minion that did not return is absent."""
-    with salt.client.LocalClient(mopts=__opts__) as client:
-        pub = client.run_job(tgt, fun, list(arg), tgt_type=tgt_type, timeout=timeout, kwarg=kwarg or {},
-                             listen=True)
-        return job_returns(client, pub, timeout) if pub else {}
+def job(targets, fun, arg=(), kwarg=None, timeout=None):
+    """Run ``fun`` on a list of minions: ``{minion: {"ret", "retcode"}}``; absent: no
+    answer."""
+    return jobs_together({"job": (targets, fun, arg, kwarg, timeout)})["job"]
 
 
 def cmd(targets, fun, arg=(), kwarg=None, timeout=10):
@@ -137,12 +135,19 @@ AFTER_GATE_GATHER_SECONDS = 1
 def cmd_together(jobs, gate=None):
     """Several ``cmd`` jobs published at once, so the minions run them side by side:
     ``jobs`` is ``{name: (targets, fun, arg, kwarg, timeout)}``; returns ``{name:
-    {minion: (ok, return)}}``. Salt waits for a silent minion (its timeout, then
+    {minion: (ok, return)}}``. A silent minion is waited for (its timeout, then
     gather_job_timeout) in every job that names it: target only minions known to be
     up, or name the job that tells (a ping) as ``gate``: it is gathered first, and a
-    minion silent there is not waited for again in the others."""
+    minion silent there costs the others no more than a second."""
+    return {name: _answers(raw) for name, raw in jobs_together(jobs, gate).items()}
+
+
+def jobs_together(jobs, gate=None):
+    """``cmd_together`` with each minion's return and retcode as they came:
+    ``{name: {minion: {"ret", "retcode"}}}``."""
     out = {name: {} for name in jobs}
     with salt.client.LocalClient(mopts=__opts__) as client:
+        since = time.monotonic()
         published = {
             name: (client.run_job(list(targets), fun, list(arg), tgt_type="list", timeout=timeout,
                                   kwarg=kwarg or {}, listen=True), timeout)
@@ -152,7 +157,7 @@ def cmd_together(jobs, gate=None):
             pub, timeout = published[name]
             if pub:
                 quick = None if gate in (None, name) else AFTER_GATE_GATHER_SECONDS
-                out[name] = _answers(job_returns(client, pub, timeout, quick))
+                out[name] = job_returns(client, pub, timeout, quick, since)
     return out
 
 
