@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+import salt.config
+import salt.loader
 from test_orch import cluster, configure, orchestrate  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.salt
@@ -94,9 +96,6 @@ def test_the_refresh_steps_mine_update_is_stored_when_it_returns(refreshed):
 
 
 def _master_utils(env):
-    import salt.config
-    import salt.loader
-
     opts = salt.config.master_config(env["master"].config["conf_file"])
     return salt.loader.utils(opts)
 

@@ -60,14 +60,14 @@ def _call(tgt, fun, arg=None, kwarg=None, tgt_type="compound", timeout=None, may
     functions ``may_fail`` of a multi-function job leave their answer, even an error,
     to the caller."""
     expected = _expected(tgt, tgt_type)
-    raw = _util("vent_ops.job")(expected, fun, list(arg or []), kwarg, timeout=timeout) if expected else {}
+    raw = _util("vent_ops.job")(expected, fun, list(arg or []), kwarg, timeout=timeout)
     good, bad = {}, {}
-    for minion in sorted(set(expected) | set(raw or {})):
-        data = (raw or {}).get(minion)
-        if not isinstance(data, dict) or data.get("failed") or "ret" not in data:
+    for minion in expected:
+        data = raw.get(minion)
+        if data is None:
             bad[minion] = "did not return (minion down or not reachable)"
-        elif failed := [f for f in _util("vent_ops.failed")(data.get("retcode")) if f not in may_fail]:
-            ret = data.get("ret")
+        elif failed := [f for f in _util("vent_ops.failed")(data["retcode"]) if f not in may_fail]:
+            ret = data["ret"]
             bad[minion] = "; ".join(
                 f"{part}: {_error_text(ret.get(part))}" if isinstance(ret, dict) and part in ret
                 else _error_text(ret) for part in failed)
