@@ -4,6 +4,7 @@ the bounded wait over kubectl that the flannel and CoreDNS states end with."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import pytest
@@ -60,40 +61,64 @@ def test_other_kinds_are_refused_by_name():
         k8s.rollout_verdict({"kind": "StatefulSet", "metadata": {"name": "web", "namespace": "default"}})
 
 
-# A kubectl test double: answers `get deployment` from a list of objects, one per call
-# (the last repeats), and `get pods` with one pod stuck without a network.
+# A kubectl test double. `get pods` answers with the pods given. `get <kind> <name> -o
+# json --watch` prints the objects given for this start of kubectl (one list per start,
+# the last repeats), each pretty-printed and split in two writes as a pipe may deliver
+# it, then either keeps the watch open or ends it. It records its pid on every start.
 KUBECTL_DOUBLE = """\
-import json, pathlib, sys
+import json, os, pathlib, sys, time
 state = pathlib.Path(sys.argv[0]).with_suffix(".json")
 data = json.loads(state.read_text())
 if "pods" in sys.argv:
     print(json.dumps({"items": data["pods"]}))
     sys.exit(0)
+if data.get("fail"):
+    sys.stderr.write(data["fail"])
+    sys.exit(1)
 calls = data["calls"] = data.get("calls", 0) + 1
+data.setdefault("pids", []).append(os.getpid())
 state.write_text(json.dumps(data))
-print(json.dumps(data["objects"][min(calls, len(data["objects"])) - 1]))
+assert "--watch" in sys.argv, sys.argv
+for obj in data["starts"][min(calls, len(data["starts"])) - 1]:
+    text = json.dumps(obj, indent=4) + "\\n"
+    for part in (text[:len(text) // 2], text[len(text) // 2:]):
+        sys.stdout.write(part)
+        sys.stdout.flush()
+        time.sleep(0.02)
+if data.get("keep_open", True):
+    time.sleep(60)
 """
 
 
-def kubectl_double(tmp_path, objects, pods=()):
+def kubectl_double(tmp_path, starts, pods=(), **options):
     script = tmp_path / "kubectl_double"
     script.write_text(f"#!{sys.executable}\n{KUBECTL_DOUBLE}")
     script.chmod(0o755)
-    script.with_suffix(".json").write_text(json.dumps({"objects": objects, "pods": list(pods)}))
+    script.with_suffix(".json").write_text(json.dumps({"starts": starts, "pods": list(pods), **options}))
     return script
 
 
-def calls(script):
-    return json.loads(script.with_suffix(".json").read_text())["calls"]
+def recorded(script):
+    return json.loads(script.with_suffix(".json").read_text())
 
 
-def test_the_wait_polls_until_every_replica_is_available(tmp_path):
-    script = kubectl_double(tmp_path, [deployment(available=0), deployment(available=1), deployment()])
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_the_wait_follows_one_watch_until_every_replica_is_available(tmp_path):
+    script = kubectl_double(tmp_path, [[deployment(available=0), deployment(available=1), deployment()]])
     out = k8s.wait_rolled_out("Deployment", "coredns", "kube-system", "/dev/null", kubectl=str(script),
-                              timeout=30, interval=0.05)
+                              timeout=30)
     assert out["ok"], out
     assert out["detail"].endswith("2/2 available")
-    assert calls(script) == 3
+    # One kubectl for the whole wait, and it does not outlive the wait.
+    assert len(recorded(script)["pids"]) == 1
+    assert gone(recorded(script)["pids"][0])
 
 
 def test_a_wait_that_runs_out_names_the_pods_not_ready_and_why(tmp_path):
@@ -102,11 +127,28 @@ def test_a_wait_that_runs_out_names_the_pods_not_ready_and_why(tmp_path):
                         "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}]}}
     ready = {"metadata": {"name": "coredns-77b7475c4c-jwbws"}, "spec": {"nodeName": "worker-1"},
              "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
-    script = kubectl_double(tmp_path, [deployment(available=1)], pods=[stuck, ready])
+    script = kubectl_double(tmp_path, [[deployment(available=1)]], pods=[stuck, ready])
     out = k8s.wait_rolled_out("Deployment", "coredns", "kube-system", "/dev/null", kubectl=str(script),
-                              timeout=0.3, interval=0.05)
+                              timeout=0.5)
     assert not out["ok"]
     assert out["detail"] == ("Deployment/kube-system/coredns: 2/2 updated, 1/2 available; "
                              "coredns-77b7475c4c-hjlqv on worker-0: ContainerCreating")
-    # Polled again and again, but no more than the timeout's worth of intervals.
-    assert 1 <= calls(script) <= int(0.3 / 0.05) + 2
+    assert len(recorded(script)["pids"]) == 1
+    assert gone(recorded(script)["pids"][0])
+
+
+def test_a_watch_the_api_ends_is_started_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(k8s, "RESTART_PAUSE", 0.01)
+    script = kubectl_double(tmp_path, [[deployment(available=1)], [deployment()]], keep_open=False)
+    out = k8s.wait_rolled_out("Deployment", "coredns", "kube-system", "/dev/null", kubectl=str(script),
+                              timeout=30)
+    assert out["ok"], out
+    assert recorded(script)["calls"] == 2
+
+
+def test_a_kubectl_that_fails_is_an_error_with_its_message(tmp_path):
+    said = 'Error from server (NotFound): deployments.apps "coredns" not found'
+    script = kubectl_double(tmp_path, [], fail=said)
+    with pytest.raises(k8s.CommandExecutionError, match='deployments.apps "coredns" not found'):
+        k8s.wait_rolled_out("Deployment", "coredns", "kube-system", "/dev/null", kubectl=str(script),
+                            timeout=30)

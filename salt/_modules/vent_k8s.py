@@ -10,8 +10,10 @@ no changes.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import selectors
 import shlex
 import ssl
 import subprocess
@@ -350,8 +352,45 @@ def _pods_not_ready(obj, kubeconfig, kubectl):
     return found
 
 
-def wait_rolled_out(kind, name, namespace, kubeconfig, kubectl="kubectl", timeout=None, interval=0.5):
-    """Poll the Deployment or DaemonSet ``namespace/name`` until ``rollout_verdict``
+# Between a watch the API ended and the next, so a watch that keeps ending at once does
+# not become a busy loop.
+RESTART_PAUSE = 1.0
+
+
+def _watched_objects(kubectl, kubeconfig, args, deadline):
+    """Each object ``kubectl get ... -o json --watch`` prints, as it prints it, until
+    ``deadline`` (monotonic) or the watch ends; one kubectl and one API watch instead
+    of a kubectl start and a GET per poll. kubectl is stopped on the way out."""
+    cmd = [kubectl, f"--kubeconfig={kubeconfig}", *args, "-o", "json", "--watch"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+    decoder, text, buf = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")(), ""
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while (left := deadline - time.monotonic()) > 0:
+                if not sel.select(timeout=left):
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                buf += text.decode(chunk)
+                while buf.strip():
+                    try:
+                        obj, end = decoder.raw_decode(buf.lstrip())
+                    except json.JSONDecodeError:  # the rest of this object is still coming
+                        break
+                    buf = buf.lstrip()[end:]
+                    yield obj
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    if proc.returncode not in (0, -9) and time.monotonic() < deadline:
+        said = err.decode(errors="replace").strip()[:2000]
+        raise CommandExecutionError(f"{' '.join(shlex.quote(c) for c in cmd[:4])} ... failed: {said}")
+
+
+def wait_rolled_out(kind, name, namespace, kubeconfig, kubectl="kubectl", timeout=None):
+    """Watch the Deployment or DaemonSet ``namespace/name`` until ``rollout_verdict``
     says done, bounded by ``timeout`` seconds (default vent:kubernetes:ready_timeout).
     Returns ``{"ok": bool, "detail": str, "elapsed": seconds}``; when not done,
     ``detail`` also names each pod that is not Ready and why."""
@@ -359,13 +398,19 @@ def wait_rolled_out(kind, name, namespace, kubeconfig, kubectl="kubectl", timeou
         timeout = _model("ready_timeout", _vent())
     start = time.monotonic()
     deadline = start + float(timeout)
-    args = ["get", kind.lower(), name, "-n", namespace, "-o", "json"]
-    for _ in range(int(float(timeout) / max(interval, 0.05)) + 2):
-        obj = json.loads(_kubectl(kubectl, kubeconfig, args))
+    args = ["get", kind.lower(), name, "-n", namespace]
+    obj, done, detail = None, False, "not read"
+    # The API ends a watch after its request timeout; a new one carries on from there.
+    while not done and time.monotonic() < deadline:
+        for obj in _watched_objects(kubectl, kubeconfig, args, deadline):
+            done, detail = rollout_verdict(obj)
+            if done:
+                break
+        else:
+            time.sleep(min(RESTART_PAUSE, max(0.0, deadline - time.monotonic())))
+    if obj is None:  # nothing came before the deadline: read it once to say why
+        obj = json.loads(_kubectl(kubectl, kubeconfig, [*args, "-o", "json"]))
         done, detail = rollout_verdict(obj)
-        if done or time.monotonic() >= deadline:
-            break
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
     if not done:
         detail = "; ".join([detail, *_pods_not_ready(obj, kubeconfig, kubectl)])
     return {"ok": done, "detail": detail, "elapsed": round(time.monotonic() - start, 2)}
