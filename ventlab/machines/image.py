@@ -51,8 +51,12 @@ FORMULA_PACKAGES = [
     "etcd-server", "etcd-client", "containerd", "runc", "containernetworking-plugins",
     "kubernetes-client", "conntrack", "socat", "ipset", "ebtables", "ethtool", "haproxy",
 ]
-# Installed packages whose services the formulas configure and start themselves.
-DISABLED_UNITS = ["etcd.service", "containerd.service", "haproxy.service"]
+# Installed packages whose services the formulas configure and start themselves: a
+# default etcd or containerd would take their ports, sockets and data directories
+# before the formulas run. haproxy stays enabled, as installing Debian's package
+# leaves it on a user's node; enabling it from the formula instead went through its
+# SysV script (update-rc.d and two more daemon-reloads), a path no user's run takes.
+DISABLED_UNITS = ["etcd.service", "containerd.service"]
 # Timers that would wake every idle machine for nothing in a lab.
 MASKED_UNITS = [
     "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
