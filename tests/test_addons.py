@@ -15,7 +15,7 @@ from test_manifests import salt_call
 APPLY_IDS = [
     "addons-coredns-applied-manifest-vent_k8s-applied",
     "addons-runtimeclass-applied-manifest-vent_k8s-applied",
-    "flannel-cluster-applied-manifest-vent_k8s-applied",
+    "flannel-cluster-manifest-vent_k8s-applied",
 ]
 # Each waits, over the API, for what the one before it applied to roll out.
 ROLLOUT_IDS = [

@@ -73,6 +73,28 @@ def test_a_phase_joins_the_next_only_when_both_run(stop_after, expected):
     assert joined(nodes(), stop_after) == expected
 
 
+def one_controller() -> dict:
+    return {"controller-0": {"id": "controller-0", "roles": ["controller"]},
+            "worker-0": {"id": "worker-0", "roles": ["worker"]}}
+
+
+def test_flannels_daemonset_ends_the_control_planes_step_on_the_ca_minion_alone():
+    """The kubelets then start flannel as they register; the add-ons' step still waits
+    for its rollout (flannel.cluster.applied)."""
+    found = plan(one_controller())
+    assert found["followed_sls"] == {"runtime": WORKERS_AFTER_RUNTIME,
+                                     "controlplane": ["flannel.cluster.manifest"]}
+    assert found["joined_sls"]["addons"] == ["flannel.cluster.applied"]
+
+
+@pytest.mark.parametrize(("found", "stop_after"), [
+    (nodes(), None),                # two controllers: only the CA minion applies cluster objects
+    (one_controller(), "workers"),  # no flannel phase in this run
+])
+def test_flannels_daemonset_leads_only_from_the_ca_minions_own_step_and_when_flannel_runs(found, stop_after):
+    assert "controlplane" not in plan(found, stop_after)["followed_sls"]
+
+
 @pytest.mark.parametrize(("etcd_role_on", "schedulable"), [((), True), (("worker-0",), False)])
 def test_kubelet_nodes_that_run_etcd_or_the_control_plane_keep_the_workers_step(etcd_role_on, schedulable):
     """The runtime's step runs beside etcd's and the control plane's: on a node that

@@ -26,9 +26,11 @@ MINIONS = {
 # Each node's steps in order, a step of several formulas named by one (steps_logged).
 # Each node's certificates come first in its role's step; a worker's runtime and its
 # own formulas (apiproxy, kubelet, kube-proxy) make one step, beside etcd and the
-# control plane.
+# control plane. flannel's DaemonSet ends the control plane's step (the CA minion is the
+# only controller); the add-ons' step waits for its rollout.
 NODE_ORDER = {
-    "controller-0": ["pki-ca", "pki", "etcd", "controlplane", "flannel-cluster", "addons"],
+    "controller-0": ["pki-ca", "pki", "etcd", "controlplane", "flannel-manifest", "flannel-cluster",
+                     "addons"],
     "worker-0": ["pki", "runtime", "workers"],
     "worker-1": ["pki", "runtime", "workers"],
 }
@@ -162,6 +164,7 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
 @pytest.mark.parametrize(("fail", "failed_steps", "named", "not_reached"), [
     ("etcd", ["vent-controlplane"], "controller-0", {"controlplane", "addons"}),
     ("flannel-cluster", ["vent-addons"], "controller-0", {"addons"}),
+    ("flannel-manifest", ["vent-controlplane"], "controller-0", {"flannel-cluster", "addons"}),
     ("pki", ["vent-controlplane", "vent-runtime"], "controller-0",
      {"etcd", "controlplane", "node", "kubelet", "addons"}),
     ("containerd", ["vent-runtime"], "worker-0", {"apiproxy", "kubelet", "kube_proxy", "addons"}),

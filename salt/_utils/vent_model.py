@@ -279,7 +279,8 @@ def phases(vent: dict) -> list[str]:
 # Salt job a node instead of two, each about 0.7 s of a run that changes nothing. etcd
 # joins the control plane unless it has members of its own: its formula ends with the
 # whole cluster's health, so no API server starts before every member answers.
-# flannel's DaemonSet joins the add-ons: both are applied from the CA minion.
+# flannel's DaemonSet joins the add-ons: both are applied from the CA minion (the
+# DaemonSet may already be in place, see LEADS; this waits for its rollout).
 JOINED = {"etcd": "controlplane", "flannel": "addons"}
 PHASE_MINIONS = {"etcd": "etcd_ids", "controlplane": "controller_ids", "flannel": "ca_id", "addons": "ca_id"}
 # Each node's certificates come first in the step of its role, not in a step of their
@@ -299,6 +300,20 @@ FOLLOWS = {"workers": "runtime"}
 WORKERS_SLS = ("apiproxy", "kubelet", "kube_proxy")
 FOLLOWS_SLS = {"workers": ["vent.node.runtime_ready", *WORKERS_SLS]}
 BESIDE_RUNTIME = ("etcd_ids", "controller_ids")
+# Cluster objects that end an earlier step than the phase's own, when both run on the
+# same minions: flannel's DaemonSet at the end of the control plane's step, so the
+# kubelet of each node starts flannel as it registers, while the other nodes are still
+# in their runtime step, instead of once every node's step and the next have ended
+# (its rollout took 3.5-5.6 s of the add-ons' step). The phase's own formulas (in its
+# step, or the step it joins) still wait for the rollout.
+LEADS = {"flannel": "controlplane"}
+LEADS_SLS = {"flannel": ["flannel.cluster.manifest"]}
+
+
+def phase_minions(tgt: dict, phase: str) -> set[str]:
+    """The minions whose step applies ``phase`` (``tgt``: ``targets``)."""
+    ids = tgt[PHASE_MINIONS[phase]]
+    return {ids} if isinstance(ids, str) else set(ids)
 
 
 def joined_phases(tgt: dict, phases: list[str], signing_batch: int | None) -> dict[str, list[str]]:
@@ -308,7 +323,7 @@ def joined_phases(tgt: dict, phases: list[str], signing_batch: int | None) -> di
     (``signing_batch`` None), so the steps need no batches of their own for it."""
     joined = {first: [then] for first, then in JOINED.items()
               if first in phases and then in phases
-              and tgt[PHASE_MINIONS[first]] == tgt[PHASE_MINIONS[then]]}
+              and phase_minions(tgt, first) == phase_minions(tgt, then)}
     if signing_batch is None and all(p in phases for p in PKI_JOINS):
         joined["pki"] = list(PKI_JOINS)
     beside = {m for key in BESIDE_RUNTIME for m in tgt[key]}
@@ -327,10 +342,16 @@ def joined_sls(joined: dict[str, list[str]]) -> dict[str, list[str]]:
     return out
 
 
-def followed_sls(joined: dict[str, list[str]]) -> dict[str, list[str]]:
+def followed_sls(joined: dict[str, list[str]], tgt: dict, phases: list[str]) -> dict[str, list[str]]:
     """``{phase: the formulas its step applies last}``, those of the later phases that
-    end its step (``FOLLOWS``, when ``joined_phases`` joined them)."""
-    return {earlier: list(FOLLOWS_SLS[later]) for later, earlier in FOLLOWS.items() if later in joined}
+    end its step (``FOLLOWS``, when ``joined_phases`` joined them), and the objects
+    that later phases apply early (``LEADS``, when both phases run (``phases``) on the
+    same minions (``tgt``: ``targets``))."""
+    out = {earlier: list(FOLLOWS_SLS[later]) for later, earlier in FOLLOWS.items() if later in joined}
+    for later, earlier in LEADS.items():
+        if later in phases and earlier in phases and phase_minions(tgt, later) == phase_minions(tgt, earlier):
+            out.setdefault(earlier, []).extend(LEADS_SLS[later])
+    return out
 
 
 # A remote signing (publish.publish: x509_v2's, and vent_pki's one request for a
@@ -384,7 +405,7 @@ def orchestration(vent: dict, nodes: dict, shared_workers: int | None = None) ->
     out["release_files"] = release_files(out["artifacts"], out, out["phases"])
     out["joined"] = joined_phases(out, out["phases"], out["signing_batch"])
     out["joined_sls"] = joined_sls(out["joined"])
-    out["followed_sls"] = followed_sls(out["joined"])
+    out["followed_sls"] = followed_sls(out["joined"], out, out["phases"])
     out["workers_sls"] = list(WORKERS_SLS)
     return out
 

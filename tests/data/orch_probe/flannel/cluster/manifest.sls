@@ -1,0 +1,2 @@
+{%- from "probe.jinja" import probe %}
+{{ probe("flannel-manifest") }}
