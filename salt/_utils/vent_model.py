@@ -301,11 +301,11 @@ WORKERS_SLS = ("apiproxy", "kubelet", "kube_proxy")
 FOLLOWS_SLS = {"workers": ["vent.node.runtime_ready", *WORKERS_SLS]}
 BESIDE_RUNTIME = ("etcd_ids", "controller_ids")
 # Cluster objects that end an earlier step than the phase's own, when both run on the
-# same minions: flannel's DaemonSet at the end of the control plane's step, so the
-# kubelet of each node starts flannel as it registers, while the other nodes are still
-# in their runtime step, instead of once every node's step and the next have ended
-# (its rollout took 3.5-5.6 s of the add-ons' step). The phase's own formulas (in its
-# step, or the step it joins) still wait for the rollout.
+# same minions: flannel's DaemonSet at the end of the control plane's step, so its pods
+# start as the nodes register (once kube-controller-manager runs its controllers),
+# instead of once every node's step and the next have ended (its rollout had taken
+# 3.5-5.6 s of the add-ons' step). The phase's own formulas (in its step, or the step
+# it joins) still wait for the rollout.
 LEADS = {"flannel": "controlplane"}
 LEADS_SLS = {"flannel": ["flannel.cluster.manifest"]}
 
