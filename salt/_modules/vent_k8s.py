@@ -373,13 +373,13 @@ def _watched_objects(kubectl, kubeconfig, args, deadline):
                 chunk = os.read(proc.stdout.fileno(), 65536)
                 if not chunk:
                     break
-                buf += text.decode(chunk)
-                while buf.strip():
+                buf = (buf + text.decode(chunk)).lstrip()
+                while buf:
                     try:
-                        obj, end = decoder.raw_decode(buf.lstrip())
+                        obj, end = decoder.raw_decode(buf)
                     except json.JSONDecodeError:  # the rest of this object is still coming
                         break
-                    buf = buf.lstrip()[end:]
+                    buf = buf[end:].lstrip()
                     yield obj
     finally:
         proc.kill()
