@@ -1,20 +1,22 @@
 """The node-local API proxy (apiproxy formula): its haproxy.cfg as the formula renders
-it, and its clean twin leaving alone a haproxy that Vent did not install."""
+it, Debian's haproxy running that file in front of a test double of a controller, and
+its clean twin leaving alone a haproxy that Vent did not install."""
 
 from __future__ import annotations
 
-import datetime
+import http.server
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
+import time
 
 import jinja2
+import pki_for_tests
 import pytest
 import yaml
 from conftest import REPO, settings
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from test_node_minion import LocalMinion, changed
 
 FORMULA = REPO / "formulas" / "apiproxy-formula" / "apiproxy"
@@ -43,13 +45,16 @@ def test_clean_on_a_worker_takes_the_proxy_back(salt_factories, tmp_path):
     assert CLEAN_IDS <= set(minion.call("state.show_sls", "apiproxy.clean"))
 
 
-def render_config(tmp_path) -> str:
-    """haproxy.cfg from the formula's template, its defaults and the pillar defaults,
-    fronting two controllers."""
+TWO_CONTROLLERS = [{"name": "controller-0", "address": "100.72.0.2:6443"},
+                   {"name": "controller-1", "address": "100.72.0.3:6443"}]
+
+
+def render_config(tmp_path, listen="127.0.0.1:6443", backends=TWO_CONTROLLERS, pillar=None) -> str:
+    """haproxy.cfg from the formula's template, its defaults and the pillar defaults
+    (``pillar``: vent:apiproxy settings over them), fronting ``backends``."""
     ctx = {**yaml.safe_load((FORMULA / "defaults.yaml").read_text()), **settings()["apiproxy"],
-           "listen": "127.0.0.1:6443", "ca_file": str(tmp_path / "ca.crt"),
-           "backends": [{"name": "controller-0", "address": "100.72.0.2:6443"},
-                        {"name": "controller-1", "address": "100.72.0.3:6443"}]}
+           **(pillar or {}), "listen": listen, "ca_file": str(tmp_path / "ca.crt"),
+           "backends": backends}
     template = (FORMULA / "files" / "haproxy.cfg.jinja").read_text()
     # Salt's Jinja keeps the template's last newline, which haproxy requires.
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)  # noqa: S701 (a config file, not HTML)
@@ -77,20 +82,91 @@ def test_rendered_config_passes_haproxys_own_check(tmp_path):
     assert shutil.which("haproxy"), "haproxy is not installed: ./vent setup installs it (requirements.apt)"
     assert subprocess.run(["getent", "passwd", "haproxy"], capture_output=True).returncode == 0, \
         "haproxy is installed but not from Debian's package: its user is missing"
-    (tmp_path / "ca.crt").write_bytes(_ca_pem())
+    pki_for_tests.write_ca(tmp_path / "ca.crt")
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(render_config(tmp_path))
     check = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def _ca_pem() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vent-test-ca")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM)
+class ControllerDouble(http.server.BaseHTTPRequestHandler):
+    """Test double of a controller's API: /readyz refuses the anonymous check (403, as
+    before the API's RBAC is bootstrapped) until ``ready`` is set; /version answers."""
+
+    ready: threading.Event
+    checks: list
+
+    def do_GET(self):  # noqa: N802
+        if self.path == "/readyz":
+            self.checks.append(time.monotonic())
+            code = 200 if self.ready.is_set() else 403
+        else:
+            code = 200
+        body = b"ok" if code == 200 else b"forbidden"
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _through_proxy(port, ca_file) -> bool:
+    """One GET /version through the proxy reached the controller."""
+    ctx = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as raw, \
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"GET /version HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            return tls.recv(64).startswith(b"HTTP/1.0 200")
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _bounded_until(predicate, seconds, step=0.05):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def test_a_controller_that_turns_ready_rejoins_at_the_recheck_interval(tmp_path):
+    """A controller whose /readyz fails leaves the rotation and is asked again every
+    vent:apiproxy:recheck_interval, not every check_interval: it is back within about
+    rise x recheck_interval of turning ready. (Kubelets that start before the API back
+    off up to 7 s between registrations; a proxy that rejoins late makes them miss a
+    round.) check_interval is 10 s here, so rejoining on it would take 10 s or more."""
+    assert shutil.which("haproxy"), "haproxy is not installed: ./vent setup installs it (requirements.apt)"
+    recheck = settings()["apiproxy"]["recheck_interval"]
+    handler = type("Controller", (ControllerDouble,), {"ready": threading.Event(), "checks": []})
+    with pki_for_tests.https_server(tmp_path, handler) as (url, ca_file):
+        shutil.copy(ca_file, tmp_path / "ca.crt")
+        port = _free_port()
+        cfg = tmp_path / "haproxy.cfg"
+        cfg.write_text(render_config(
+            tmp_path, listen=f"127.0.0.1:{port}", pillar={"check_interval": "10s"},
+            backends=[{"name": "controller-0", "address": url.removeprefix("https://")}]))
+        proxy = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            # Out of rotation: the first check's 403 takes it out, then it is asked again.
+            assert _bounded_until(lambda: len(handler.checks) >= 3, 8), \
+                f"{len(handler.checks)} /readyz checks in 8 s with recheck_interval {recheck}"
+            assert not _through_proxy(port, ca_file), "a controller whose /readyz fails stays in rotation"
+            handler.ready.set()
+            turned_ready = time.monotonic()
+            assert _bounded_until(lambda: _through_proxy(port, ca_file), 25), "never back in rotation"
+            rejoined = time.monotonic() - turned_ready
+        finally:
+            proxy.terminate()
+            log = proxy.communicate(timeout=10)[0]
+    assert rejoined < 5, f"back in rotation {rejoined:.1f} s after turning ready (recheck {recheck})\n{log}"

@@ -4,20 +4,13 @@ vendored 1.32 flag lists; the apply decision; the bounded health wait over real 
 from __future__ import annotations
 
 import copy
-import datetime
 import http.server
-import ipaddress
-import ssl
-import threading
 import time
 
+import pki_for_tests
 import pytest
 import yaml
 from conftest import REPO, load_salt_module, settings
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ventlab.model import model
 
@@ -264,28 +257,6 @@ def test_object_without_name_is_refused():
 # health endpoints; the real API answers in the lab)
 
 
-def _cert(subject, issuer_key, issuer_name, key, ca=False, ip=None):
-    now = datetime.datetime.now(datetime.UTC)
-    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(minutes=5))
-         .not_valid_after(now + datetime.timedelta(days=1))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ip:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
-                            critical=False)
-    return b.sign(issuer_key, hashes.SHA256())
-
-
-def _pem_ca(tmp_path, name):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = _cert(subj, key, subj, key, ca=True)
-    path = tmp_path / f"{name}.crt"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key, subj, path
-
-
 class FakeHealthEndpoints(http.server.BaseHTTPRequestHandler):
     """Test double: /livez ok at once, /readyz ok after `ready_after` seconds."""
 
@@ -305,23 +276,9 @@ class FakeHealthEndpoints(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def tls_server(tmp_path):
-    ca_key, ca_name, ca_path = _pem_ca(tmp_path, "test-ca")
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = _cert(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-                 ca_key, ca_name, key, ip="127.0.0.1")
-    (tmp_path / "srv.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "srv.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     handler = type("Handler", (FakeHealthEndpoints,), {"ready_at": time.monotonic() + 1.0})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tmp_path / "srv.crt", tmp_path / "srv.key")
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", ca_path, tmp_path
-    server.shutdown()
-    server.server_close()
+    with pki_for_tests.https_server(tmp_path, handler) as (url, ca_path):
+        yield url, ca_path, tmp_path
 
 
 def test_wait_healthy_waits_for_readyz(tls_server):
@@ -343,7 +300,8 @@ def test_wait_healthy_is_bounded_and_reports_the_failing_path(tls_server):
 
 def test_wait_healthy_refuses_a_server_the_ca_did_not_sign(tls_server):
     url, _, tmp = tls_server
-    _, _, other_ca = _pem_ca(tmp, "other-ca")
+    other_ca = tmp / "other-ca.crt"
+    pki_for_tests.write_ca(other_ca, "other-ca")
     out = k8s.wait_healthy(url, str(other_ca), timeout=0.5, interval=0.1)
     assert not out["ok"]
     assert "CERTIFICATE_VERIFY_FAILED" in out["status"]["/livez"]

@@ -4,13 +4,11 @@ Each minion renders its own etcd.conf.yml (pillar points every path at a per-min
 directory: the minions share the host's filesystem). Three network namespaces on a
 bridge stand in for the nodes' private network; Debian's etcd runs in each one as the
 `etcd` user with the file the formula rendered, exactly as the unit would start it.
-Certificates come from a test-only CA made here with `cryptography`.
+Certificates come from a test-only CA (pki_for_tests, `cryptography`).
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import shutil
 import subprocess
@@ -18,13 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import pki_for_tests as pki_
 import pytest
 import yaml
 from conftest import REPO, master_overrides, minion_overrides, pillar_dir, settings
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ventlab import saltconfig
 from ventlab.model import model
@@ -57,48 +53,7 @@ def sh(*argv, check=True, timeout=30):
     return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
 
 
-# --- test-only PKI ---------------------------------------------------------------
-
-
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _write_key(path, key, owner=None):
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-    if owner:
-        shutil.chown(path, owner, owner)
-
-
-def _cert(cn, ca_cert, ca_key, ips=(), usages=(), is_ca=False):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(ca_cert.subject if ca_cert else _name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-    )
-    if ips:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(i)) for i in ips]),
-            critical=False,
-        )
-    if usages:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
-    cert = builder.sign(ca_key or key, hashes.SHA256())
-    return cert, key
+# --- test-only PKI (pki_for_tests) -------------------------------------------------
 
 
 TEST_CA: list = []
@@ -108,24 +63,24 @@ def make_test_pki(base: Path, members=None):
     """etcd-ca.crt, etcd-server, etcd-peer (owned by etcd) and apiserver-etcd-client per
     member."""
     if not TEST_CA:
-        TEST_CA.extend(_cert("vent-etcd-test-only-ca", None, None, is_ca=True))
+        TEST_CA.extend(pki_.cert("vent-etcd-test-only-ca", None, None, is_ca=True))
     ca_cert, ca_key = TEST_CA
     server, client = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
     for minion, m in (members or MEMBERS).items():
         pki = base / minion / "pki"
         pki.mkdir(parents=True)
         pki.chmod(0o755)
-        (pki / "etcd-ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+        pki_.write_cert(pki / "etcd-ca.crt", ca_cert)
         ips = (m["private"], "127.0.0.1")
         for name, usages, owner in (
             ("etcd-server", (server, client), "etcd"),
             ("etcd-peer", (server, client), "etcd"),
             ("apiserver-etcd-client", (client,), None),
         ):
-            cert, key = _cert(minion if name != "apiserver-etcd-client" else name,
-                              ca_cert, ca_key, ips if owner else (), usages)
-            (pki / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-            _write_key(pki / f"{name}.key", key, owner)
+            cert, key = pki_.cert(minion if name != "apiserver-etcd-client" else name,
+                                  ca_cert, ca_key, ips if owner else (), usages)
+            pki_.write_cert(pki / f"{name}.crt", cert)
+            pki_.write_key(pki / f"{name}.key", key, owner)
 
 
 # --- the private network -----------------------------------------------------------

@@ -241,6 +241,7 @@ def test_allowed_values_come_from_the_formula_defaults():
     (("flannel", "vxlan_port"), 70000, "an integer 1-65535"),
     (("etcd", "health_timeout"), 0, "a number of seconds > 0"),
     (("apiproxy", "check_interval"), "two seconds", "a duration like 2s or 500ms"),
+    (("apiproxy", "recheck_interval"), "soon", "a duration like 2s or 500ms"),
     (("orchestrate", "worker_batch"), 0, "null or an integer >= 1"),
     (("gvisor", "enabled"), "yes", "true or false"),
 ])

@@ -150,6 +150,11 @@ vent:
     # often, and takes it out of (fall) or back into (rise) rotation after so many
     # answers.
     check_interval: 2s
+    # A controller out of rotation, or between its fall/rise answers, is asked this
+    # often instead: it rejoins within about rise x this of its /readyz passing. Left at
+    # check_interval, a fresh deploy's API joined up to 4 s late, and each kubelet that
+    # had found it down retried its registration only 3 to 7 s later (its own backoff).
+    recheck_interval: 500ms
     fall: 2
     rise: 2
 
