@@ -144,6 +144,16 @@ def test_controller_manager_flags(vent, count):
     assert f["root-ca-file"] == "/etc/vent/pki/ca.crt"
 
 
+def test_controller_manager_api_rate_comes_from_pillar(vent):
+    """Above the binary's own 20/30, which held a new cluster's controllers back while
+    each got its service account token; a site may set its own."""
+    f = k8s.render_flags("controller_manager", vent, "100.72.0.10", _nodes(1))
+    assert int(f["kube-api-qps"]) > 20 and int(f["kube-api-burst"]) > 30, f
+    vent["kubernetes"]["controller_manager_api"] = {"qps": 7, "burst": 9}
+    f = k8s.render_flags("controller_manager", vent, "100.72.0.10", _nodes(1))
+    assert (f["kube-api-qps"], f["kube-api-burst"]) == ("7", "9")
+
+
 @CONTROLLERS
 def test_scheduler_flags(vent, count):
     f = k8s.render_flags("scheduler", vent, "100.72.0.10", _nodes(count))

@@ -242,12 +242,16 @@ def test_allowed_values_come_from_the_formula_defaults():
     (("etcd", "health_timeout"), 0, "a number of seconds > 0"),
     (("apiproxy", "check_interval"), "two seconds", "a duration like 2s or 500ms"),
     (("apiproxy", "recheck_interval"), "soon", "a duration like 2s or 500ms"),
+    (("kubernetes", "controller_manager_api", "burst"), 0, "an integer >= 1"),
     (("orchestrate", "worker_batch"), 0, "null or an integer >= 1"),
     (("gvisor", "enabled"), "yes", "true or false"),
 ])
 def test_counts_ports_and_durations_are_checked(pillar, path, value, must):
-    pillar[path[0]][path[1]] = value
-    assert_one_error_naming(pillar, f"vent:{path[0]}:{path[1]}", must)
+    node = pillar
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert_one_error_naming(pillar, "vent:" + ":".join(path), must)
 
 
 def test_a_service_range_the_apiserver_refuses(pillar):

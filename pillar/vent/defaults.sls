@@ -83,6 +83,14 @@ vent:
     kube_proxy_config: {}
     kube_proxy_mode: iptables
     ready_timeout: 120
+    # kube-controller-manager's own rate limit on its API requests. Its defaults (20
+    # a second, bursts of 30) held a fresh cluster's controllers back some 5 s while
+    # it made each controller's service account and token (--use-service-account-
+    # credentials), so DaemonSet pods and node CIDRs came that much later; the API's
+    # priority and fairness still guards the API server.
+    controller_manager_api:
+      qps: 100
+      burst: 200
     audit:
       max_age_days: 7
       max_backups: 5

@@ -159,6 +159,7 @@ def base_flags(component, vent, private_ip, nodes):
         return flags
     if component == "controller_manager":
         kubeconfig = f"{kc}/kube-controller-manager.kubeconfig"
+        api = vent["kubernetes"]["controller_manager_api"]
         return {
             "bind-address": "127.0.0.1",
             "kubeconfig": kubeconfig,
@@ -171,6 +172,8 @@ def base_flags(component, vent, private_ip, nodes):
             "node-cidr-mask-size": cluster["node_cidr_mask"],
             "service-cluster-ip-range": cluster["service_cidr"],
             "use-service-account-credentials": "true",
+            "kube-api-qps": api["qps"],
+            "kube-api-burst": api["burst"],
             "service-account-private-key-file": f"{pki}/service-account.key",
             "root-ca-file": f"{pki}/ca.crt",
             "client-ca-file": f"{pki}/ca.crt",
