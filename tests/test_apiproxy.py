@@ -19,6 +19,8 @@ import yaml
 from conftest import REPO, settings
 from test_node_minion import LocalMinion, changed
 
+from tests.lab import cluster
+
 FORMULA = REPO / "formulas" / "apiproxy-formula" / "apiproxy"
 
 CLEAN_IDS = {"apiproxy-service-clean-service-dead", "apiproxy-config-clean-file-absent",
@@ -49,11 +51,12 @@ TWO_CONTROLLERS = [{"name": "controller-0", "address": "100.72.0.2:6443"},
                    {"name": "controller-1", "address": "100.72.0.3:6443"}]
 
 
-def render_config(tmp_path, listen="127.0.0.1:6443", backends=TWO_CONTROLLERS, pillar=None) -> str:
+def render_config(tmp_path, listen="127.0.0.1:6443", backends=TWO_CONTROLLERS, pillar=None,
+                  ca_file=None) -> str:
     """haproxy.cfg from the formula's template, its defaults and the pillar defaults
     (``pillar``: vent:apiproxy settings over them), fronting ``backends``."""
     ctx = {**yaml.safe_load((FORMULA / "defaults.yaml").read_text()), **settings()["apiproxy"],
-           **(pillar or {}), "listen": listen, "ca_file": str(tmp_path / "ca.crt"),
+           **(pillar or {}), "listen": listen, "ca_file": str(ca_file or tmp_path / "ca.crt"),
            "backends": backends}
     template = (FORMULA / "files" / "haproxy.cfg.jinja").read_text()
     # Salt's Jinja keeps the template's last newline, which haproxy requires.
@@ -130,15 +133,6 @@ def _through_proxy(port, ca_file) -> bool:
         return False
 
 
-def _bounded_until(predicate, seconds, step=0.05):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
-
-
 def test_a_controller_that_turns_ready_rejoins_at_the_recheck_interval(tmp_path):
     """A controller whose /readyz fails leaves the rotation and is asked again every
     vent:apiproxy:recheck_interval, not every check_interval: it is back within about
@@ -149,22 +143,22 @@ def test_a_controller_that_turns_ready_rejoins_at_the_recheck_interval(tmp_path)
     recheck = settings()["apiproxy"]["recheck_interval"]
     handler = type("Controller", (ControllerDouble,), {"ready": threading.Event(), "checks": []})
     with pki_for_tests.https_server(tmp_path, handler) as (url, ca_file):
-        shutil.copy(ca_file, tmp_path / "ca.crt")
         port = _free_port()
         cfg = tmp_path / "haproxy.cfg"
         cfg.write_text(render_config(
-            tmp_path, listen=f"127.0.0.1:{port}", pillar={"check_interval": "10s"},
+            tmp_path, listen=f"127.0.0.1:{port}", pillar={"check_interval": "10s"}, ca_file=ca_file,
             backends=[{"name": "controller-0", "address": url.removeprefix("https://")}]))
         proxy = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             # Out of rotation: the first check's 403 takes it out, then it is asked again.
-            assert _bounded_until(lambda: len(handler.checks) >= 3, 8), \
-                f"{len(handler.checks)} /readyz checks in 8 s with recheck_interval {recheck}"
+            cluster.wait(f"3 /readyz checks with recheck_interval {recheck}",
+                         lambda: len(handler.checks) >= 3, timeout=8, interval=0.05)
             assert not _through_proxy(port, ca_file), "a controller whose /readyz fails stays in rotation"
             handler.ready.set()
             turned_ready = time.monotonic()
-            assert _bounded_until(lambda: _through_proxy(port, ca_file), 25), "never back in rotation"
+            cluster.wait("the controller back in rotation", lambda: _through_proxy(port, ca_file),
+                         timeout=25, interval=0.05)
             rejoined = time.monotonic() - turned_ready
         finally:
             proxy.terminate()
