@@ -316,14 +316,18 @@ def phase_minions(tgt: dict, phase: str) -> set[str]:
     return {ids} if isinstance(ids, str) else set(ids)
 
 
+def one_step_can_apply(tgt: dict, phases: list[str], a: str, b: str) -> bool:
+    """Phases ``a`` and ``b`` both run (``phases``) on the same minions (``tgt``), so
+    one of their steps can apply the other's formulas (``JOINED``, ``LEADS``)."""
+    return a in phases and b in phases and phase_minions(tgt, a) == phase_minions(tgt, b)
+
+
 def joined_phases(tgt: dict, phases: list[str], signing_batch: int | None) -> dict[str, list[str]]:
     """``{phase: the phases whose steps apply it too}``: the pairs of ``JOINED`` that
     both run (``phases``) on the same minions (``tgt``: ``targets``); and the PKI of
     every node when every role's step runs and all nodes may sign at once
     (``signing_batch`` None), so the steps need no batches of their own for it."""
-    joined = {first: [then] for first, then in JOINED.items()
-              if first in phases and then in phases
-              and phase_minions(tgt, first) == phase_minions(tgt, then)}
+    joined = {first: [then] for first, then in JOINED.items() if one_step_can_apply(tgt, phases, first, then)}
     if signing_batch is None and all(p in phases for p in PKI_JOINS):
         joined["pki"] = list(PKI_JOINS)
     beside = {m for key in BESIDE_RUNTIME for m in tgt[key]}
@@ -343,13 +347,12 @@ def joined_sls(joined: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def followed_sls(joined: dict[str, list[str]], tgt: dict, phases: list[str]) -> dict[str, list[str]]:
-    """``{phase: the formulas its step applies last}``, those of the later phases that
-    end its step (``FOLLOWS``, when ``joined_phases`` joined them), and the objects
-    that later phases apply early (``LEADS``, when both phases run (``phases``) on the
-    same minions (``tgt``: ``targets``))."""
+    """``{phase: the formulas its step applies last}``: those of the later phases
+    ``joined_phases`` joined to it (``FOLLOWS``), then the objects later phases apply
+    early in it (``LEADS``, where ``one_step_can_apply``)."""
     out = {earlier: list(FOLLOWS_SLS[later]) for later, earlier in FOLLOWS.items() if later in joined}
     for later, earlier in LEADS.items():
-        if later in phases and earlier in phases and phase_minions(tgt, later) == phase_minions(tgt, earlier):
+        if one_step_can_apply(tgt, phases, later, earlier):
             out.setdefault(earlier, []).extend(LEADS_SLS[later])
     return out
 
