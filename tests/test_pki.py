@@ -257,6 +257,16 @@ def test_role_decides_which_certificates_a_node_gets(lab):
     assert sorted(p.name for p in lab.pki_dir(CA_ID).iterdir()) == ["ca", "ca.crt"]
 
 
+def test_a_node_gets_the_service_users_of_its_roles_only(lab):
+    """A worker runs neither etcd nor the control plane: no system users for them."""
+    users = {}
+    for mid, states in lab.on([CTL_ID, WRK_ID], "state.apply", "pki.users").items():
+        assert isinstance(states, dict) and all(s["result"] for s in states.values()), states
+        users[mid] = sorted(s["name"] for sid, s in states.items() if sid.startswith("user_|-"))
+    assert users == {CTL_ID: ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"],
+                     WRK_ID: []}
+
+
 @pytest.mark.parametrize(("policy", "cn"), [
     ("vent-admin", "admin"),                        # O=system:masters
     ("vent-apiserver-kubelet-client", None),        # O=system:masters

@@ -310,7 +310,8 @@ def is_ca():
 
 
 def settings():
-    """The PKI settings states need, with the derived paths and the service users."""
+    """The PKI settings states need, with the derived paths, the service users this
+    node's roles need (``users``) and every one Vent makes (``all_users``)."""
     pki = _pki()
     paths = _model("paths", _vent())
     return {
@@ -322,7 +323,8 @@ def settings():
         "days_remaining": int(pki["days_remaining"]),
         "ca_minion": pki["ca_minion"],
         "front_proxy": bool(pki["front_proxy"]),
-        "users": list(_util("vent_model.service_users")()),
+        "users": list(_model("service_users", roles_of())),
+        "all_users": list(_model("service_users")),
     }
 
 

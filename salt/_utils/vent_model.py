@@ -107,8 +107,15 @@ def units_after(unit: str) -> tuple[str, ...]:
     return chain[:chain.index(unit)] if unit in chain else ()
 
 
-def service_users() -> tuple[str, ...]:
-    return SERVICE_USERS
+def service_users(roles: dict | None = None) -> tuple[str, ...]:
+    """The service users of a node with ``roles`` (``roles_of``'s answer): etcd's on an
+    etcd member, the control plane's on a controller; a worker runs none of them. All
+    of them without ``roles``: what a clean removes, whatever the node was."""
+    if roles is None:
+        return SERVICE_USERS
+    users = (("etcd",) if roles.get("etcd") else ()) + (
+        tuple(CONTROL_PLANE.values()) if roles.get("controller") else ())
+    return tuple(u for u in SERVICE_USERS if u in users)
 
 
 def clean_order() -> tuple:
