@@ -107,3 +107,18 @@ def test_by_unit_gives_each_controller_and_the_mean_worker():
         "worker-1": {"salt-minion.service": 5.0, "init.scope": 1.4}}}
     assert bench._by_unit(run, top=2) == ("controller-0: salt-minion 9.4, kube-apiserver 4.6; "
                                           "a worker (mean of 2): salt-minion 4.5, init.scope 1.3")
+
+
+def test_scaling_splits_each_added_workers_work_and_the_larger_runs_time():
+    cores = os.cpu_count()
+    small = {"seconds": 20.0, "cpu_busy": 1.5 / cores,  # 30 core-s
+             "cpu_by_machine": {"controller-0": 12.0, "worker-0": 7.0, "worker-1": 7.0}}
+    large = {"seconds": 30.0, "cpu_busy": 1.6 / cores,  # 48 core-s
+             "cpu_by_machine": {"controller-0": 14.0, **{f"worker-{i}": 7.5 for i in range(4)}}}
+    # 18 core-s more for 2 workers: the workers' machines 30 against 14, the controller
+    # 14 against 12, and the host's own processes 4 in both (30 - 26, 48 - 44).
+    assert bench._scaling(small, large, 26.0) == (
+        "1+4 over 1+2: 18 core-s more CPU work, 9.0 a worker (the workers' machines 8.0, the"
+        f" controllers 1.0, the host 0.0); 30.0 s = {48 / cores:.1f} s of that work on {cores} cores"
+        f" + {30 - 48 / cores:.1f} s with cores idle; target 26.0 s")
+    assert bench._scaling({**small, "cpu_busy": None}, large, 26.0) is None

@@ -153,6 +153,34 @@ def _by_unit(run: dict, top: int = 6) -> str:
     return "; ".join(parts)
 
 
+def _scaling(small: dict, large: dict, target: float) -> str | None:
+    """What the larger cluster's orchestration (``large``) spent beyond the smaller's
+    (``small``): the CPU work each added worker brought, split between the workers'
+    machines, the controllers and the host (the master among them), and how much of the larger
+    run the cores were busy (its least time on them) or idle (waiting on the run's
+    order), against ``target``. None without CPU figures for both."""
+    works = [_cpu_work(run) for run in (small, large)]
+    if None in works or not all(run.get("cpu_by_machine") for run in (small, large)):
+        return None
+    def workers(run):
+        return {n: s for n, s in run["cpu_by_machine"].items() if n.startswith("worker")}
+    added = len(workers(large)) - len(workers(small))
+    if added <= 0:
+        return None
+    def part(run):
+        controllers = sum(s for n, s in run["cpu_by_machine"].items() if not n.startswith("worker"))
+        return controllers, _cpu_work(run) - sum(run["cpu_by_machine"].values())
+    (c_small, h_small), (c_large, h_large) = part(small), part(large)
+    machines = sum(workers(large).values()) - sum(workers(small).values())
+    per = (works[1] - works[0]) / added
+    least = works[1] / os.cpu_count()
+    return (f"1+{len(workers(large))} over 1+{len(workers(small))}: {works[1] - works[0]:.0f} core-s more CPU"
+            f" work, {per:.1f} a worker (the workers' machines {machines / added:.1f}, the controllers"
+            f" {(c_large - c_small) / added:.1f}, the host {(h_large - h_small) / added:.1f});"
+            f" {large['seconds']:.1f} s = {least:.1f} s of that work on {os.cpu_count()} cores"
+            f" + {large['seconds'] - least:.1f} s with cores idle; target {target:.1f} s")
+
+
 def lab_figures(boot_one: float, boot_three: float) -> None:
     one = _lab_run(1, 0, stop_after="refresh")  # salt-cloud's time only: no worker to deploy
     small = _lab_run(1, 2, rerun=True)
@@ -174,6 +202,8 @@ def lab_figures(boot_one: float, boot_three: float) -> None:
     print(_row("orchestration, 1+4", large["orchestration"], scaling * o3, jobs)
           + f"; {large['orchestration']['seconds'] / o3:.2f}x 1+2 (target {scaling}x)"
           + (f"; CPU work {work[1] / work[0]:.2f}x 1+2" if None not in work else ""))
+    if bound := _scaling(small["orchestration"], large["orchestration"], scaling * o3):
+        print(bound)
     print(_row("lab up, 1+2", small["lab up"], TARGETS["lab up 1+2"], boot))
     print(_row(f"no-op re-run, 1+2 ({noop['changed_steps']} steps changed)", noop,
                TARGETS["no-op re-run"], jobs))
