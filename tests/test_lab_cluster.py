@@ -77,6 +77,13 @@ def test_the_deploy_records_what_each_machines_units_did(cluster):
         assert expected <= set(units) and all(units[u] > 0 for u in expected), (name, units)
 
 
+def test_new_minions_start_in_step_with_the_masters_modules(cluster):
+    """The deploy takes Vent's extension modules along, so the first orchestration's
+    refresh step had nothing to sync."""
+    steps = c.step_results(cluster["out"])
+    assert steps["vent-refresh"] == "ok (no changes)", steps
+
+
 def _reloads_since(hostname: str, unit: str) -> int:
     """systemd's daemon-reloads on ``hostname`` since ``unit`` first started this boot."""
     lines = c.inside(hostname, "journalctl", "-b", "_PID=1", "-o", "cat", "--no-pager").stdout.splitlines()

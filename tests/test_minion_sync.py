@@ -33,6 +33,9 @@ def test_the_first_root_holding_a_file_wins_and_bytecode_is_left_out(tmp_path):
         write(extmods / key, text)
     write(extmods / "modules" / "__pycache__" / "b.cpython-311.pyc", "its own bytecode")
     assert sync.synced(str(extmods)) == shipped
+    # What a new machine's deploy takes along is those same files.
+    assert sync.shipped_files(opts) == {"modules/a.py": b"first a", "modules/b.py": b"b",
+                                        "states/sub/c.py": b"c"}
     # ...and one whose copy differs, or that lacks one, is not.
     write(extmods / "modules" / "a.py", "second a")
     assert sync.synced(str(extmods)) != shipped
@@ -48,6 +51,7 @@ def test_only_a_sync_can_tell_for_other_backends_or_environments(tmp_path):
     two_envs = {**roots, "dev": [str(tmp_path)]}
     assert sync.shipped({"fileserver_backend": ["roots"], "file_roots": two_envs}) is None
     assert sync.shipped({"fileserver_backend": "roots", "file_roots": roots}) == {}
+    assert sync.shipped_files({"fileserver_backend": "gitfs", "file_roots": roots}) is None
 
 
 def test_the_repository_ships_the_kinds_the_sync_job_syncs():

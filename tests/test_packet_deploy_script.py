@@ -63,9 +63,7 @@ def upload(tmp_path):
 
 
 def test_offline_install_writes_config_grains_keys_and_unit(tmp_path, upload):
-    wheelhouse = tmp_path / "wheelhouse"
-    wheelhouse.mkdir()
-    _stand_in_salt_wheel(wheelhouse)
+    wheelhouse = _wheelhouse(tmp_path)
     root, prefix = tmp_path / "root", tmp_path / "venv"
     args = ["-c", str(upload), "-w", str(wheelhouse), "-p", str(prefix), "-r", str(root), "-n"]
     proc = _run(*args)
@@ -95,6 +93,39 @@ def test_offline_install_writes_config_grains_keys_and_unit(tmp_path, upload):
     again = _run(*args)
     assert again.returncode == 0, again.stderr
     assert "salt 3008.4 already installed" in again.stdout
+
+
+def _wheelhouse(tmp_path):
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    _stand_in_salt_wheel(wheelhouse)
+    return wheelhouse
+
+
+@pytest.mark.parametrize("cache_moved", [False, True])
+def test_extension_modules_go_where_a_sync_writes_them(tmp_path, upload, cache_moved):
+    """The master's modules that came along land in the minion's default
+    extension_modules; where the minion config moves its cache, the orchestration's
+    refresh step syncs them instead."""
+    (upload / "extmods" / "utils").mkdir(parents=True)
+    (upload / "extmods" / "utils" / "vent_model.py").write_text("ROLES = ()\n")
+    if cache_moved:
+        with open(upload / "minion", "a") as fh:
+            fh.write("cachedir: /srv/salt-cache\n")
+    root = tmp_path / "root"
+    extmods = root / "var" / "cache" / "salt" / "minion" / "extmods"
+    (extmods / "modules").mkdir(parents=True)
+    (extmods / "modules" / "gone.py").write_text("")  # from a deploy before
+    proc = _run("-c", str(upload), "-w", str(_wheelhouse(tmp_path)), "-p", str(tmp_path / "venv"),
+                "-r", str(root), "-n")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    written = sorted(str(p.relative_to(extmods)) for p in extmods.rglob("*") if p.is_file())
+    if cache_moved:
+        assert written == ["modules/gone.py"]
+        assert "the orchestration syncs the extension modules" in proc.stdout
+    else:
+        assert written == ["utils/vent_model.py"]
+        assert (extmods / "utils" / "vent_model.py").read_text() == "ROLES = ()\n"
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,13 @@ def test_files_are_what_salt_cloud_uploads():
     assert conf["grains"] == {"roles": ["worker"]}  # the caller's config is left as it was
 
 
+def test_the_masters_extension_modules_travel_under_extmods():
+    files = deploy._files(VM, OPTS, {"master": "198.18.0.1"}, {"utils/vent_model.py": b"X = 1\n"})
+    assert files["extmods/utils/vent_model.py"] == (b"X = 1\n", 0o644)
+    with tarfile.open(fileobj=io.BytesIO(deploy._archive(files))) as tar:
+        assert tar.extractfile("extmods/utils/vent_model.py").read() == b"X = 1\n"
+
+
 @pytest.mark.parametrize("keep", [False, True])
 def test_one_session_unpacks_runs_the_script_with_its_env_and_cleans_up(tmp_path, keep):
     tmp_dir = tmp_path / "saltcloud-x"

@@ -67,19 +67,21 @@ def unsupported(vm_, opts):
 
 
 def _archive(files):
-    """A tar archive of ``{name: (text, mode)}``."""
+    """A tar archive of ``{name: (text or bytes, mode)}``."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, (text, mode) in files.items():
-            data = text.encode()
+            data = text if isinstance(text, bytes) else text.encode()
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), mode, int(time.time())
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
-def _files(vm_, opts, minion_conf):
-    """What salt-cloud would upload beside deploy.sh."""
+def _files(vm_, opts, minion_conf, extension_files=None):
+    """What salt-cloud would upload beside deploy.sh; and ``extension_files``
+    (``{"<kind>/<path>": bytes}``, the master's extension modules as a sync writes them)
+    under ``extmods/``, which Vent's deploy script puts where a sync would."""
     conf = dict(minion_conf)
     files = {"minion.pem": (vm_["priv_key"], 0o600), "minion.pub": (vm_["pub_key"], 0o644)}
     grains = conf.pop("grains", {})
@@ -88,6 +90,8 @@ def _files(vm_, opts, minion_conf):
     if opts.get("enable_cloud_grains", True):
         conf["grains"] = {"salt-cloud": {k: vm_[k] for k in ("driver", "provider", "profile")}}
     files["minion"] = (salt.utils.cloud.salt_config_to_yaml(conf), 0o644)
+    for name, data in (extension_files or {}).items():
+        files[f"extmods/{name}"] = (data, 0o644)
     return files
 
 
@@ -212,9 +216,10 @@ def _event(opts, what, tag, args):
                                 transport=opts.get("transport", "zeromq"))
 
 
-def deploy(vm_, opts):
+def deploy(vm_, opts, extension_files=None):
     """Install Salt on the machine as ``salt.utils.cloud.bootstrap`` would, over one
-    session; its return (``deployed``), or ``Error`` when the script failed."""
+    session, with ``extension_files`` (see ``_files``); its return (``deployed``), or
+    ``Error`` when the script failed."""
     name = vm_["name"]
     host = _value("ssh_host", vm_, opts)
     user = _value("ssh_username", vm_, opts, "root")
@@ -231,7 +236,7 @@ def deploy(vm_, opts):
         salt.utils.cloud.accept_key(opts["pki_dir"], vm_["pub_key"], minion_id)
     files = {}
     if _value("make_minion", vm_, opts, True):
-        files = _files(vm_, opts, minion_conf)
+        files = _files(vm_, opts, minion_conf, extension_files)
     files["deploy.sh"] = (script, 0o700)
     tmp_dir = f"{_value('tmp_dir', vm_, opts, '/tmp/.saltcloud').rstrip('/')}-{uuid.uuid4()}"
     event_args = {"name": name, "host": host, "username": user, "tmp_dir": tmp_dir,

@@ -44,8 +44,8 @@ def check_job():
     return _job(((SYNCED, {}), _PILLAR_REFRESH))
 
 
-def files(dirs):
-    """``{"<kind>/<path>": sha256}`` of the files under ``dirs`` (``{kind: [dir, ...]}``),
+def _paths(dirs):
+    """``{"<kind>/<path>": file}`` of the files under ``dirs`` (``{kind: [dir, ...]}``),
     the first dir that holds a path winning as in Salt's roots fileserver; bytecode
     caches, which a minion writes itself, left out."""
     found = {}
@@ -55,10 +55,13 @@ def files(dirs):
                 subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
                 for name in sorted(n for n in names if not n.endswith(".pyc")):
                     path = os.path.join(top, name)
-                    key = f"{kind}/{os.path.relpath(path, root)}"
-                    if key not in found:
-                        found[key] = salt.utils.hashutils.get_hash(path, "sha256")
+                    found.setdefault(f"{kind}/{os.path.relpath(path, root)}", path)
     return found
+
+
+def files(dirs):
+    """``{"<kind>/<path>": sha256}`` of the files under ``dirs`` (as ``_paths``)."""
+    return {key: salt.utils.hashutils.get_hash(path, "sha256") for key, path in _paths(dirs).items()}
 
 
 def synced(extension_modules):
@@ -66,14 +69,36 @@ def synced(extension_modules):
     return files({kind: [os.path.join(extension_modules, kind)] for kind in KINDS})
 
 
-def shipped(opts):
-    """What a sync of ``KINDS`` brings to a minion, read from the master's file roots
-    (``opts``: the master's); None when only a sync can tell (another fileserver
-    backend, or more than the base environment)."""
+def _shipped_dirs(opts):
+    """The master's directories of ``KINDS`` (``opts``: the master's); None when only a
+    sync can tell what it brings (another fileserver backend, or more than the base
+    environment)."""
     backends = opts.get("fileserver_backend") or ["roots"]
     if ([backends] if isinstance(backends, str) else list(backends)) != ["roots"]:
         return None
     roots = opts.get("file_roots") or {}
     if set(roots) != {"base"}:
         return None
-    return files({kind: [os.path.join(root, f"_{kind}") for root in roots["base"]] for kind in KINDS})
+    return {kind: [os.path.join(root, f"_{kind}") for root in roots["base"]] for kind in KINDS}
+
+
+def shipped(opts):
+    """What a sync of ``KINDS`` brings to a minion, read from the master's file roots:
+    ``files``' digests, or None (see ``_shipped_dirs``)."""
+    dirs = _shipped_dirs(opts)
+    return None if dirs is None else files(dirs)
+
+
+def shipped_files(opts):
+    """The files a sync of ``KINDS`` writes under a minion's ``extension_modules``:
+    ``{"<kind>/<path>": bytes}``, or None (see ``_shipped_dirs``). A new machine's
+    deploy takes them along, so its minion starts in step with the master and the
+    refresh step has nothing to sync."""
+    dirs = _shipped_dirs(opts)
+    if dirs is None:
+        return None
+    contents = {}
+    for key, path in _paths(dirs).items():
+        with open(path, "rb") as fh:
+            contents[key] = fh.read()
+    return contents

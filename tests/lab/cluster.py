@@ -196,9 +196,14 @@ def running_lab(kube_dir: Path, *up_args: str):
         lab("down", timeout=600)
 
 
+def step_results(up: subprocess.CompletedProcess) -> dict[str, str]:
+    """What ``./vent lab up`` printed for each orchestration step: ``{step: "ok (changed)"}``."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"^  (vent-\S+)\s+(.*)$", up.stdout, re.M)}
+
+
 def assert_every_step_ok(up: subprocess.CompletedProcess) -> None:
     """``./vent lab up`` exited 0 and printed ``ok`` for every orchestration step."""
-    lines = {m.group(1): m.group(2) for m in re.finditer(r"^  (vent-\S+)\s+(.*)$", up.stdout, re.M)}
+    lines = step_results(up)
     assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-3000:]
     assert lines and all(v.startswith("ok") for v in lines.values()), lines
     assert "vent-status" in lines and "vent-addons" in lines

@@ -4,18 +4,19 @@
 # Installs the pinned Salt minion into a venv with pip -- from PyPI, from an index
 # mirror, or offline from a wheelhouse directory -- never from the salt-bootstrap
 # download. Takes the minion config, grains and pre-accepted keys that salt-cloud uploads
-# beside this script, and runs the minion under systemd.
+# beside this script (and the extension modules Vent's deploy adds), and runs the
+# minion under systemd.
 #
 # usage: vent-minion.sh [-c DIR] [-w WHEELHOUSE] [-i INDEX_URL] [-v VERSION]
 #                       [-p PREFIX] [-r ROOT] [-n] [-h]
-#   -c DIR        files from salt-cloud: minion, grains, minion.pem, minion.pub
-#                 (default: this script's directory, where salt-cloud puts them)
+#   -c DIR        files from salt-cloud: minion, grains, minion.pem, minion.pub,
+#                 extmods/ (default: this script's directory, where salt-cloud puts them)
 #   -w DIR        offline: install from the wheels in DIR (pip --no-index), e.g. made
 #                 with `pip download -d DIR salt==3008.4` and copied to the machine
 #   -i URL        a PyPI mirror (pip --index-url)
 #   -v VERSION    Salt version (default 3008.4, Vent's pin)
 #   -p PREFIX     venv directory (default /opt/vent/salt)
-#   -r ROOT       write /etc files under ROOT (image building, tests)
+#   -r ROOT       write /etc and /var files under ROOT (image building, tests)
 #   -n            install and configure, but do not start the minion
 # The same settings as environment (salt-cloud `script_env`): VENT_WHEELHOUSE,
 # VENT_INDEX_URL, VENT_SALT_VERSION, VENT_SALT_PREFIX, VENT_ROOT, VENT_NO_START=1.
@@ -33,7 +34,7 @@ START=1
 
 die() { echo "vent-minion: $*" >&2; exit 1; }
 say() { echo "vent-minion: $*"; }
-usage() { sed -n '9,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '10,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while getopts "c:w:i:v:p:r:nh" opt; do
   case "$opt" in
@@ -120,6 +121,22 @@ CONF
   done
 }
 
+# The master's extension modules that came with the files (extmods/<kind>/...), where
+# a sync would write them: the minion starts with them, and the orchestration's refresh
+# step finds nothing to sync here (a job and some fifty file requests to the master
+# for each new node). A config that moves the minion's cache leaves that to the sync.
+install_extmods() {
+  [ -d "$SRC/extmods" ] || return 0
+  if grep -qsE '^(root_dir|cachedir|extension_modules):' "$SRC/minion"; then
+    say "the minion config moves its cache: the orchestration syncs the extension modules"
+    return 0
+  fi
+  local cache=$ROOT/var/cache/salt/minion
+  install -d -m 0700 "$cache"
+  rm -rf "$cache/extmods"
+  cp -R "$SRC/extmods" "$cache/extmods"
+}
+
 install_unit() {
   install -d -m 0755 "$ROOT/etc/systemd/system"
   # KillMode=mixed + short stop timeout: the minion's children must not outlive a stop,
@@ -161,5 +178,6 @@ start_minion() {
 
 install_salt
 install_config
+install_extmods
 install_unit
 start_minion
