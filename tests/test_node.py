@@ -104,11 +104,12 @@ def _packages(minion, vent):
 
 
 @pytest.mark.salt
-def test_packages_include_what_kube_proxy_and_the_vxlan_guard_run(minion):
+def test_packages_include_what_kube_proxy_the_vxlan_guard_and_containerd_run(minion):
     """iptables is Priority: optional on Debian 12, so a minimal server may lack it;
     kube-proxy's iptables mode and flannel's VXLAN guard unit run it. nft is needed by
-    kube-proxy's nftables mode only."""
+    kube-proxy's nftables mode only. containerd decompresses image layers with igzip
+    (isal) where it finds it."""
     pkgs = _packages(minion, {})
-    assert "iptables" in pkgs
+    assert "iptables" in pkgs and "isal" in pkgs
     assert "nftables" not in pkgs
     assert "nftables" in _packages(minion, {"kubernetes": {"kube_proxy_mode": "nftables"}})

@@ -49,7 +49,7 @@ BASE_PACKAGES = [
 # plus the tools kubelet and kube-proxy expect on a node.
 FORMULA_PACKAGES = [
     "etcd-server", "etcd-client", "containerd", "runc", "containernetworking-plugins",
-    "kubernetes-client", "conntrack", "socat", "ipset", "ebtables", "ethtool", "haproxy",
+    "kubernetes-client", "conntrack", "socat", "ipset", "isal", "ebtables", "ethtool", "haproxy",
 ]
 # Installed packages whose services the formulas configure and start themselves: a
 # default etcd or containerd would take their ports, sockets and data directories
