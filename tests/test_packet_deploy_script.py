@@ -105,7 +105,8 @@ def _wheelhouse(tmp_path):
 @pytest.mark.parametrize("cache_moved", [False, True])
 def test_extension_modules_go_where_a_sync_writes_them(tmp_path, upload, cache_moved):
     """The master's modules that came along land in the minion's default
-    extension_modules; where the minion config moves its cache, the orchestration's
+    extension_modules, each kind replacing the minion's copy as a sync would and other
+    kinds left alone; where the minion config moves its cache, the orchestration's
     refresh step syncs them instead."""
     (upload / "extmods" / "utils").mkdir(parents=True)
     (upload / "extmods" / "utils" / "vent_model.py").write_text("ROLES = ()\n")
@@ -114,17 +115,18 @@ def test_extension_modules_go_where_a_sync_writes_them(tmp_path, upload, cache_m
             fh.write("cachedir: /srv/salt-cache\n")
     root = tmp_path / "root"
     extmods = root / "var" / "cache" / "salt" / "minion" / "extmods"
-    (extmods / "modules").mkdir(parents=True)
-    (extmods / "modules" / "gone.py").write_text("")  # from a deploy before
+    for before in ("utils/gone.py", "grains/site.py"):  # from a deploy or sync before
+        (extmods / before).parent.mkdir(parents=True)
+        (extmods / before).write_text("")
     proc = _run("-c", str(upload), "-w", str(_wheelhouse(tmp_path)), "-p", str(tmp_path / "venv"),
                 "-r", str(root), "-n")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     written = sorted(str(p.relative_to(extmods)) for p in extmods.rglob("*") if p.is_file())
     if cache_moved:
-        assert written == ["modules/gone.py"]
+        assert written == ["grains/site.py", "utils/gone.py"]
         assert "the orchestration syncs the extension modules" in proc.stdout
     else:
-        assert written == ["utils/vent_model.py"]
+        assert written == ["grains/site.py", "utils/vent_model.py"]
         assert (extmods / "utils" / "vent_model.py").read_text() == "ROLES = ()\n"
 
 

@@ -124,17 +124,22 @@ CONF
 # The master's extension modules that came with the files (extmods/<kind>/...), where
 # a sync would write them: the minion starts with them, and the orchestration's refresh
 # step finds nothing to sync here (a job and some fifty file requests to the master
-# for each new node). A config that moves the minion's cache leaves that to the sync.
+# for each new node). Each kind that came replaces the minion's copy, as its sync
+# would; other kinds stay. A config that moves the minion's cache leaves it to the sync.
 install_extmods() {
   [ -d "$SRC/extmods" ] || return 0
   if grep -qsE '^(root_dir|cachedir|extension_modules):' "$SRC/minion"; then
     say "the minion config moves its cache: the orchestration syncs the extension modules"
     return 0
   fi
-  local cache=$ROOT/var/cache/salt/minion
-  install -d -m 0700 "$cache"
-  rm -rf "$cache/extmods"
-  cp -R "$SRC/extmods" "$cache/extmods"
+  local extmods=$ROOT/var/cache/salt/minion/extmods kind
+  install -d -m 0700 "$ROOT/var/cache/salt/minion"
+  install -d -m 0755 "$extmods"
+  for kind in "$SRC"/extmods/*/; do
+    kind=$(basename "$kind")
+    rm -rf "${extmods:?}/$kind"
+    cp -R "$SRC/extmods/$kind" "$extmods/$kind"
+  done
 }
 
 install_unit() {
