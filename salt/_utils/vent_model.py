@@ -42,9 +42,10 @@ UNITS = {
     "controller": tuple(CONTROL_PLANE.values()),
     "compute": ("containerd", "kubelet", "kube-proxy"),
 }
-# Service users the PKI formula creates; kubelet and kube-proxy run as root (upstream
-# needs it).
-SERVICE_USERS = ("etcd", *CONTROL_PLANE.values())
+# Service users the PKI formula creates, by the role whose daemons run as them; kubelet
+# and kube-proxy run as root (upstream needs it).
+ROLE_USERS = {"etcd": ("etcd",), "controller": tuple(CONTROL_PLANE.values())}
+SERVICE_USERS = tuple(user for users in ROLE_USERS.values() for user in users)
 # Formulas in the order a node is taken apart: the reverse of the deploy.
 CLEAN_ORDER = (
     ("compute", ("flannel", "kube_proxy", "kubelet", "containerd", "apiproxy", "cni", "node")),
@@ -113,9 +114,7 @@ def service_users(roles: dict | None = None) -> tuple[str, ...]:
     of them without ``roles``: what a clean removes, whatever the node was."""
     if roles is None:
         return SERVICE_USERS
-    users = (("etcd",) if roles.get("etcd") else ()) + (
-        tuple(CONTROL_PLANE.values()) if roles.get("controller") else ())
-    return tuple(u for u in SERVICE_USERS if u in users)
+    return tuple(user for role, users in ROLE_USERS.items() if roles.get(role) for user in users)
 
 
 def clean_order() -> tuple:

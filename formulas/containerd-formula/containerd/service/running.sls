@@ -23,9 +23,7 @@ containerd-service-running-service-running:
   service.running:
     - name: containerd
     - enable: true
-    # Enabled on disk (systemctl --root): systemd needs no daemon-reload, 0.1 s of
-    # the node's CPU each, to learn that a unit it already runs starts at boot.
-    - root: /
+    - root: /  # enabled on disk, without a daemon-reload (docs/architecture.md)
     - watch:
       - file: containerd-service-running-file-managed
       - sls: containerd.config.file

@@ -9,9 +9,7 @@ etcd-service-running-service-running:
   service.running:
     - name: {{ etcd.service }}
     - enable: true
-    # Enabled on disk (systemctl --root): systemd needs no daemon-reload, 0.1 s of
-    # the node's CPU each, to learn that a unit it already runs starts at boot.
-    - root: /
+    - root: /  # enabled on disk, without a daemon-reload (docs/architecture.md)
     - require:
       - sls: etcd.package.install
     - watch:

@@ -17,8 +17,6 @@ flannel-guard-running-service-running:
   service.running:
     - name: vent-vxlan-guard
     - enable: true
-    # Enabled on disk (systemctl --root): systemd needs no daemon-reload, 0.1 s of
-    # the node's CPU each, to learn that a unit it already runs starts at boot.
-    - root: /
+    - root: /  # enabled on disk, without a daemon-reload (docs/architecture.md)
     - watch:
       - file: flannel-guard-running-unit-file-managed

@@ -28,9 +28,7 @@ kube-proxy-service-running-service-running:
   service.running:
     - name: kube-proxy
     - enable: true
-    # Enabled on disk (systemctl --root): systemd needs no daemon-reload, 0.1 s of
-    # the node's CPU each, to learn that a unit it already runs starts at boot.
-    - root: /
+    - root: /  # enabled on disk, without a daemon-reload (docs/architecture.md)
     - watch:
       - file: kube-proxy-service-running-file-managed
       - sls: kube_proxy.package.install

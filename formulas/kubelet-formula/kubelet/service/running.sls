@@ -30,9 +30,7 @@ kubelet-service-running-service-running:
   service.running:
     - name: kubelet
     - enable: true
-    # Enabled on disk (systemctl --root): systemd needs no daemon-reload, 0.1 s of
-    # the node's CPU each, to learn that a unit it already runs starts at boot.
-    - root: /
+    - root: /  # enabled on disk, without a daemon-reload (docs/architecture.md)
     - watch:
       - file: kubelet-service-running-file-managed
       - sls: kubelet.package.install

@@ -8,9 +8,7 @@ controlplane-controller_manager-service-service-running:
   service.running:
     - name: kube-controller-manager
     - enable: true
-    # Enabled on disk (systemctl --root): systemd needs no daemon-reload, 0.1 s of
-    # the node's CPU each, to learn that a unit it already runs starts at boot.
-    - root: /
+    - root: /  # enabled on disk, without a daemon-reload (docs/architecture.md)
     - require:
       - sls: pki.users
     - watch:
