@@ -87,8 +87,9 @@ def test_new_minions_start_in_step_with_the_masters_modules(cluster):
 def _reloads_since(hostname: str, unit: str) -> int:
     """systemd's daemon-reloads on ``hostname`` since ``unit`` first started this boot."""
     lines = c.inside(hostname, "journalctl", "-b", "_PID=1", "-o", "cat", "--no-pager").stdout.splitlines()
-    first = next(i for i, line in enumerate(lines) if line.startswith(f"Started {unit}.service"))
-    return lines[first:].count("Reloading.")
+    started = [i for i, line in enumerate(lines) if line.startswith(f"Started {unit}.service")]
+    assert started, f"{hostname}: the journal of this boot never started {unit}"
+    return lines[started[0]:].count("Reloading.")
 
 
 def test_units_start_at_boot_and_enabling_them_reloaded_no_unit(cluster):

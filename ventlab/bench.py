@@ -174,7 +174,9 @@ def _scaling(small: dict, large: dict, target: float) -> str | None:
     machines = sum(workers(large).values()) - sum(workers(small).values())
     per = (works[1] - works[0]) / added
     least = works[1] / os.cpu_count()
-    return (f"1+{len(workers(large))} over 1+{len(workers(small))}: {works[1] - works[0]:.0f} core-s more CPU"
+    n_controllers = len(large["cpu_by_machine"]) - len(workers(large))
+    return (f"{n_controllers}+{len(workers(large))} over {n_controllers}+{len(workers(small))}:"
+            f" {works[1] - works[0]:.0f} core-s more CPU"
             f" work, {per:.1f} a worker (the workers' machines {machines / added:.1f}, the controllers"
             f" {(c_large - c_small) / added:.1f}, the host {(h_large - h_small) / added:.1f});"
             f" {large['seconds']:.1f} s = {least:.1f} s of that work on {os.cpu_count()} cores"
