@@ -507,10 +507,39 @@ def test_a_node_asks_the_ca_for_all_its_signing_policies_in_one_request(lab, nod
     asked = f"Asked {CA_ID} for the signing policies {', '.join(policies)} (job ".encode()
     assert logged.count(asked) == 1, logged.decode(errors="replace")[-3000:]
     assert logged.count(b"Publishing 'x509.sign_remote_certificate'") == 0
-    (fetched,) = [v for k, v in states.items() if k.startswith("vent_pki_|-pki-certs-policies-fetched")]
+    (prepared,) = [v for k, v in states.items() if k.startswith("vent_pki_|-pki-certs-signing-prepared")]
     count = len(policies)
-    assert fetched["comment"] == f"{count} of {count} signing policies from {CA_ID} in one request"
-    assert lab.call(node, "vent_pki.remote_policies").data == policies
+    assert prepared["comment"] == f"{count} of {count} signing policies from {CA_ID} in one request"
+    assert sorted(c["signing_policy"] for c in lab.call(node, "vent_pki.remotely_signed").data) == policies
+
+
+WRK_CERTS = {"kubelet": "vent-kubelet", "kubelet-serving": "vent-kubelet-serving",
+             "kube-proxy": "vent-kube-proxy"}
+
+
+def test_a_node_missing_its_certificates_has_them_signed_in_one_request(lab):
+    """x509_v2 asks the CA minion to sign each certificate in a request of its own, a
+    job of the CA minion each; the pki formula queues the node's missing ones and the
+    first certificate state asks for all of them at once."""
+    pki = lab.pki_dir(WRK_ID)
+    for name in WRK_CERTS:
+        (pki / f"{name}.crt").unlink()
+    states, logged = _logged_during(lab, WRK_ID, lambda: lab.on([WRK_ID], "state.apply", "pki")[WRK_ID])
+    assert _failed_states(states) == {}
+    text = logged.decode(errors="replace")
+    asked = f"Asked {CA_ID} for the certificates of {', '.join(WRK_CERTS.values())} (job "
+    assert text.count(asked) == 1, text[-3000:]
+    assert text.count("Publishing 'x509.sign_remote_certificate'") == 0, text[-3000:]
+    assert text.count("for the signing policies") == 0  # none was there to check
+    (prepared,) = [v for k, v in states.items() if k.startswith("vent_pki_|-pki-certs-signing-prepared")]
+    assert prepared["comment"] == f"3 of 3 missing certificates queued to be signed by {CA_ID} in one request"
+    for name in WRK_CERTS:
+        cert = _cert(pki / f"{name}.crt")
+        cert.verify_directly_issued_by(_ca(lab))
+        key = serialization.load_pem_private_key((pki / f"{name}.key").read_bytes(), None)
+        assert cert.public_key() == key.public_key(), name
+    assert _names(_cert(pki / "kube-proxy.crt"), NameOID.COMMON_NAME) == ["system:kube-proxy"]
+    assert _changed(lab.apply(WRK_ID)) == []
 
 
 @pytest.mark.parametrize(("node", "has", "has_not"), [

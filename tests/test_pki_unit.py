@@ -119,13 +119,21 @@ def test_san_list_tells_ips_from_names_and_drops_duplicates():
 # --- a node's signing policies in one request ------------------------------------
 
 
-def _der_cert():
+def _ca_cert():
+    """A self-signed CA certificate and its private key."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert, key
+
+
+def _der_cert():
+    cert, _ = _ca_cert()
     return cert, cert.public_bytes(serialization.Encoding.DER)
 
 
@@ -223,10 +231,12 @@ def _ca_minion(monkeypatch, grant):
     """The CA minion's vent_pki over Salt's own x509_v2 functions, its pillar holding
     Vent's signing policies; the master's answer to match.compound_matches is a test
     double that grants (``grant``) or refuses, and counts the questions."""
-    cert, _ = _der_cert()
+    cert, key = _ca_cert()
     pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    pillar = {"x509_signing_policies": pki.signing_policies({**CA, "cert": pem, "etcd_cert": pem,
-                                                            "front_proxy_cert": pem}, "ca-0")}
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    pillar = {"x509_signing_policies": pki.signing_policies(
+        {**CA, "cert": pem, "etcd_cert": pem, "front_proxy_cert": pem, "key": key_pem}, "ca-0")}
     asked = []
 
     def compound_matches_double(fun, arg):
@@ -243,14 +253,14 @@ def _ca_minion(monkeypatch, grant):
     monkeypatch.setattr(pki, "__salt__", {"x509.sign_remote_certificate": upstream.sign_remote_certificate,
                                           "x509.get_signing_policy": upstream.get_signing_policy},
                         raising=False)
-    return upstream, asked
+    return upstream, asked, cert
 
 
 NODE_POLICIES = ["vent-kube-proxy", "vent-kubelet", "vent-kubelet-serving"]
 
 
 def test_the_ca_answers_each_policy_as_x509_v2_does_asking_the_master_once_per_holders(monkeypatch):
-    upstream, asked = _ca_minion(monkeypatch, grant=True)
+    upstream, asked, _ = _ca_minion(monkeypatch, grant=True)
     each = {n: upstream.sign_remote_certificate(n, {}, True, __pub_id="worker-0") for n in NODE_POLICIES}
     assert len(asked) == 3 and all(not a["errors"] for a in each.values())
     asked.clear()
@@ -264,7 +274,7 @@ def test_the_ca_answers_each_policy_as_x509_v2_does_asking_the_master_once_per_h
 
 
 def test_a_refused_node_gets_x509_v2s_refusal_for_each_policy(monkeypatch):
-    upstream, asked = _ca_minion(monkeypatch, grant=False)
+    upstream, asked, _ = _ca_minion(monkeypatch, grant=False)
     got = pki.remote_signing_policies(NODE_POLICIES, __pub_id="worker-0")
     assert got == dict.fromkeys(NODE_POLICIES, {
         "data": None, "errors": ["minion not permitted to use specified signing policy"]})
@@ -272,7 +282,7 @@ def test_a_refused_node_gets_x509_v2s_refusal_for_each_policy(monkeypatch):
 
 
 def test_another_x509_v2_answers_every_policy_itself(monkeypatch):
-    upstream, asked = _ca_minion(monkeypatch, grant=True)
+    upstream, asked, _ = _ca_minion(monkeypatch, grant=True)
     monkeypatch.setattr(pki, "ANSWER_SOURCE", "0" * 64)
     got = pki.remote_signing_policies(NODE_POLICIES, __pub_id="worker-0")
     assert all(not a["errors"] for a in got.values()) and len(asked) == 3
@@ -282,3 +292,135 @@ def test_the_ca_refuses_a_bad_list_of_names():
     for bad in ("vent-a", [], [""], [1]):
         with pytest.raises(SaltInvocationError, match="names: a list of signing policy names"):
             pki.remote_signing_policies(bad, __pub_id="worker-0")
+
+
+# --- a node's missing certificates in one request ---------------------------------
+
+
+def _keys(tmp_path, *names):
+    """{name: (path of a new P-256 private key, its public key as DER)}."""
+    out = {}
+    for name in names:
+        key = ec.generate_private_key(ec.SECP256R1())
+        path = tmp_path / f"{name}.key"
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        out[name] = (str(path), key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return out
+
+
+def _args(name, policy, key_path, **subject):
+    return {"name": f"/pki/{name}.crt", "ca_server": "ca-0", "signing_policy": policy,
+            "private_key": key_path, "days_valid": 365, "digest": "sha256", **subject}
+
+
+def _as_x509_v2_sends(args, public_key):
+    """The request x509_v2's certificate state sends for ``args`` (its
+    _create_certificate_remote): the arguments the state leaves unset as None, the
+    private key's public half in its place."""
+    unset = dict.fromkeys(("signing_private_key", "signing_private_key_passphrase", "signing_cert",
+                           "csr", "subject", "serial_number", "not_before", "not_after"))
+    sent = {k: v for k, v in args.items() if k not in ("name", "ca_server", "signing_policy", "private_key")}
+    return args["signing_policy"], {**unset, **sent, "public_key": public_key}
+
+
+def test_missing_certificates_are_signed_in_one_request_when_the_first_asks(monkeypatch, tmp_path):
+    keys = _keys(tmp_path, "kubelet", "kube-proxy")
+    kubelet = _args("kubelet", "vent-kubelet", keys["kubelet"][0], CN="system:node:w0",
+                    subjectAltName="DNS:w0")
+    proxy = _args("kube-proxy", "vent-kube-proxy", keys["kube-proxy"][0], CN="system:kube-proxy")
+    answers = [{"data": b"KUBELET-DER", "errors": []}, {"data": b"PROXY-DER", "errors": []}]
+    sent, context = _node(monkeypatch, {"ca-0": answers}, pending=1)
+
+    assert pki.queue_signing("ca-0", [kubelet, proxy]) == {
+        "queued": ["/pki/kubelet.crt", "/pki/kube-proxy.crt"], "left": {}}
+    assert sent == []  # queueing sends nothing
+
+    first = _as_x509_v2_sends(proxy, keys["kube-proxy"][1])
+    assert pki.queued_certificate("ca-0", *first) == b"PROXY-DER"
+    (pub, *rets) = sent
+    assert (pub["cmd"], pub["fun"], pub["tgt"], pub["id"]) == (
+        "minion_pub", "vent_pki.sign_remote_certificates", "ca-0", "worker-0")
+    (requests,) = pub["arg"]
+    assert requests == [
+        ["vent-kubelet", {"CN": "system:node:w0", "subjectAltName": "DNS:w0", "days_valid": 365,
+                          "digest": "sha256", "public_key": keys["kubelet"][1]}],
+        ["vent-kube-proxy", {"CN": "system:kube-proxy", "days_valid": 365, "digest": "sha256",
+                             "public_key": keys["kube-proxy"][1]}]]
+    assert len(rets) == 2
+
+    second = _as_x509_v2_sends(kubelet, keys["kubelet"][1])
+    assert pki.queued_certificate("ca-0", *second) == b"KUBELET-DER"
+    assert len(sent) == 3  # the second took its answer: nothing more was sent
+    # Each answer is taken once: a retry of its state asks on its own.
+    assert pki.queued_certificate("ca-0", *second) is None and len(sent) == 3
+
+
+def test_a_request_not_queued_refused_or_unanswered_is_left_to_x509_v2(monkeypatch, tmp_path):
+    keys = _keys(tmp_path, "kubelet", "admin")
+    kubelet = _args("kubelet", "vent-kubelet", keys["kubelet"][0], CN="system:node:w0")
+    admin = _args("admin", "vent-admin", keys["admin"][0], CN="admin")
+    refused = {"data": None, "errors": ["minion not permitted to use specified signing policy"]}
+    sent, _ = _node(monkeypatch, {"ca-0": [{"data": b"KUBELET-DER", "errors": []}, refused]})
+    pki.queue_signing("ca-0", [kubelet, admin])
+    # Another subject than queued: not this queue's request, nothing is sent for it.
+    other = _as_x509_v2_sends({**kubelet, "CN": "system:node:w1"}, keys["kubelet"][1])
+    assert pki.queued_certificate("ca-0", *other) is None and sent == []
+    assert pki.queued_certificate("ca-0", *_as_x509_v2_sends(admin, keys["admin"][1])) is None
+    assert pki.queued_certificate("ca-0", *_as_x509_v2_sends(kubelet, keys["kubelet"][1])) == b"KUBELET-DER"
+    assert sum(1 for s in sent if s["cmd"] == "minion_pub") == 1
+
+
+def test_a_ca_that_does_not_answer_leaves_each_certificate_to_ask_on_its_own(monkeypatch, tmp_path, caplog):
+    keys = _keys(tmp_path, "kubelet", "kube-proxy")
+    certificates = [_args("kubelet", "vent-kubelet", keys["kubelet"][0], CN="system:node:w0"),
+                    _args("kube-proxy", "vent-kube-proxy", keys["kube-proxy"][0], CN="system:kube-proxy")]
+    sent, _ = _node(monkeypatch, {})  # the master's answer when its peer setting refuses
+    pki.queue_signing("ca-0", certificates)
+    for name, args in zip(("kubelet", "kube-proxy"), certificates, strict=True):
+        assert pki.queued_certificate("ca-0", *_as_x509_v2_sends(args, keys[name][1])) is None
+    assert len(sent) == 1
+    assert "ca-0 did not answer vent_pki.sign_remote_certificates" in caplog.text
+
+
+def test_a_key_that_cannot_be_read_leaves_its_certificate_to_its_state(monkeypatch, tmp_path):
+    sent, context = _node(monkeypatch, {"ca-0": []})
+    missing = _args("kubelet", "vent-kubelet", str(tmp_path / "absent.key"), CN="system:node:w0")
+    got = pki.queue_signing("ca-0", [missing])
+    assert got["queued"] == [] and list(got["left"]) == ["/pki/kubelet.crt"]
+    assert got["left"]["/pki/kubelet.crt"].startswith(f"its key {tmp_path / 'absent.key'} cannot be read")
+    assert sent == []
+
+
+def test_the_ca_signs_each_request_as_x509_v2_does(monkeypatch, tmp_path):
+    upstream, asked, ca = _ca_minion(monkeypatch, grant=True)
+    keys = _keys(tmp_path, "kubelet", "kube-proxy")
+    got = pki.sign_remote_certificates([
+        ["vent-kubelet", {"CN": "system:node:w0", "subjectAltName": "DNS:w0, IP:100.72.0.3",
+                          "days_valid": 365, "digest": "sha256", "public_key": keys["kubelet"][1]}],
+        ["vent-kube-proxy", {"CN": "someone-else", "days_valid": 365, "public_key": keys["kube-proxy"][1]}],
+    ], __pub_id="worker-0", __pub_jid="1")
+    kubelet, proxy = (x509.load_der_x509_certificate(a["data"]) for a in got)
+    assert [a["errors"] for a in got] == [[], []]
+    assert kubelet.subject.rfc4514_string() == "CN=system:node:w0,O=system:nodes"
+    san = kubelet.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["w0"]
+    assert kubelet.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == keys["kubelet"][1]
+    # The policy's fixed subject wins over the request's, as x509_v2 decides.
+    assert proxy.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "system:kube-proxy"
+    assert len(asked) == 2  # x509_v2 asked the master about the node for each
+    for cert in (kubelet, proxy):
+        cert.verify_directly_issued_by(ca)
+
+
+def test_the_ca_refuses_a_request_the_node_may_not_make(monkeypatch, tmp_path):
+    upstream, asked, _ = _ca_minion(monkeypatch, grant=False)
+    keys = _keys(tmp_path, "admin")
+    got = pki.sign_remote_certificates([["vent-admin", {"public_key": keys["admin"][1]}]],
+                                       __pub_id="worker-0")
+    assert got == [{"data": None, "errors": ["minion not permitted to use specified signing policy"]}]
+    for bad in ([], "vent-admin", [["vent-admin"]], [["", {}]], [["vent-admin", "kwargs"]]):
+        with pytest.raises(SaltInvocationError, match=r"requests: a list of \[signing policy, kwargs\]"):
+            pki.sign_remote_certificates(bad, __pub_id="worker-0")

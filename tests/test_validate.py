@@ -311,13 +311,17 @@ def test_the_master_must_let_the_ca_minion_alone_check_policy_roles():
         assert problem.startswith("vent:pki:ca_minion: the master's peer_run does not let controller-0")
 
 
-def test_a_peer_setting_without_the_policies_request_is_a_warning():
+def test_a_peer_setting_without_the_one_request_functions_is_a_warning():
     tracked = yaml.safe_load((REPO / "etc/salt/master").read_text())["peer"]
     assert validation.peer_warnings(tracked) == []
     assert validation.peer_warnings({".*": [r"vent_pki\..*"]}) == []
     for peer in (None, {}, {".*": ["x509.sign_remote_certificate"]}):
-        (warning,) = validation.peer_warnings(peer)
-        assert "does not allow vent_pki.remote_signing_policies" in warning
+        policies, certificates = validation.peer_warnings(peer)
+        assert "does not allow vent_pki.remote_signing_policies" in policies
+        assert "does not allow vent_pki.sign_remote_certificates" in certificates
+    (warning,) = validation.peer_warnings({".*": ["vent_pki.remote_signing_policies"]})
+    assert ("does not allow vent_pki.sign_remote_certificates: each certificate asks the CA minion "
+            "to sign it") in warning
 
 
 def test_a_master_that_serves_publish_with_the_minions_requests_is_a_warning():

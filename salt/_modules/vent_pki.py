@@ -8,7 +8,9 @@ come from the mine (``vent_node``), settings from pillar ``vent``.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import logging
 import time
 
@@ -168,6 +170,22 @@ def remote_signing_policies(names, **kwargs):
     return answers
 
 
+def sign_remote_certificates(requests, **kwargs):
+    """Peer function of the CA minion: x509_v2's answer (``x509.sign_remote_certificate``)
+    to each of ``requests`` (``[[signing policy, kwargs], ...]``, what x509_v2 would
+    send one request each) for the minion asking (``__pub_id``), in order. A node whose
+    certificates are missing has them all signed in one job of the CA minion instead
+    of one job each; x509_v2 still decides, for each, whether the node may have it and
+    what goes into it."""
+    if not isinstance(requests, list) or not requests or not all(
+            isinstance(r, list) and len(r) == 2 and isinstance(r[0], str) and r[0]
+            and isinstance(r[1], dict) for r in requests):
+        raise SaltInvocationError(f"requests: a list of [signing policy, kwargs], not {requests!r}")
+    asker = {key: value for key, value in kwargs.items() if key == "__pub_id"}
+    return [__salt__["x509.sign_remote_certificate"](policy, dict(request), **asker)
+            for policy, request in requests]
+
+
 def _etcd_signer(ca):
     """The etcd CA's key and certificate. A CA made before Vent had one (no
     ``etcd_key`` in pillar) signs etcd's certificates itself, as it always did: etcd
@@ -192,7 +210,7 @@ def front_proxy_ca_cert():
     return _pki().get("ca", {}).get("front_proxy_cert") or ""
 
 
-# --- the node side: its policies in one request ------------------------------------
+# --- the node side: its policies, and its missing certificates, in one request each ---
 
 # sha256 of the source of salt/modules/x509_v2.py:get_signing_policy in Salt 3008.4,
 # which keeps the policies it fetched from a CA minion during a state run in
@@ -202,19 +220,40 @@ POLICY_CACHE_SOURCE = "efd6264ae143ef483ef70a1c3a62c65fde6f3d60deaa162cdbbd6fef0
 POLICY_CACHE = "_x509_policies"
 
 
-def remote_policies(nodes_=None):
-    """The signing policies of this node's certificates that the CA minion signs for
+def signing_args(spec):
+    """The arguments of ``x509.certificate_managed`` that decide what the CA signs for
+    the certificate ``spec`` (of ``certs``), as the pki formula's states pass them and
+    ``queue_signing`` sends them: the file, the CA minion (none on the CA minion, which
+    signs its own), the policy, the key and the subject. ``digest`` is x509_v2's
+    default, named so the one request for a node's certificates carries what each
+    state's own request would."""
+    settings_ = settings()
+    path = f"{settings_['dir']}/{spec['name']}"
+    args = {"name": f"{path}.crt", "signing_policy": spec["policy"], "private_key": f"{path}.key",
+            "CN": spec["CN"], "days_valid": settings_["days_valid"], "digest": "sha256"}
+    if not is_ca():
+        args["ca_server"] = settings_["ca_minion"]
+    if spec["O"]:
+        args["O"] = spec["O"]
+    if spec["sans"]:
+        args["subjectAltName"] = spec["sans"]
+    return args
+
+
+def remotely_signed(nodes_=None):
+    """``signing_args`` of each of this node's certificates that the CA minion signs for
     it (none on the CA minion, which signs its own)."""
     if is_ca():
         return []
     nodes_ = nodes() if nodes_ is None else nodes_
-    return sorted({c["policy"] for kind in ("etcd", "controller", "node") for c in certs(kind, nodes_)})
+    return [signing_args(c) for kind in ("etcd", "controller", "node") for c in certs(kind, nodes_)]
 
 
-# The peer function the CA minion answers with a node's policies, and how long and how
-# often to ask the master for its answer: publish.publish asks every 0.3 s, a third of
-# the time the CA minion takes to answer.
+# The peer functions the CA minion answers with a node's policies and with its
+# certificates, and how long and how often to ask the master for an answer:
+# publish.publish asks every 0.3 s, a third of the time the CA minion takes to answer.
 REMOTE_POLICIES = "vent_pki.remote_signing_policies"
+REMOTE_CERTIFICATES = "vent_pki.sign_remote_certificates"
 ANSWER_SECONDS = 60
 ASK_EVERY_SECONDS = 0.05
 
@@ -226,22 +265,22 @@ def _channel():
     return salt.channel.client.ReqChannel.factory(__opts__, master_uri=__opts__["master_uri"])
 
 
-def _ask(ca_server, names):
-    """publish.publish of ``remote_signing_policies`` to ``ca_server`` (the same
-    request, which the master checks against its peer setting alike), asking for the
-    answer more often: the CA minion's answer, or None."""
+def _ask(ca_server, fun, arg, what):
+    """publish.publish of the peer function ``fun`` with ``arg`` to ``ca_server`` (the
+    same request, which the master checks against its peer setting alike), asking for
+    the answer more often: the CA minion's answer, or None. ``what`` names the request
+    in the log."""
     if "master_uri" not in __opts__:  # masterless: no CA minion to ask
         return None
     try:
         with _channel() as channel:
-            sent = channel.send({"cmd": "minion_pub", "fun": REMOTE_POLICIES, "arg": [names],
+            sent = channel.send({"cmd": "minion_pub", "fun": fun, "arg": arg,
                                  "tgt": ca_server, "tgt_type": "glob", "ret": "", "tmo": ANSWER_SECONDS,
                                  "form": "clean", "id": __opts__["id"],
                                  "no_parse": __opts__.get("no_parse", [])})
             if not isinstance(sent, dict) or not sent.get("jid"):
                 return None
-            log.info("Asked %s for the signing policies %s (job %s)", ca_server, ", ".join(names),
-                     sent["jid"])
+            log.info("Asked %s for %s (job %s)", ca_server, what, sent["jid"])
             deadline = time.monotonic() + ANSWER_SECONDS
             while time.monotonic() < deadline:
                 returns = channel.send({"cmd": "pub_ret", "id": __opts__["id"], "jid": sent["jid"]})
@@ -266,7 +305,7 @@ def fetch_signing_policies(ca_server, names):
     if _util("vent_upstream.source_digest")(salt.modules.x509_v2.get_signing_policy) != POLICY_CACHE_SOURCE:
         why = "the installed Salt's x509_v2 is not the one whose policy cache Vent fills"
         return {"fetched": [], "left": dict.fromkeys(names, why)}
-    answer = _ask(ca_server, names)
+    answer = _ask(ca_server, REMOTE_POLICIES, [names], f"the signing policies {', '.join(names)}")
     if not isinstance(answer, dict):
         why = f"{ca_server} did not answer {REMOTE_POLICIES} (the master's peer setting must allow it)"
         return {"fetched": [], "left": dict.fromkeys(names, why)}
@@ -285,6 +324,75 @@ def fetch_signing_policies(ca_server, names):
         fetched.append(name)
     return {"fetched": fetched, "left": left}
 
+
+
+# A node's requests for its missing certificates, queued in a state run before the
+# certificate states (``queue_signing``) and sent in one request when the first of
+# them asks (``queued_certificate``): __context__[SIGNING_QUEUE][ca_server].
+SIGNING_QUEUE = "vent_pki_signing_queue"
+# What x509_v2 sends for a certificate besides its arguments: it names the CA minion
+# and the policy apart, and sends the private key's public half (_create_certificate_remote).
+_NOT_SENT = ("name", "ca_server", "signing_policy", "private_key")
+
+
+def _request_key(ca_server, signing_policy, kwargs):
+    """One request to the CA minion, however its arguments were spelt: an argument
+    left unset (None), which x509_v2's state passes and its request keeps, says
+    nothing."""
+    given = {key: value for key, value in kwargs.items() if value is not None}
+    text = json.dumps([ca_server, signing_policy, given], sort_keys=True,
+                      default=lambda value: value.hex() if isinstance(value, bytes) else repr(value))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def queue_signing(ca_server, certificates):
+    """Queue x509_v2's request to ``ca_server`` for each of ``certificates``
+    (``signing_args``, whose private keys exist), as it would send it, for the run's
+    certificate states to take from ``queued_certificate``. Sends nothing.
+    ``{"queued": [file, ...], "left": {file: why}}``: a certificate left asks on its own."""
+    queue = __context__.setdefault(SIGNING_QUEUE, {}).setdefault(
+        ca_server, {"asked": False, "requests": {}, "answers": {}})
+    queued, left = [], {}
+    for args in certificates:
+        kwargs = {key: value for key, value in args.items() if key not in _NOT_SENT}
+        try:
+            kwargs["public_key"] = x509util.to_der(x509util.load_privkey(args["private_key"]).public_key())
+        except (CommandExecutionError, SaltInvocationError, OSError, ValueError) as err:
+            left[args["name"]] = f"its key {args['private_key']} cannot be read: {err}"
+            continue
+        queue["requests"][_request_key(ca_server, args["signing_policy"], kwargs)] = [
+            args["signing_policy"], kwargs]
+        queued.append(args["name"])
+    return {"queued": queued, "left": left}
+
+
+def queued_certificate(ca_server, signing_policy, kwargs):
+    """The certificate (DER) the CA minion ``ca_server`` signed for x509_v2's request
+    (``signing_policy``, ``kwargs``) when ``queue_signing`` queued that request in this
+    run: the first of them sends every one queued in one request
+    (``sign_remote_certificates``), the others take their answers. None for a request
+    not queued, refused or not answered: x509_v2 then asks on its own, as without the
+    queue, and reports the CA's answer."""
+    queue = __context__.get(SIGNING_QUEUE, {}).get(ca_server)
+    key = _request_key(ca_server, signing_policy, kwargs)
+    if not queue or key not in queue["requests"]:
+        return None
+    if not queue["asked"]:
+        queue["asked"] = True
+        keys = list(queue["requests"])
+        requests = [queue["requests"][k] for k in keys]
+        what = f"the certificates of {', '.join(policy for policy, _ in requests)}"
+        answer = _ask(ca_server, REMOTE_CERTIFICATES, [requests], what)
+        if isinstance(answer, list) and len(answer) == len(keys):
+            queue["answers"] = dict(zip(keys, answer, strict=True))
+        else:
+            log.warning("%s did not answer %s (the master's peer setting must allow it): each "
+                        "certificate asks on its own", ca_server, REMOTE_CERTIFICATES)
+    del queue["requests"][key]
+    one = queue["answers"].pop(key, None)
+    if isinstance(one, dict) and not one.get("errors") and one.get("data"):
+        return one["data"]
+    return None
 
 # --- settings -----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""Salt's own x509_v2 execution module (``x509.*``), carried with one change until
-Salt's master answers a peer runner call at what the runner costs
-(docs/upstream/salt-master-peer-runner-cost.md).
+"""Salt's own x509_v2 execution module (``x509.*``), carried with two changes.
+
+The first is carried until Salt's master answers a peer runner call at what the
+runner costs (docs/upstream/salt-master-peer-runner-cost.md).
 
 A signing policy whose ``minions`` is a compound target makes the CA minion ask the
 master whether the requesting minion matches, once for each certificate it signs:
@@ -13,10 +14,17 @@ the master did not have yet is asked about again at its next request. Keeping a
 match adds no trust the match did not already give: the master answers from the
 grains the minion itself reported.
 
+The second is Vent's own: a node whose certificates are missing asks the CA minion
+to sign them all in one request. The pki formula queues x509_v2's request for each
+before the certificate states (``vent_pki.queue_signing``); a request to sign
+(``_query_remote``) that was queued takes its answer from ``vent_pki.queued_certificate``,
+the first of them asking for all. One job of the CA minion and one peer publish per node,
+not one per certificate. A request not queued, or not answered, is Salt's own.
+
 Everything else is the installed Salt's module, unchanged: its functions are bound to
-this module's globals (``vent_upstream.carry``), so they see this module's dunders and
-its ``_match_minions``. When the installed ``_match_minions`` is not the one this was
-written against, it is Salt's as it stands.
+this module's globals (``vent_upstream.carry``), so they see this module's dunders,
+its ``_match_minions`` and its ``_query_remote``. Where the installed function is not
+the one this was written against, it is Salt's as it stands.
 """
 
 import contextlib
@@ -34,6 +42,9 @@ __virtualname__ = "x509"
 
 # sha256 of the source of salt/modules/x509_v2.py:_match_minions in Salt 3008.4.
 KEPT_UPSTREAM_SOURCE = "c1bee4db57c9452232d301f53e771c029e2c11a20dae3a74421a058d7150c4da"
+# sha256 of the source of salt/modules/x509_v2.py:_query_remote in Salt 3008.4, which
+# returns the certificate (DER) of the CA minion's answer.
+QUERY_UPSTREAM_SOURCE = "8f1e2f67dfbcc27cd5a56700e8068594b0e91c8b3af81561dafd09e4e108f5e5"
 
 # How long a match is kept: a node's policy request and its signings come within
 # seconds of each other, even on a loaded master.
@@ -46,7 +57,8 @@ def __virtual__():
     if "vent_upstream.carry" not in __utils__:
         return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
     return __utils__["vent_upstream.carry"](
-        _upstream, globals(), {"_match_minions": (_match_minions_kept, KEPT_UPSTREAM_SOURCE)})
+        _upstream, globals(), {"_match_minions": (_match_minions_kept, KEPT_UPSTREAM_SOURCE),
+                               "_query_remote": (_query_remote_queued, QUERY_UPSTREAM_SOURCE)})
 
 
 def _matches_file():
@@ -101,3 +113,13 @@ def _match_minions_kept(test, minion):
     except OSError as exc:  # the next signing asks the master again
         log.warning("x509_v2: could not keep the match of %s in %s: %s", minion, _matches_file(), exc)
     return True
+
+
+def _query_remote_queued(ca_server, signing_policy, kwargs, get_signing_policy_only=False):
+    """``_query_remote``; a request to sign that the pki formula queued is answered by
+    ``vent_pki.queued_certificate``, with the CA minion's certificate for it."""
+    if not get_signing_policy_only and "vent_pki.queued_certificate" in __salt__:
+        signed = __salt__["vent_pki.queued_certificate"](ca_server, signing_policy, kwargs)
+        if signed is not None:
+            return signed
+    return _salt_own["_query_remote"](ca_server, signing_policy, kwargs, get_signing_policy_only)

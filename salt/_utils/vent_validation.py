@@ -152,14 +152,17 @@ def ca_peer_run_problems(ca_minion, peer_run):
 
 
 def peer_warnings(peer):
-    """Without ``vent_pki.remote_signing_policies`` in the master's ``peer`` setting each
-    certificate asks the CA minion for its policy on its own: the PKI still works, a
-    request slower per certificate."""
-    fun = "vent_pki.remote_signing_policies"
-    if any(re.match(str(allowed), fun) for funs in (peer or {}).values() for allowed in funs or []):
-        return []
+    """Without Vent's peer functions in the master's ``peer`` setting each certificate
+    asks the CA minion on its own: the PKI still works, a request slower per
+    certificate."""
+    def allowed(fun):
+        return any(re.match(str(pattern), fun) for funs in (peer or {}).values() for pattern in funs or [])
+
+    what = {"vent_pki.remote_signing_policies": "for its signing policy",
+            "vent_pki.sign_remote_certificates": "to sign it, when it is missing"}
     return [f"the master's peer setting does not allow {fun}: each certificate asks the CA "
-            "minion for its signing policy on its own, about 0.6 s each (etc/salt/master)"]
+            f"minion {asks} on its own, about 0.6 s each (etc/salt/master)"
+            for fun, asks in what.items() if not allowed(fun)]
 
 
 def worker_pool_warnings(pools, worker_threads):
