@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import tarfile
 import threading
 import uuid
@@ -248,4 +249,39 @@ def test_unpack_names_the_members_the_archive_lacks(tmp_path):
     archive.write_bytes(tar_gz({"bin/one": (b"1", 0o755)}))
     with pytest.raises(ValueError, match="the archive lacks bin/two"):
         _unpack()(str(archive), str(tmp_path / "out" / "1.0"), ["bin/one", "bin/two"])
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def _igzip_or_not(monkeypatch, tmp_path, igzip):
+    """With ``igzip``: the host's isal (requirements.apt, as the node formula installs
+    it on nodes); without: a PATH where there is none."""
+    if igzip:
+        assert shutil.which("igzip"), "isal is in requirements.apt: run ./vent setup"
+    else:
+        empty = tmp_path / "empty-path"
+        empty.mkdir()
+        monkeypatch.setenv("PATH", str(empty))
+
+
+@pytest.mark.parametrize("igzip", [True, False], ids=["igzip", "python-gzip"])
+def test_unpack_reads_a_gzip_archive_alike_with_or_without_igzip(tmp_path, monkeypatch, igzip):
+    _igzip_or_not(monkeypatch, tmp_path, igzip)
+    big = os.urandom(1 << 20)  # beyond a pipe's buffer: the stream is read while igzip writes
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(tar_gz({"bin/one": (big, 0o775), "bin/two": (b"2", 0o700),
+                                "bin/three": (b"3", 0o755)}))
+    out = tmp_path / "out" / "1.0"
+    _unpack()(str(archive), str(out), ["bin/two", "bin/one"])  # stops before bin/three
+    assert sorted(p.name for p in (out / "bin").iterdir()) == ["one", "two"]
+    assert (out / "bin" / "one").read_bytes() == big
+    assert [oct((out / "bin" / n).stat().st_mode & 0o777) for n in ("one", "two")] == ["0o755", "0o700"]
+
+
+def test_a_gzip_archive_igzip_cannot_read_fails_with_its_message(tmp_path, monkeypatch):
+    _igzip_or_not(monkeypatch, tmp_path, True)
+    whole = tar_gz({"bin/one": (os.urandom(1 << 20), 0o755)})
+    archive = tmp_path / "cut.tar.gz"
+    archive.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"cut.tar.gz could not be read: .* \(igzip: .*complete gzip file"):
+        _unpack()(str(archive), str(tmp_path / "out" / "1.0"), ["bin/one"])
     assert list((tmp_path / "out").iterdir()) == []
