@@ -147,8 +147,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 @contextlib.contextmanager
 def _tar_stream(archive):
     """The tar members of ``archive``, in order. A gzip archive is decompressed by
-    isal's igzip where the node has it (the node formula installs it): a third of the
-    CPU of Python's zlib on the release archives, about 0.3 s of a worker's deploy.
+    isal's igzip where the node has it (the node formula installs it): less than half
+    the CPU of Python's zlib on the release archives, about 0.3 s of a worker's deploy.
     Else tarfile reads it itself. The archive's checksum was verified before."""
     igzip = shutil.which("igzip")
     with open(archive, "rb") as fh:
