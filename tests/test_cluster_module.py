@@ -71,3 +71,18 @@ def test_the_mine_update_is_the_installed_salts():
 
     digest = cluster._util("vent_upstream.source_digest")
     assert digest(salt.modules.mine.update, salt.modules.mine._mine_store) == cluster.MINE_UPDATE_SOURCE
+
+
+def test_status_report_is_one_function_with_units_and_certificates(monkeypatch):
+    _node(monkeypatch, {"retcode": 0, "stdout": "active\nactive\nactive\n"})
+    read = []
+
+    def read_certificates_double(glob):
+        read.append(glob)
+        return {"/etc/vent/pki/kubelet.crt": {"not_after": "2027-12-06 00:00:00"}}
+
+    cluster.__salt__["x509.read_certificates"] = read_certificates_double
+    assert cluster.status_report("/etc/vent/pki/*.crt") == {
+        "units": {"containerd": True, "kubelet": True, "kube-proxy": True},
+        "certificates": {"/etc/vent/pki/kubelet.crt": {"not_after": "2027-12-06 00:00:00"}}}
+    assert read == ["/etc/vent/pki/*.crt"]

@@ -227,6 +227,15 @@ def unit_states():
     return {unit: state in ACTIVE_UNIT_STATES for unit, state in zip(wanted, lines, strict=True)}
 
 
+def status_report(certificates):
+    """What vent.status asks every node, in one job of one function: the states of its
+    roles' units (``unit_states``) and its certificates (``x509.read_certificates`` of
+    the glob ``certificates``). Not a multi-function job: while one runs on a minion,
+    Salt's saltutil.is_running fails on its list of functions, and with it every state
+    run queued there meanwhile (docs/upstream/salt-is-running-multi-function-job.md)."""
+    return {"units": unit_states(), "certificates": __salt__["x509.read_certificates"](certificates)}
+
+
 def read_before_change(unit, path):
     """``unit`` runs a main process that started before ``path`` last changed, so it
     has not read the file as it is now. A change written by an earlier Salt run (the

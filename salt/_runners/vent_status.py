@@ -93,21 +93,18 @@ def status():
         return _ops("text", "no nodes: no minion has published vent_node to the mine", 1)
     ids = sorted(nodes)
     units = {m: _units(m, nodes, vent) for m in ids}
-    # What every node answers, in one job a node: its ping, its services and its
-    # certificates; etcd's and the API servers' health asked at the same time, of the
-    # first etcd member and the controllers. The ping says who is up: a silent node
-    # costs that job's timeout once.
-    node_checks = {"test.ping": [], "vent_cluster.unit_states": [],
-                   "x509.read_certificates": [f"{paths['pki']}/*.crt"]}
+    # What every node answers, in one job a node: its services and its certificates
+    # (vent_cluster.status_report); etcd's and the API servers' health asked at the
+    # same time, of the first etcd member and the controllers. A node that answers is
+    # up: a silent node costs that job's timeout once.
     etcd_members = _model("etcd_members", nodes)
     controllers = _model("controllers", nodes)
     res = _ops("cmd_together", {
-        "nodes": (ids, list(node_checks), list(node_checks.values()), None, 5),
+        "nodes": (ids, "vent_cluster.status_report", [f"{paths['pki']}/*.crt"], None, 5),
         "etcd": (etcd_members[:1], *ETCD_HEALTH),
         "api": _ops("api_ready_job", controllers, _model("local_api", vent), paths["ca_cert"]),
     }, gate="nodes")
-    answers = {m: ret for m, (_, ret) in res["nodes"].items() if isinstance(ret, dict)}
-    up = [m for m in ids if (answers.get(m) or {}).get("test.ping") is True]
+    up = [m for m in ids if m in res["nodes"]]
     live_controllers = [m for m in controllers if m in up]
     etcd_asked = [m for m in etcd_members if m in up][:1]
     if etcd_asked and etcd_asked != etcd_members[:1]:  # the first member is down: ask another
@@ -115,9 +112,11 @@ def status():
     services = {m: {} for m in ids}
     certs = {}
     for minion in up:
-        if isinstance(found := answers[minion].get("vent_cluster.unit_states"), dict):
+        ok, report = res["nodes"][minion]
+        report = report if ok and isinstance(report, dict) else {}
+        if isinstance(found := report.get("units"), dict):
             services[minion] = found
-        if isinstance(found := answers[minion].get("x509.read_certificates"), dict):
+        if isinstance(found := report.get("certificates"), dict):
             certs[minion] = {
                 os.path.basename(path): (info or {}).get("not_after") or (info or {}).get("Not After")
                 for path, info in found.items()
