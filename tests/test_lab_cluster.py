@@ -457,6 +457,43 @@ def test_pulled_images_keep_no_compressed_layers(cluster):
 # --- the operator's commands -----------------------------------------------------------
 
 
+FLANNEL_DEFAULTS = c.REPO / "formulas/flannel-formula/flannel/defaults.yaml"
+FLANNEL_NS = yaml.safe_load(FLANNEL_DEFAULTS.read_text())["namespace"]
+
+
+def _flannel_pods(k, worker: str) -> list[dict]:
+    return k.json("-n", FLANNEL_NS, "get", "pods", "-l", "app=flannel",
+                  "--field-selector", f"spec.nodeName={worker}")["items"]
+
+
+def _ready(pod: dict) -> bool:
+    return any(x["type"] == "Ready" and x["status"] == "True" for x in pod["status"].get("conditions", []))
+
+
+def test_flannel_starts_on_a_node_whose_service_ip_is_unreachable(k):
+    """flanneld starts as soon as the kubelet registers its node, often before kube-proxy
+    has written the service rules there. A connection to the API's service IP opened
+    then goes unanswered (the lab's host drops it, as a real network would) until
+    client-go's 30 s dial timeout: flanneld must not need the service IP."""
+    worker = WORKERS[1]
+    service_ip = model.api_service_ip(VENT)
+    # The raw table comes before kube-proxy's DNAT: what a node sees before its rules.
+    drop = ["OUTPUT", "-d", f"{service_ip}/32", "-m", "comment", "--comment", "vent-test", "-j", "DROP"]
+    (old,) = _flannel_pods(k, worker)
+    c.inside(worker, "iptables", "-w", "-t", "raw", "-I", *drop).check_returncode()
+    try:
+        cut = c.inside(worker, "curl", "-sk", "--max-time", "3", f"https://{service_ip}/readyz")
+        assert cut.returncode == 28, f"the service IP still answers on {worker}: {cut}"
+        k.run("-n", FLANNEL_NS, "delete", "pod", old["metadata"]["name"], "--wait=true", timeout=120)
+        new = c.wait(f"a new flannel pod Ready on {worker} without the service IP", lambda: next(
+            (p for p in _flannel_pods(k, worker)
+             if p["metadata"]["uid"] != old["metadata"]["uid"] and _ready(p)), None), timeout=60)
+        logs = k.run("-n", FLANNEL_NS, "logs", new["metadata"]["name"]).stdout
+        assert service_ip not in logs, logs[-2000:]
+    finally:
+        c.inside(worker, "iptables", "-w", "-t", "raw", "-D", *drop)
+
+
 def test_smoke_passes_every_check_and_cleans_up(k):
     started = time.monotonic()
     out = c.salt_run("vent.smoke", timeout=600)

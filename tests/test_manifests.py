@@ -142,6 +142,9 @@ def test_defaults_give_dns_at_the_tenth_service_ip_and_pinned_images(tmp_path):
     assert "--iface=$(NODE_IP)" in args
     env = {e["name"]: e for e in ds["containers"][0]["env"]}
     assert env["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    # flanneld reaches the API where the kubelet does, not through kube-proxy's rules.
+    assert (env["KUBERNETES_SERVICE_HOST"]["value"], env["KUBERNETES_SERVICE_PORT"]["value"]) == (
+        "127.0.0.1", "6443")
     assert not any(a.startswith("--iface-regex") for a in args)
     # Available means flanneld wrote the subnet file pods' networks are made from.
     assert {"--healthz-ip=127.0.0.1", "--healthz-port=10262"} <= set(args)
@@ -152,6 +155,8 @@ def test_defaults_give_dns_at_the_tenth_service_ip_and_pinned_images(tmp_path):
 SITE = """
 vent:
   cluster:
+    api:
+      port: 7443
     cluster_cidr: 100.112.0.0/12
     service_cidr: 100.80.0.0/16
     domain: vent.example
@@ -194,6 +199,7 @@ def test_pillar_changes_show_up_in_the_manifests(tmp_path):
     assert "--healthz-port=10270" in args
     flanneld = objs[("DaemonSet", "kube-flannel-ds")]["spec"]["template"]["spec"]["containers"][0]
     assert flanneld["startupProbe"]["httpGet"]["port"] == 10270
+    assert {"name": "KUBERNETES_SERVICE_PORT", "value": "7443"} in flanneld["env"]
     # gVisor off: the RuntimeClass is not applied (clean removes it instead).
     assert ("RuntimeClass", "gvisor") not in objs
     for doc in objs.values():
