@@ -275,6 +275,17 @@ def test_nodes_are_ready_with_the_pinned_version(k):
             ipaddress.ip_network(VENT["cluster"]["cluster_cidr"]))
 
 
+def test_each_kubelet_registered_its_node_at_the_first_attempt(k):
+    """The deploy starts the nodes beside the control plane; a kubelet that found the API
+    down would try again only after a back-off of up to 7 s (kubelet.service.running
+    starts it once the API answers)."""
+    for worker in WORKERS:
+        log = c.inside(worker, "journalctl", "-u", "kubelet", "-o", "cat", "--no-pager").stdout
+        assert "Successfully registered node" in log, worker
+        failed = [line for line in log.splitlines() if "Unable to register node" in line]
+        assert failed == [], f"{worker}: {failed[:3]}"
+
+
 def test_workers_reach_the_api_through_their_local_proxy(cluster):
     local = model.local_api(VENT)
     for worker in WORKERS:

@@ -298,9 +298,10 @@ JOINED_SLS = {"pki": "pki", "etcd": "etcd", "flannel": "flannel.cluster.applied"
 # (apiproxy, kubelet, kube-proxy) end the runtime's, one job a node instead of two,
 # when those nodes run no step beside it (etcd, the control plane), where the node
 # stack would start before its API server and hold that node's turn for it. They no
-# longer wait for the control plane: the kubelet and kube-proxy retry until the API
-# answers. A gate first (vent.node.runtime_ready) ends a node's run where its runtime
-# failed, as the runtime's own step did.
+# longer wait for the control plane's step, only for its API: the kubelet starts once
+# the API answers through the node's own endpoint (kubelet.service.running). A gate
+# first (vent.node.runtime_ready) ends a node's run where its runtime failed, as the
+# runtime's own step did.
 FOLLOWS = {"workers": "runtime"}
 # The workers phase's formulas, in its own step or at the end of the runtime's.
 WORKERS_SLS = ("apiproxy", "kubelet", "kube_proxy")

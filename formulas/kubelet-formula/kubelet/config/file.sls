@@ -17,7 +17,7 @@ kubelet-config-file-test-fail_without_changes:
         'authentication': {
           'anonymous': {'enabled': false},
           'webhook': {'enabled': true},
-          'x509': {'clientCAFile': kubelet.pki_dir ~ '/ca.crt'},
+          'x509': {'clientCAFile': kubelet.ca_cert},
         },
         'authorization': {'mode': 'Webhook'},
         'tlsCertFile': kubelet.pki_dir ~ '/kubelet-serving.crt',

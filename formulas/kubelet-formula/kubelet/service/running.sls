@@ -8,7 +8,7 @@ include:
 kubelet-service-running-vent_pki-files_written:
   vent_pki.files_written:
     - name: kubelet
-    - paths: {{ [kubelet.kubeconfig, kubelet.pki_dir ~ '/ca.crt', kubelet.pki_dir ~ '/kubelet-serving.crt',
+    - paths: {{ [kubelet.kubeconfig, kubelet.ca_cert, kubelet.pki_dir ~ '/kubelet-serving.crt',
                  kubelet.pki_dir ~ '/kubelet-serving.key'] | json }}
 
 kubelet-service-running-file-managed:
@@ -21,6 +21,21 @@ kubelet-service-running-file-managed:
         kubelet: {{ kubelet | json }}
     - require:
       - vent_pki: kubelet-service-running-vent_pki-files_written
+
+{#- A kubelet that finds the API down retries its node's registration after a
+    back-off that doubles up to 7 s, and a deploy starts the nodes beside the control
+    plane: a node registered up to 7 s after its API answered (seen in the lab).
+    Started once the API answers through the node's own endpoint, it registers at its
+    first attempt. Only when this run starts the kubelet (prereq): a running kubelet
+    needs no API to keep running. #}
+kubelet-service-running-vent_k8s-api_healthy:
+  vent_k8s.api_healthy:
+    - name: {{ kubelet.api_url }}
+    - ca_file: {{ kubelet.ca_cert }}
+    - paths: [/readyz]
+    - timeout: {{ kubelet.ready_timeout }}
+    - prereq:
+      - service: kubelet-service-running-service-running
 
 {#- No daemon-reload of its own: service.running reloads systemd when systemd reports
     the unit changed on disk, and a new unit is loaded when it is started (each reload
