@@ -24,10 +24,10 @@ kubelet-service-running-file-managed:
 
 {#- A kubelet that finds the API down retries its node's registration after a
     back-off that doubles up to 7 s, and a deploy starts the nodes beside the control
-    plane: a node registered up to 7 s after its API answered (seen in the lab).
-    Started once the API answers through the node's own endpoint, it registers at its
-    first attempt. Only when this run starts the kubelet (prereq): a running kubelet
-    needs no API to keep running. #}
+    plane: a node could register up to 7 s after its API answered (2.4 s seen in a lab
+    deploy). Started once the API answers through the node's own endpoint, it
+    registers at its first attempt. Only when this run starts the kubelet (prereq): a
+    running kubelet needs no API to keep running. #}
 kubelet-service-running-vent_k8s-api_healthy:
   vent_k8s.api_healthy:
     - name: {{ kubelet.api_url }}
