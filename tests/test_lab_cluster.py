@@ -465,9 +465,6 @@ def test_pulled_images_keep_no_compressed_layers(cluster):
         assert layers == [], f"{hostname} keeps compressed layers: {layers}"
 
 
-# --- the operator's commands -----------------------------------------------------------
-
-
 FLANNEL_DEFAULTS = c.REPO / "formulas/flannel-formula/flannel/defaults.yaml"
 FLANNEL_NS = yaml.safe_load(FLANNEL_DEFAULTS.read_text())["namespace"]
 
@@ -503,6 +500,9 @@ def test_flannel_starts_on_a_node_whose_service_ip_is_unreachable(k):
         assert service_ip not in logs, logs[-2000:]
     finally:
         c.inside(worker, "iptables", "-w", "-t", "raw", "-D", *drop)
+
+
+# --- the operator's commands -----------------------------------------------------------
 
 
 def test_smoke_passes_every_check_and_cleans_up(k):
