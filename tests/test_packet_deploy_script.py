@@ -81,7 +81,8 @@ def test_offline_install_writes_config_grains_keys_and_unit(tmp_path, upload):
     etc = root / "etc" / "salt"
     assert yaml.safe_load((etc / "minion.d" / "99-salt-cloud.conf").read_text())["id"] == "worker-0"
     base = yaml.safe_load((etc / "minion.d" / "00-vent.conf").read_text())
-    assert base == {"acceptance_wait_time": 1, "auth_timeout": 5, "lazy_loader_strict_matching": True}
+    assert base == {"acceptance_wait_time": 1, "auth_timeout": 5, "lazy_loader_strict_matching": True,
+                    "disable_modules": ["x509"]}
     assert yaml.safe_load((etc / "grains").read_text())["roles"] == ["worker"]
     assert stat.S_IMODE((etc / "pki" / "minion" / "minion.pem").stat().st_mode) == 0o600
     unit = (root / "etc" / "systemd" / "system" / "salt-minion.service").read_text()
