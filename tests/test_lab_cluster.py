@@ -474,8 +474,9 @@ def _flannel_pods(k, worker: str) -> list[dict]:
                   "--field-selector", f"spec.nodeName={worker}")["items"]
 
 
-def _ready(pod: dict) -> bool:
-    return any(x["type"] == "Ready" and x["status"] == "True" for x in pod["status"].get("conditions", []))
+def _ready(obj: dict) -> bool:
+    """A node or pod whose Ready condition is True."""
+    return any(x["type"] == "Ready" and x["status"] == "True" for x in obj["status"].get("conditions", []))
 
 
 def test_flannel_starts_on_a_node_whose_service_ip_is_unreachable(k):
@@ -620,8 +621,7 @@ def test_clean_takes_coredns_out_of_the_cluster_and_applying_brings_it_back(k):
 
 
 def _ready_nodes(k) -> set[str]:
-    return {n["metadata"]["name"] for n in k.json("get", "nodes")["items"]
-            if {x["type"]: x["status"] for x in n["status"]["conditions"]}.get("Ready") == "True"}
+    return {n["metadata"]["name"] for n in k.json("get", "nodes")["items"] if _ready(n)}
 
 
 def test_a_worker_added_with_the_profile_joins_and_leaves(k):
