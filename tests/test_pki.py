@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -637,6 +638,28 @@ def test_new_address_reissues_only_the_affected_certificates(lab):
     finally:
         lab.call(WRK_ID, "grains.setval", "vent", ADDR[WRK_ID])
     lab.apply(WRK_ID)
+
+
+def _mined_ca(lab):
+    ret = lab.master.salt_run_cli(timeout=60).run("mine.get", CA_ID, "vent_ca_cert")
+    return (ret.data or {}).get(CA_ID) if isinstance(ret.data, dict) else None
+
+
+def test_a_ca_certificate_written_by_pki_ca_is_in_the_mine_when_it_returns(lab):
+    """The nodes' step after pki.ca reads the CA certificate from the mine: the master
+    has stored it by the time the state that wrote it returns."""
+    assert lab.call(CA_ID, "mine.delete", "vent_ca_cert").returncode == 0
+    deadline = time.monotonic() + 30
+    while _mined_ca(lab) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _mined_ca(lab), "mine.delete did not take"
+    crt = lab.base / CA_ID / "pki" / "ca" / "ca.crt"
+    crt.unlink()
+    ret = lab.apply(CA_ID, "pki.ca")
+    assert ret.returncode == 0, _failed(ret)
+    published = [v for k, v in ret.data.items() if k.startswith("module_|-pki-ca-files-mine")]
+    assert published and published[0]["result"] is True and published[0]["changes"], published
+    assert (_mined_ca(lab) or "").strip() == crt.read_text().strip()
 
 
 def test_node_without_ca_in_the_mine_fails_saying_what_to_run(lab):
