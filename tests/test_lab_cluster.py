@@ -474,11 +474,6 @@ def _flannel_pods(k, worker: str) -> list[dict]:
                   "--field-selector", f"spec.nodeName={worker}")["items"]
 
 
-def _ready(obj: dict) -> bool:
-    """A node or pod whose Ready condition is True."""
-    return any(x["type"] == "Ready" and x["status"] == "True" for x in obj["status"].get("conditions", []))
-
-
 def test_flannel_starts_on_a_node_whose_service_ip_is_unreachable(k):
     """flanneld starts as soon as the kubelet registers its node, often before kube-proxy
     has written the service rules there. A connection to the API's service IP opened
@@ -496,7 +491,7 @@ def test_flannel_starts_on_a_node_whose_service_ip_is_unreachable(k):
         k.run("-n", FLANNEL_NS, "delete", "pod", old["metadata"]["name"], "--wait=true", timeout=120)
         new = c.wait(f"a new flannel pod Ready on {worker} without the service IP", lambda: next(
             (p for p in _flannel_pods(k, worker)
-             if p["metadata"]["uid"] != old["metadata"]["uid"] and _ready(p)), None), timeout=60)
+             if p["metadata"]["uid"] != old["metadata"]["uid"] and model.is_ready(p)), None), timeout=60)
         logs = k.run("-n", FLANNEL_NS, "logs", new["metadata"]["name"]).stdout
         assert service_ip not in logs, logs[-2000:]
     finally:
@@ -620,23 +615,19 @@ def test_clean_takes_coredns_out_of_the_cluster_and_applying_brings_it_back(k):
 # --- day 2 with a live cluster ---------------------------------------------------------
 
 
-def _ready_nodes(k) -> set[str]:
-    return {n["metadata"]["name"] for n in k.json("get", "nodes")["items"] if _ready(n)}
-
-
 def test_a_worker_added_with_the_profile_joins_and_leaves(k):
     out = c.run(str(c.BIN / "salt-cloud"), "-p", "vent-worker", "worker-2", "-y")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     _, steps, out = c.orchestrate("vent.add_node", "pillar={\"vent\": {\"add_node\": \"worker-2\"}}")
     assert out.returncode == 0 and all(s["result"] for s in steps.values()), out.stdout[-4000:]
-    c.wait("worker-2 Ready", lambda: "worker-2" in _ready_nodes(k), timeout=180)
+    c.wait("worker-2 Ready", lambda: "worker-2" in k.ready_nodes(), timeout=180)
     record = c.node("worker-2")
     out = c.salt_run("vent.remove_node", "worker-2", "destroy=True", timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok drained and deleted node worker-2" in out.stdout
     assert k.run("get", "node", "worker-2", check=False).returncode != 0
     c.wait("worker-2's machine destroyed", lambda: machine.find(record["id"]) is None, timeout=60)
-    assert _ready_nodes(k) == set(WORKERS)
+    assert k.ready_nodes() == set(WORKERS)
 
 
 def _held_keys(name: str) -> dict[str, str]:
@@ -685,7 +676,7 @@ def test_renewed_certificates_keep_the_cluster_working(k):
     assert out.returncode == 0 and all(s["result"] for s in steps.values()), out.stdout[-4000:]
     assert _cert("worker-0", "kubelet.crt").serial_number != before
     assert k.run("get", "--raw", "/readyz").stdout.strip() == "ok"
-    c.wait("both workers Ready after the renewal", lambda: _ready_nodes(k) == set(WORKERS), timeout=180)
+    c.wait("both workers Ready after the renewal", lambda: k.ready_nodes() == set(WORKERS), timeout=180)
 
 
 def test_an_existing_machine_joins_with_the_saltify_profile_then_leaves(cluster, tmp_path):

@@ -66,11 +66,6 @@ def holders(k: c.Kubectl) -> dict:
             for name in LEASES}
 
 
-def ready_nodes(k: c.Kubectl) -> set[str]:
-    return {n["metadata"]["name"] for n in k.json("get", "nodes")["items"]
-            if {x["type"]: x["status"] for x in n["status"]["conditions"]}.get("Ready") == "True"}
-
-
 def status_rows() -> tuple[int, dict]:
     out = c.salt_run("vent.status", "--out=vent_text", timeout=180)
     rows = {ln.split()[0]: ln for ln in out.stdout.splitlines()[1:] if ln.strip() and not ln.startswith(" ")
@@ -101,7 +96,7 @@ def test_up_finishes_every_step(ha):
 
 
 def test_every_node_proxies_the_api_over_all_three_controllers(k):
-    assert ready_nodes(k) == set(WORKERS)
+    assert k.ready_nodes() == set(WORKERS)
     for worker in WORKERS:
         config = c.inside(worker, "cat", APIPROXY_CONFIG).stdout
         for controller in CONTROLLERS:
@@ -143,7 +138,7 @@ def test_controller_loss_keeps_the_cluster_serving(k, victim):
 
     # Past the node monitor's grace period: no worker ever went NotReady.
     for _ in range(14):
-        assert ready_nodes(ks) == set(WORKERS), f"a node went NotReady {c.elapsed(t0)} after the loss"
+        assert ks.ready_nodes() == set(WORKERS), f"a node went NotReady {c.elapsed(t0)} after the loss"
         time.sleep(5)
     code, rows = status_rows()
     assert code != 0
@@ -248,7 +243,7 @@ def test_quorum_loss_fails_clearly_and_a_restore_brings_the_snapshot_back(ha, k)
     assert not _exists(k, "after-snapshot") and not _exists(k, "during-outage")
     k.apply(_configmap("after-restore"))
     assert _exists(k, "after-restore")
-    c.wait("both workers Ready after the restore", lambda: ready_nodes(k) == set(WORKERS), 180, 5)
+    c.wait("both workers Ready after the restore", lambda: k.ready_nodes() == set(WORKERS), 180, 5)
     c.wait("vent.status all good after the restore", lambda: status_rows()[0] == 0, 180, 5)
     print(f"cluster serving and every node Ready {c.elapsed(t0)} after the quorum loss")
 
@@ -281,7 +276,7 @@ def test_a_lost_worker_is_replaced_and_joins(k):
     print(f"replacement device up after {c.elapsed(t0)}")
     _, steps, out = c.orchestrate("vent.add_node", 'pillar={"vent": {"add_node": "worker-1"}}')
     assert out.returncode == 0 and steps and all(s["result"] for s in steps.values()), out.stdout[-3000:]
-    c.wait("the new worker-1 Ready", lambda: "worker-1" in ready_nodes(k), 180, 3)
+    c.wait("the new worker-1 Ready", lambda: "worker-1" in k.ready_nodes(), 180, 3)
     assert k.json("get", "node", "worker-1")["metadata"]["uid"] != old_uid
     placed = c.wait("a spread pod running on the new worker-1",
                     lambda: "worker-1" in (p := pods_by_node(k, "spread")) and p, 240, 3)
@@ -313,7 +308,7 @@ def test_a_killed_kubelet_and_a_rebooted_worker_come_back_without_salt(k):
            lambda: (n := c.node("worker-0"))["running"] and n["pid"] != booted and machine.leader(n), 300, 1)
     print(f"reboot: worker-0 booted again after {c.elapsed(t1)}")
     c.wait("kubelet running on worker-0 after the reboot", lambda: kubelet_pid() not in ("", "0"), 300, 3)
-    c.wait("worker-0 Ready after the reboot", lambda: "worker-0" in ready_nodes(k), 300, 3)
+    c.wait("worker-0 Ready after the reboot", lambda: "worker-0" in k.ready_nodes(), 300, 3)
 
     def restarted_spread_pod():
         """A spread pod on worker-0 whose container started after the reboot and is ready."""

@@ -346,7 +346,7 @@ def _pods_not_ready(obj, kubeconfig, kubectl):
     found = []
     for pod in pods:
         status = pod.get("status", {})
-        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])):
+        if _model("is_ready", pod):
             continue
         waiting = [c["state"]["waiting"].get("reason", "waiting") for c in status.get("containerStatuses", [])
                    if c.get("state", {}).get("waiting")]

@@ -51,8 +51,7 @@ def _nodes():
 
 
 def _ready(obj):
-    return any(c["type"] == "Ready" and c["status"] == "True"
-               for c in obj.get("status", {}).get("conditions", []))
+    return _model("is_ready", obj)
 
 
 def _objects(image, hosts):

@@ -506,6 +506,12 @@ def dns_ip(vent: dict) -> str:
     return vent["cluster"]["dns_ip"] or service_ip(vent, 10)
 
 
+def is_ready(obj: dict) -> bool:
+    """A Kubernetes node or pod whose Ready condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in obj.get("status", {}).get("conditions", []))
+
+
 def _url_host(host: str) -> str:
     try:
         if ipaddress.ip_address(host).version == 6:

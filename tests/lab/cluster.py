@@ -128,6 +128,9 @@ class Kubectl:
              ) -> subprocess.CompletedProcess:
         return self.run("-n", namespace, "exec", pod, "--", *argv, check=check, timeout=60)
 
+    def ready_nodes(self) -> set[str]:
+        return {n["metadata"]["name"] for n in self.json("get", "nodes")["items"] if model.is_ready(n)}
+
 
 def pod(name: str, node_name: str | None = None, args=("pause",), namespace: str = "default",
         labels: dict | None = None, **spec) -> dict:
