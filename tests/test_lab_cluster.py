@@ -137,6 +137,33 @@ def test_the_minion_logs_at_salts_default_level_without_job_returns(cluster):
     assert "return_data" not in journal.stdout and "Completed state" not in journal.stdout
 
 
+# A job's request channels as the node's Salt opens them: each on an event loop of its
+# own, so each with its own AsyncAuth. Prints the key loads and the distinct keys.
+_CHANNEL_KEY_LOADS = """
+import salt.config, salt.crypt, tornado.ioloop
+from cryptography.hazmat.primitives import serialization
+loads, load = [], serialization.load_pem_private_key
+serialization.load_pem_private_key = lambda *a, **kw: loads.append(1) or load(*a, **kw)
+opts = salt.config.minion_config("/etc/salt/minion")
+opts["master_uri"] = f"tcp://{opts['master']}:{opts['master_port']}"  # set as the minion connects
+keys = set()
+for _ in range(3):
+    loop = tornado.ioloop.IOLoop(make_current=False)
+    keys.add(salt.crypt.AsyncAuth(opts, io_loop=loop).get_keys().key.public_key().public_numbers())
+    loop.close()
+print(len(loads), len(keys))
+"""
+
+
+def test_a_nodes_salt_loads_the_minion_key_once_for_all_its_request_channels(cluster):
+    """The deploy script carried its fix into the node's Salt 3008.4
+    (docs/upstream/salt-crypt-private-key-validation.md): as released, each channel
+    loaded and validated the key again, 36 ms each."""
+    out = c.inside("worker-0", f"{image.SALT_VENV}/bin/python3", "-c", _CHANNEL_KEY_LOADS)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]
+
+
 # --- certificates and etcd --------------------------------------------------------------
 
 

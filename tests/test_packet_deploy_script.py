@@ -19,14 +19,16 @@ from conftest import REPO
 SCRIPT = REPO / "etc" / "salt" / "cloud.deploy.d" / "vent-minion.sh"
 
 
-def _stand_in_salt_wheel(wheelhouse: Path, version: str = "3008.4") -> None:
-    """Test double: a metadata-only wheel named salt, so the offline pip path runs
-    without the real 20 MB of Salt and its dependencies."""
+def _stand_in_salt_wheel(wheelhouse: Path, version: str = "3008.4", package: dict | None = None) -> None:
+    """Test double: a wheel named salt with only its metadata and the files of
+    ``package`` ({path in salt/: text}), so the offline pip path runs without the real
+    20 MB of Salt and its dependencies."""
     dist = f"salt-{version}.dist-info"
     files = {
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: salt\nVersion: {version}\n",
         f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: vent-test\nRoot-Is-Purelib: true\n"
         "Tag: py3-none-any\n",
+        **{f"salt/{name}": text for name, text in (package or {}).items()},
     }
     record = []
     for name, text in files.items():
@@ -96,10 +98,10 @@ def test_offline_install_writes_config_grains_keys_and_unit(tmp_path, upload):
     assert "salt 3008.4 already installed" in again.stdout
 
 
-def _wheelhouse(tmp_path):
+def _wheelhouse(tmp_path, package=None):
     wheelhouse = tmp_path / "wheelhouse"
     wheelhouse.mkdir()
-    _stand_in_salt_wheel(wheelhouse)
+    _stand_in_salt_wheel(wheelhouse, package=package)
     return wheelhouse
 
 
@@ -129,6 +131,122 @@ def test_extension_modules_go_where_a_sync_writes_them(tmp_path, upload, cache_m
     else:
         assert written == ["grains/site.py", "utils/vent_model.py"]
         assert (extmods / "utils" / "vent_model.py").read_text() == "ROLES = ()\n"
+
+
+def _carry_constant(name: str) -> str:
+    """A sha256 the script's key-load fix names (RELEASED: Salt's own crypt.py;
+    CARRIED: with the fix)."""
+    return SCRIPT.read_text().split(f'\n{name} = "', 1)[1].split('"', 1)[0]
+
+
+def _released_crypt() -> str:
+    """salt/crypt.py of the Salt this checkout pins (requirements.lock), the release
+    the script's fix was written for."""
+    import salt.crypt
+
+    text = Path(salt.crypt.__file__).read_text(encoding="utf-8")
+    assert hashlib.sha256(text.encode()).hexdigest() == _carry_constant("RELEASED"), (
+        "the pinned Salt's crypt.py is not the one vent-minion.sh's key-load fix was written "
+        "for: look at docs/upstream/salt-crypt-private-key-validation.md again")
+    return text
+
+
+def _installed_crypt(prefix: Path) -> Path:
+    return next(prefix.glob("lib/python3*/site-packages/salt/crypt.py"))
+
+
+@pytest.fixture(scope="module")
+def carried_crypt(tmp_path_factory):
+    """salt/crypt.py as a deploy leaves it: the script run offline with the pinned
+    release's crypt.py in the stand-in wheel."""
+    tmp = tmp_path_factory.mktemp("carry")
+    src = tmp / "saltcloud"
+    src.mkdir()
+    prefix = tmp / "venv"
+    wheelhouse = _wheelhouse(tmp, {"__init__.py": "", "crypt.py": _released_crypt()})
+    args = ["-c", str(src), "-w", str(wheelhouse), "-p", str(prefix), "-r", str(tmp / "root"), "-n"]
+    proc = _run(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return _installed_crypt(prefix), proc, args
+
+
+def test_salt_3008_4_gets_the_key_load_fix_once(carried_crypt):
+    path, first, args = carried_crypt
+    assert f"carried the key-load fix into {path}" in first.stdout
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == _carry_constant("CARRIED")
+    mtime = path.stat().st_mtime_ns
+    again = _run(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "key-load fix" not in again.stdout + again.stderr
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_another_salts_crypt_is_left_as_it_is(tmp_path, upload):
+    other = _released_crypt().replace("class PrivateKey(BaseKey):", "class PrivateKey(BaseKey):  # site's", 1)
+    prefix = tmp_path / "venv"
+    proc = _run("-c", str(upload), "-w", str(_wheelhouse(tmp_path, {"__init__.py": "", "crypt.py": other})),
+                "-p", str(prefix), "-r", str(tmp_path / "root"), "-n")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "is not Salt 3008.4's: the key-load fix is not carried" in proc.stderr
+    assert _installed_crypt(prefix).read_text(encoding="utf-8") == other
+
+
+def _crypt_module(path: Path):
+    """A crypt.py file loaded as a module of its own, on this checkout's Salt."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"vent_test_crypt_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_minion_key(pki_dir: Path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(65537, 2048)
+    (pki_dir / "minion.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                                           serialization.NoEncryption()))
+    (pki_dir / "minion.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return key.public_key().public_numbers()
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["with the fix", "Salt as released"])
+def test_each_request_channels_auth_loads_the_minion_key_only_when_it_is_new(
+        carried_crypt, tmp_path, monkeypatch, fixed):
+    """A job opens a request channel, with an event loop and so an AsyncAuth of its
+    own, for each file-client, pillar, mine or publish request. With the fix the
+    process loads (and cryptography validates) the minion's key once, and again only
+    when the key file holds another key; as released, every AsyncAuth loads it."""
+    import salt.config
+    import salt.crypt as released
+    import tornado.ioloop
+    from cryptography.hazmat.primitives import serialization
+
+    crypt = _crypt_module(carried_crypt[0] if fixed else Path(released.__file__))
+    loads = []
+    load = serialization.load_pem_private_key
+    monkeypatch.setattr(serialization, "load_pem_private_key",
+                        lambda *args, **kwargs: loads.append(1) or load(*args, **kwargs))
+    opts = salt.config.minion_config(None)
+    opts.update(pki_dir=str(tmp_path), id="worker-0", master_uri="tcp://127.0.0.1:4506")
+    first = _write_minion_key(tmp_path)
+
+    def channel_key():
+        loop = tornado.ioloop.IOLoop(make_current=False)
+        try:
+            return crypt.AsyncAuth(opts, io_loop=loop).get_keys().key.public_key().public_numbers()
+        finally:
+            loop.close()
+
+    assert [channel_key() for _ in range(3)] == [first] * 3
+    assert len(loads) == (1 if fixed else 3)
+    second = _write_minion_key(tmp_path)
+    assert channel_key() == second
+    assert len(loads) == (2 if fixed else 4)
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,74 @@ install_salt() {
   [ "$(installed_version)" = "$VERSION" ] || die "salt $VERSION not importable after install"
 }
 
+# Salt 3008.4's minion loads its RSA key again for each request channel a job opens,
+# and cryptography validates the key on every load: 36 ms each, some 20 loads in a
+# worker's deploy (docs/upstream/salt-crypt-private-key-validation.md). Vent carries
+# the fix it reports there: the loaded key is kept for the process, per key content,
+# so a job forked from the minion uses the key the minion validated at its start.
+# Only the crypt.py of the release the fix was written for (its sha256) is changed;
+# any other is left as it is, with a warning.
+carry_salt_fixes() {
+  "$PREFIX/bin/python" - <<'PY'
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+
+RELEASED = "ada70d0fdf49523d3c594b7c49a4b154460b015a1ef1d13948fba5137a9ea81f"  # 3008.4
+CARRIED = "c317aa6f898a9ddb3e4100457fafa9187ca075a1a9550010420f05c21bc24cfd"
+LOAD = "            self._private_key = PrivateKey.from_str(priv, None)\n"
+CACHED_LOAD = "            self._private_key = _private_key_from_pem(priv)\n"
+BEFORE = "class PrivateKeyString(PrivateKey):\n"
+CACHE = """# Vent: each new AsyncAuth (one per event loop, so one per request channel of a job)
+# loaded the key again, and cryptography validates an RSA key on every load (36 ms
+# for 2048 bits). The key is kept per process and content: a job forked from the
+# minion uses the one the minion loaded; a changed key file is loaded anew.
+_LOADED_PRIVATE_KEYS = {}
+
+
+def _private_key_from_pem(pem):
+    key = _LOADED_PRIVATE_KEYS.get(pem)
+    if key is None:
+        key = PrivateKey.from_str(pem, None)
+        _LOADED_PRIVATE_KEYS.clear()
+        _LOADED_PRIVATE_KEYS[pem] = key
+    return key
+
+
+"""
+
+
+def sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+spec = importlib.util.find_spec("salt")
+path = os.path.join(list(spec.submodule_search_locations)[0], "crypt.py") if spec else ""
+if not os.path.isfile(path):
+    print(f"vent-minion: no salt/crypt.py in {sys.prefix}: the key-load fix is not carried")
+    sys.exit(0)
+with open(path, encoding="utf-8") as f:
+    text = f.read()
+if sha256(text) == CARRIED:
+    sys.exit(0)
+if sha256(text) != RELEASED:
+    print(f"vent-minion: warning: {path} is not Salt 3008.4's: the key-load fix is not carried",
+          file=sys.stderr)
+    sys.exit(0)
+carried = text.replace(LOAD, CACHED_LOAD, 1).replace(BEFORE, CACHE + BEFORE, 1)
+if sha256(carried) != CARRIED:
+    sys.exit(f"vent-minion: carrying the key-load fix into {path} gave an unexpected file")
+fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".crypt.py.")
+with os.fdopen(fd, "w", encoding="utf-8") as f:
+    f.write(carried)
+os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+os.replace(tmp, path)
+print(f"vent-minion: carried the key-load fix into {path}")
+PY
+}
+
 install_config() {
   local etc=$ROOT/etc/salt
   install -d -m 0755 "$etc/minion.d"
@@ -186,6 +254,7 @@ start_minion() {
 }
 
 install_salt
+carry_salt_fixes
 install_config
 install_extmods
 install_unit
