@@ -50,10 +50,6 @@ def _nodes():
     return _ops("cluster_nodes", __opts__)
 
 
-def _ready(obj):
-    return _model("is_ready", obj)
-
-
 def _objects(image, hosts):
     """The Deployment (one replica per schedulable node, spread), its Service
     (NodePort) and a client pod on the first node."""
@@ -127,7 +123,7 @@ class _Smoke:
     def nodes_ready(self):
         def probe():
             items = self.k.json(["get", "nodes"]).get("items", [])
-            ready = {i["metadata"]["name"] for i in items if _ready(i)}
+            ready = {i["metadata"]["name"] for i in items if _model("is_ready", i)}
             missing = [h for h in self.hosts if h not in ready]
             return True if not missing else f"not Ready: {', '.join(missing)}"
 
@@ -138,7 +134,7 @@ class _Smoke:
     def pods_ready(self, label, what):
         def probe():
             items = self.k.json(["get", "pods", "-A", "-l", label]).get("items", [])
-            ready = [i for i in items if _ready(i)]
+            ready = [i for i in items if _model("is_ready", i)]
             done = items and len(ready) == len(items)
             return True if done else f"{len(ready)}/{len(items)} {what} pods Ready"
 
@@ -154,7 +150,7 @@ class _Smoke:
 
         def probe():
             pods = self.k.json(["-n", SMOKE_NS, "get", "pods"]).get("items", [])
-            ready = [p for p in pods if _ready(p)]
+            ready = [p for p in pods if _model("is_ready", p)]
             return True if len(ready) == want else f"{len(ready)}/{want} pods Ready"
 
         self.wait("smoke pods Ready", probe)
