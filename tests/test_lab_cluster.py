@@ -164,6 +164,27 @@ def test_a_nodes_salt_loads_the_minion_key_once_for_all_its_request_channels(clu
     assert out.stdout.split() == ["1", "1"]
 
 
+# The node's Salt loading a few modules the way a job's loader does, counting how often
+# an opts dict counts its keys.
+_OPTS_LEN_CALLS = """
+import salt.config, salt.loader, salt.utils.optsdict as od
+calls, length = [], od.OptsDict.__len__
+od.OptsDict.__len__ = lambda self: calls.append(1) or length(self)
+mods = salt.loader.minion_mods(salt.config.minion_config("/etc/salt/minion"))
+loaded = [mods[f] for f in ("test.ping", "grains.get", "cmd.run", "file.file_exists", "config.get")]
+print(len(calls))
+"""
+
+
+def test_a_nodes_salt_loads_modules_without_counting_the_loaders_opts(cluster):
+    """The deploy script carried its fix into the node's Salt 3008.4
+    (docs/upstream/salt-optsdict-parent-len.md): as released, each module the loader
+    loads counted every key of the loader's opts (6 counts here)."""
+    out = c.inside("worker-0", f"{image.SALT_VENV}/bin/python3", "-c", _OPTS_LEN_CALLS)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0"]
+
+
 # --- certificates and etcd --------------------------------------------------------------
 
 

@@ -133,69 +133,90 @@ def test_extension_modules_go_where_a_sync_writes_them(tmp_path, upload, cache_m
         assert (extmods / "utils" / "vent_model.py").read_text() == "ROLES = ()\n"
 
 
+# The Salt 3008.4 files the script carries a fix into: {file in salt/: (the script's
+# name for its sha256 constants, what its messages call the fix, the upstream report)}.
+CARRIED_FIXES = {
+    "crypt.py": ("CRYPT", "key-load fix", "salt-crypt-private-key-validation.md"),
+    "utils/optsdict.py": ("OPTSDICT", "opts-copy fix", "salt-optsdict-parent-len.md"),
+}
+
+
 def _carry_constant(name: str) -> str:
-    """A sha256 the script's key-load fix names (RELEASED: Salt's own crypt.py;
-    CARRIED: with the fix)."""
+    """A sha256 the script's fixes name (<FILE>_RELEASED: Salt's own file;
+    <FILE>_CARRIED: with the fix)."""
     return SCRIPT.read_text().split(f'\n{name} = "', 1)[1].split('"', 1)[0]
 
 
-def _released_crypt() -> str:
-    """salt/crypt.py of the Salt this checkout pins (requirements.lock), the release
-    the script's fix was written for."""
-    import salt.crypt
+def _released(name: str) -> str:
+    """salt/<name> of the Salt this checkout pins (requirements.lock), the release the
+    script's fix was written for."""
+    import salt
 
-    text = Path(salt.crypt.__file__).read_text(encoding="utf-8")
-    assert hashlib.sha256(text.encode()).hexdigest() == _carry_constant("RELEASED"), (
-        "the pinned Salt's crypt.py is not the one vent-minion.sh's key-load fix was written "
-        "for: look at docs/upstream/salt-crypt-private-key-validation.md again")
+    text = (Path(salt.__file__).parent / name).read_text(encoding="utf-8")
+    constant, _, report = CARRIED_FIXES[name]
+    assert hashlib.sha256(text.encode()).hexdigest() == _carry_constant(f"{constant}_RELEASED"), (
+        f"the pinned Salt's {name} is not the one vent-minion.sh's fix was written for: "
+        f"look at docs/upstream/{report} again")
     return text
 
 
-def _installed_crypt(prefix: Path) -> Path:
-    return next(prefix.glob("lib/python3*/site-packages/salt/crypt.py"))
+def _installed(prefix: Path, name: str) -> Path:
+    return next(prefix.glob(f"lib/python3*/site-packages/salt/{name}"))
+
+
+def _package(files: dict) -> dict:
+    return {"__init__.py": "", "utils/__init__.py": "", **files}
 
 
 @pytest.fixture(scope="module")
-def carried_crypt(tmp_path_factory):
-    """salt/crypt.py as a deploy leaves it: the script run offline with the pinned
-    release's crypt.py in the stand-in wheel."""
+def carried_salt(tmp_path_factory):
+    """The stand-in wheel's salt/ as a deploy leaves it: the script run offline with
+    the pinned release's files that carry a fix."""
     tmp = tmp_path_factory.mktemp("carry")
     src = tmp / "saltcloud"
     src.mkdir()
     prefix = tmp / "venv"
-    wheelhouse = _wheelhouse(tmp, {"__init__.py": "", "crypt.py": _released_crypt()})
+    wheelhouse = _wheelhouse(tmp, _package({name: _released(name) for name in CARRIED_FIXES}))
     args = ["-c", str(src), "-w", str(wheelhouse), "-p", str(prefix), "-r", str(tmp / "root"), "-n"]
     proc = _run(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return _installed_crypt(prefix), proc, args
+    return prefix, proc, args
 
 
-def test_salt_3008_4_gets_the_key_load_fix_once(carried_crypt):
-    path, first, args = carried_crypt
-    assert f"carried the key-load fix into {path}" in first.stdout
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == _carry_constant("CARRIED")
+@pytest.mark.parametrize("name", CARRIED_FIXES)
+def test_salt_3008_4_gets_each_fix_once(carried_salt, name):
+    prefix, first, args = carried_salt
+    path = _installed(prefix, name)
+    constant, what, _ = CARRIED_FIXES[name]
+    assert f"carried the {what} into {path}" in first.stdout
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == _carry_constant(f"{constant}_CARRIED")
     mtime = path.stat().st_mtime_ns
     again = _run(*args)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "key-load fix" not in again.stdout + again.stderr
+    assert " fix" not in again.stdout + again.stderr
     assert path.stat().st_mtime_ns == mtime
 
 
-def test_another_salts_crypt_is_left_as_it_is(tmp_path, upload):
-    other = _released_crypt().replace("class PrivateKey(BaseKey):", "class PrivateKey(BaseKey):  # site's", 1)
+@pytest.mark.parametrize("name", CARRIED_FIXES)
+def test_another_salts_file_is_left_as_it_is(tmp_path, upload, name):
+    other = _released(name) + "# the site's own change\n"
     prefix = tmp_path / "venv"
-    proc = _run("-c", str(upload), "-w", str(_wheelhouse(tmp_path, {"__init__.py": "", "crypt.py": other})),
-                "-p", str(prefix), "-r", str(tmp_path / "root"), "-n")
+    wheelhouse = _wheelhouse(tmp_path, _package({name: other}))
+    proc = _run("-c", str(upload), "-w", str(wheelhouse), "-p", str(prefix),
+                "-r", str(tmp_path / "root"), "-n")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "is not Salt 3008.4's: the key-load fix is not carried" in proc.stderr
-    assert _installed_crypt(prefix).read_text(encoding="utf-8") == other
+    what = CARRIED_FIXES[name][1]
+    assert f"is not Salt 3008.4's: the {what} is not carried" in proc.stderr
+    assert _installed(prefix, name).read_text(encoding="utf-8") == other
+    missing = next(n for n in CARRIED_FIXES if n != name)
+    assert f"no salt/{missing} in {prefix}: the {CARRIED_FIXES[missing][1]} is not carried" in proc.stdout
 
 
-def _crypt_module(path: Path):
-    """A crypt.py file loaded as a module of its own, on this checkout's Salt."""
+def _module_from(path: Path):
+    """A Python file loaded as a module of its own, on this checkout's Salt."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(f"vent_test_crypt_{abs(hash(str(path)))}", path)
+    spec = importlib.util.spec_from_file_location(f"vent_test_module_{abs(hash(str(path)))}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -216,7 +237,7 @@ def _write_minion_key(pki_dir: Path):
 
 @pytest.mark.parametrize("fixed", [True, False], ids=["with the fix", "Salt as released"])
 def test_each_request_channels_auth_loads_the_minion_key_only_when_it_is_new(
-        carried_crypt, tmp_path, monkeypatch, fixed):
+        carried_salt, tmp_path, monkeypatch, fixed):
     """A job opens a request channel, with an event loop and so an AsyncAuth of its
     own, for each file-client, pillar, mine or publish request. With the fix the
     process loads (and cryptography validates) the minion's key once, and again only
@@ -226,7 +247,7 @@ def test_each_request_channels_auth_loads_the_minion_key_only_when_it_is_new(
     import tornado.ioloop
     from cryptography.hazmat.primitives import serialization
 
-    crypt = _crypt_module(carried_crypt[0] if fixed else Path(released.__file__))
+    crypt = _module_from(_installed(carried_salt[0], "crypt.py") if fixed else Path(released.__file__))
     loads = []
     load = serialization.load_pem_private_key
     monkeypatch.setattr(serialization, "load_pem_private_key",
@@ -247,6 +268,33 @@ def test_each_request_channels_auth_loads_the_minion_key_only_when_it_is_new(
     second = _write_minion_key(tmp_path)
     assert channel_key() == second
     assert len(loads) == (2 if fixed else 4)
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["with the fix", "Salt as released"])
+def test_a_loaders_opts_copy_does_not_count_its_parents_keys(carried_salt, fixed):
+    """Each module a loader loads gets a child of the loader's opts. With the fix the
+    child asks only whether it has a parent; as released it counts the parent's keys,
+    each looked up through the whole parent chain. Either way the child sees the
+    parent's keys and shares its mutation tracker."""
+    import salt.utils.optsdict as released
+
+    optsdict = _module_from(_installed(carried_salt[0], "utils/optsdict.py") if fixed
+                            else Path(released.__file__))
+    counted = []
+
+    class CountingOptsDict(optsdict.OptsDict):
+        def __len__(self):
+            counted.append(self._name)
+            return super().__len__()
+
+    root = CountingOptsDict.from_dict({"id": "worker-0", "grains": {"os": "Debian"}}, name="minion")
+    loader = CountingOptsDict.from_parent(root, name="loader:states")
+    counted.clear()
+    module_opts = optsdict.safe_opts_copy(loader, name="loader:states:file")
+    assert counted == ([] if fixed else ["loader:states"])
+    assert module_opts["id"] == "worker-0"
+    assert module_opts["grains"]["os"] == "Debian"
+    assert module_opts._tracker is root._tracker
 
 
 @pytest.mark.parametrize(

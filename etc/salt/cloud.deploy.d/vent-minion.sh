@@ -90,13 +90,18 @@ install_salt() {
   [ "$(installed_version)" = "$VERSION" ] || die "salt $VERSION not importable after install"
 }
 
-# Salt 3008.4's minion loads its RSA key again for each request channel a job opens,
-# and cryptography validates the key on every load: 36 ms each, some 20 loads in a
-# worker's deploy (docs/upstream/salt-crypt-private-key-validation.md). Vent carries
-# the fix it reports there: the loaded key is kept for the process, per key content,
-# so a job forked from the minion uses the key the minion validated at its start.
-# Only the crypt.py of the release the fix was written for (its sha256) is changed;
-# any other is left as it is, with a warning.
+# Salt 3008.4 fixes Vent carries, each reported upstream-style in docs/upstream/:
+# - crypt.py: the minion loads its RSA key again for each request channel a job opens,
+#   and cryptography validates the key on every load: 36 ms each, some 20 loads in a
+#   worker's deploy (salt-crypt-private-key-validation.md). The loaded key is kept for
+#   the process, per key content, so a job forked from the minion uses the key the
+#   minion validated at its start.
+# - utils/optsdict.py: every module a loader loads gets a child of the loader's opts,
+#   and creating one counts the parent's keys through its whole parent chain (a
+#   truthiness test): about 9 % of a worker minion's CPU in a deploy
+#   (salt-optsdict-parent-len.md). The test asks for a parent, not for its length.
+# Only a file of the release a fix was written for (its sha256) is changed; any other is
+# left as it is, with a warning.
 carry_salt_fixes() {
   "$PREFIX/bin/python" - <<'PY'
 import hashlib
@@ -105,8 +110,8 @@ import os
 import sys
 import tempfile
 
-RELEASED = "ada70d0fdf49523d3c594b7c49a4b154460b015a1ef1d13948fba5137a9ea81f"  # 3008.4
-CARRIED = "c317aa6f898a9ddb3e4100457fafa9187ca075a1a9550010420f05c21bc24cfd"
+CRYPT_RELEASED = "ada70d0fdf49523d3c594b7c49a4b154460b015a1ef1d13948fba5137a9ea81f"  # 3008.4
+CRYPT_CARRIED = "c317aa6f898a9ddb3e4100457fafa9187ca075a1a9550010420f05c21bc24cfd"
 LOAD = "            self._private_key = PrivateKey.from_str(priv, None)\n"
 CACHED_LOAD = "            self._private_key = _private_key_from_pem(priv)\n"
 BEFORE = "class PrivateKeyString(PrivateKey):\n"
@@ -128,33 +133,52 @@ def _private_key_from_pem(pem):
 
 """
 
+OPTSDICT_RELEASED = "0a6002672ab33127cc7debd999ad28b5e46114ae689620c9603249ac2814ef42"  # 3008.4
+OPTSDICT_CARRIED = "f63ea0c069cfb4cc5621c0ed28f332ee46f4508baa76a6df0e78ea452fe3b818"
+PARENT_TEST = "        if parent and parent._tracker:\n"
+PARENT_TEST_CARRIED = """        # Vent: `parent and` called len(parent), which looks up every key through the
+        # parent chain, for each module a loader loads.
+        if parent is not None and parent._tracker:
+"""
+
+FIXES = [  # what, file in salt/, released sha256, carried sha256, replacements
+    ("key-load fix", "crypt.py", CRYPT_RELEASED, CRYPT_CARRIED,
+     [(LOAD, CACHED_LOAD), (BEFORE, CACHE + BEFORE)]),
+    ("opts-copy fix", "utils/optsdict.py", OPTSDICT_RELEASED, OPTSDICT_CARRIED,
+     [(PARENT_TEST, PARENT_TEST_CARRIED)]),
+]
+
 
 def sha256(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 spec = importlib.util.find_spec("salt")
-path = os.path.join(list(spec.submodule_search_locations)[0], "crypt.py") if spec else ""
-if not os.path.isfile(path):
-    print(f"vent-minion: no salt/crypt.py in {sys.prefix}: the key-load fix is not carried")
-    sys.exit(0)
-with open(path, encoding="utf-8") as f:
-    text = f.read()
-if sha256(text) == CARRIED:
-    sys.exit(0)
-if sha256(text) != RELEASED:
-    print(f"vent-minion: warning: {path} is not Salt 3008.4's: the key-load fix is not carried",
-          file=sys.stderr)
-    sys.exit(0)
-carried = text.replace(LOAD, CACHED_LOAD, 1).replace(BEFORE, CACHE + BEFORE, 1)
-if sha256(carried) != CARRIED:
-    sys.exit(f"vent-minion: carrying the key-load fix into {path} gave an unexpected file")
-fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".crypt.py.")
-with os.fdopen(fd, "w", encoding="utf-8") as f:
-    f.write(carried)
-os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-os.replace(tmp, path)
-print(f"vent-minion: carried the key-load fix into {path}")
+package = list(spec.submodule_search_locations)[0] if spec else ""
+for what, name, released, carried_sha, replacements in FIXES:
+    path = os.path.join(package, name)
+    if not package or not os.path.isfile(path):
+        print(f"vent-minion: no salt/{name} in {sys.prefix}: the {what} is not carried")
+        continue
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if sha256(text) == carried_sha:
+        continue
+    if sha256(text) != released:
+        print(f"vent-minion: warning: {path} is not Salt 3008.4's: the {what} is not carried",
+              file=sys.stderr)
+        continue
+    carried = text
+    for old, new in replacements:
+        carried = carried.replace(old, new, 1)
+    if sha256(carried) != carried_sha:
+        sys.exit(f"vent-minion: carrying the {what} into {path} gave an unexpected file")
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(name)}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(carried)
+    os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+    os.replace(tmp, path)
+    print(f"vent-minion: carried the {what} into {path}")
 PY
 }
 
