@@ -122,3 +122,34 @@ def test_scaling_splits_each_added_workers_work_and_the_larger_runs_time():
         f" controllers 1.0, the host 0.0); 30.0 s = {48 / cores:.1f} s of that work on {cores} cores"
         f" + {30 - 48 / cores:.1f} s with cores idle; target 26.0 s")
     assert bench._scaling({**small, "cpu_busy": None}, large, 26.0) is None
+
+
+def _pair(small_s, large_s, small_exit=0, large_exit=0):
+    return ({"orchestration": {"seconds": small_s, "exit": small_exit}},
+            {"orchestration": {"seconds": large_s, "exit": large_exit}})
+
+
+def test_scaling_is_judged_on_the_median_pair_not_the_luckiest():
+    # Ratios 1.10, 1.45 and 1.35 in the order they ran: one lucky pair is no verdict.
+    pairs = [_pair(20.0, 22.0), _pair(20.0, 29.0), _pair(20.0, 27.0)]
+    assert bench._median_pair(pairs) is pairs[2]
+    line = bench._pairs_row(pairs, 1.3)
+    assert line == ("1+4 against 1+2, 3 pairs taken in turn: 20.0 / 22.0 s (1.10x), "
+                    "20.0 / 29.0 s (1.45x), 20.0 / 27.0 s (1.35x); median 1.35x, target 1.3x MISSED")
+    assert bench._pairs_row([pairs[0], pairs[2], _pair(21.0, 25.0)], 1.3).endswith(
+        "median 1.19x, target 1.3x met")
+
+
+def test_an_even_number_of_pairs_is_judged_on_the_slower_middle_one():
+    pairs = [_pair(20.0, 24.0), _pair(20.0, 28.0)]  # 1.20x and 1.40x
+    assert bench._median_pair(pairs) is pairs[1]
+    assert bench._median_pair(list(reversed(pairs))) is pairs[1]
+
+
+def test_a_failed_orchestration_gives_no_scaling_verdict():
+    pairs = [_pair(20.0, 24.0), _pair(20.0, 6.0, large_exit=1), _pair(21.0, 25.0)]
+    assert bench._median_pair(pairs) is None
+    line = bench._pairs_row(pairs, 1.3)
+    assert "FAILED (exits 0, 1)" in line
+    assert line.endswith("no verdict: an orchestration failed (see the log above)")
+    assert " met" not in line and "MISSED" not in line
