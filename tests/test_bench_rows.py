@@ -153,3 +153,37 @@ def test_a_failed_orchestration_gives_no_scaling_verdict():
     assert "FAILED (exits 0, 1)" in line
     assert line.endswith("no verdict: an orchestration failed (see the log above)")
     assert " met" not in line and "MISSED" not in line
+
+
+def test_lab_figures_take_pairs_in_turn_and_judge_the_median_one(monkeypatch, capsys):
+    # 1+2 and 1+4 orchestrations in the order the bench runs them: pairs of 1.50x,
+    # 1.20x and 1.25x. The median pair (the third) gives both orchestration rows; the
+    # first 1+2 alone has the no-op re-run, smoke and memory.
+    orchestrations = iter([20.0, 30.0, 25.0, 30.0, 24.0, 30.0])
+    calls = []
+
+    def lab_run(controllers, workers, rerun=False, stop_after=None):
+        calls.append((workers, rerun))
+        if workers == 0:
+            return {"salt-cloud": {"seconds": 4.0}}
+        figures = {"salt-cloud": {"seconds": 5.0}, "lab up": {"seconds": 30.0 + len(calls)},
+                   "orchestration": {"seconds": next(orchestrations), "exit": 0}}
+        if rerun:
+            figures.update({"salt job floor": 1.0, "smoke": {"seconds": 20.0},
+                            "no-op re-run": {"seconds": 6.0, "changed_steps": 0},
+                            "memory": {"after vent.smoke": {"worker-0": (2**29, 250 * 2**20, 2**27)}}})
+        return figures
+
+    monkeypatch.setattr(bench, "_lab_run", lab_run)
+    bench.lab_figures(1.0, 1.2, pairs=3)
+    assert calls == [(0, False), (2, True), (4, False), (2, False), (4, False), (2, False), (4, False)]
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split("  ")[0].strip(): line for line in out}
+    assert rows["orchestration, 1+2"].split()[2:4] == ["24.0", "s"]
+    assert rows["orchestration, 1+4"].split()[2:9] == ["30.0", "s", "target", "31.2", "s", "met", "(30.0x"]
+    assert "1.25x 1+2 (target 1.3x)" in rows["orchestration, 1+4"]
+    assert [line for line in out if line.startswith("1+4 against 1+2")] == [
+        "1+4 against 1+2, 3 pairs taken in turn: 20.0 / 30.0 s (1.50x), 25.0 / 30.0 s (1.20x), "
+        "24.0 / 30.0 s (1.25x); median 1.25x, target 1.3x met"]
+    assert rows["lab up, 1+2"].split()[3:5] == ["32.0", "s"]  # the first 1+2's
+    assert any(line.startswith("memory worker-0 (after vent.smoke): working set    250 MiB") for line in out)
