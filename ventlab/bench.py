@@ -189,6 +189,12 @@ def _scaling(small: dict, large: dict, target: float) -> str | None:
             f" + {large['seconds'] - least:.1f} s with cores idle; target {target:.1f} s")
 
 
+def _ratio(pair: tuple[dict, dict]) -> float:
+    """How many times its 1+2's orchestration the 1+4's of a (1+2, 1+4) pair took."""
+    small, large = pair
+    return large["orchestration"]["seconds"] / small["orchestration"]["seconds"]
+
+
 def _median_pair(pairs: list[tuple[dict, dict]]) -> tuple[dict, dict] | None:
     """Of (1+2, 1+4) ``_lab_run`` figures taken in turn, the pair whose orchestration
     ratio is the median (of an even number, the slower middle one: a verdict that
@@ -196,8 +202,7 @@ def _median_pair(pairs: list[tuple[dict, dict]]) -> tuple[dict, dict] | None:
     figure."""
     if not pairs or any(r["orchestration"].get("exit") for pair in pairs for r in pair):
         return None
-    ranked = sorted(pairs, key=lambda p: p[1]["orchestration"]["seconds"] / p[0]["orchestration"]["seconds"])
-    return ranked[len(ranked) // 2]
+    return sorted(pairs, key=_ratio)[len(pairs) // 2]
 
 
 def _pairs_row(pairs: list[tuple[dict, dict]], target: float) -> str:
@@ -207,13 +212,13 @@ def _pairs_row(pairs: list[tuple[dict, dict]], target: float) -> str:
         s, big = small["orchestration"], large["orchestration"]
         if s.get("exit") or big.get("exit"):
             return f"FAILED (exits {s.get('exit', 0)}, {big.get('exit', 0)})"
-        return f"{s['seconds']:.1f} / {big['seconds']:.1f} s ({big['seconds'] / s['seconds']:.2f}x)"
+        return f"{s['seconds']:.1f} / {big['seconds']:.1f} s ({_ratio((small, large)):.2f}x)"
     line = (f"1+4 against 1+2, {len(pairs)} pairs taken in turn: "
             + ", ".join(one(*pair) for pair in pairs))
     median = _median_pair(pairs)
     if median is None:
         return line + "; no verdict: an orchestration failed (see the log above)"
-    ratio = median[1]["orchestration"]["seconds"] / median[0]["orchestration"]["seconds"]
+    ratio = _ratio(median)
     return line + f"; median {ratio:.2f}x, target {target}x {'met' if ratio <= target else 'MISSED'}"
 
 
