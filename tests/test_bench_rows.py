@@ -186,4 +186,9 @@ def test_lab_figures_take_pairs_in_turn_and_judge_the_median_one(monkeypatch, ca
         "1+4 against 1+2, 3 pairs taken in turn: 20.0 / 30.0 s (1.50x), 25.0 / 30.0 s (1.20x), "
         "24.0 / 30.0 s (1.25x); median 1.25x, target 1.3x met"]
     assert rows["lab up, 1+2"].split()[3:5] == ["32.0", "s"]  # the first 1+2's
+    # The median pair's steps are the "orchestration 1+2/1+4 by step" lines; the others'
+    # are named by their pair.
+    assert [line.split(" by step")[0] for line in out if line.startswith("pair ")] == [
+        "pair 1 of 3, orchestration 1+2", "pair 1 of 3, orchestration 1+4",
+        "pair 2 of 3, orchestration 1+2", "pair 2 of 3, orchestration 1+4"]
     assert any(line.startswith("memory worker-0 (after vent.smoke): working set    250 MiB") for line in out)

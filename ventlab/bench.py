@@ -20,8 +20,8 @@ sshd, and a one-state Salt job on the same machines.
 1+4 against 1+2 is judged on --pairs deploys of each (default 3), taken in turn so
 that each pair saw the same host: on a shared 2-core host one pair's ratio ranged
 1.08-1.67x for the same code within an hour, so a single pair's verdict said more
-about the host than about the deploy. Every pair is printed; the verdict and the
-breakdowns are the median pair's.
+about the host than about the deploy. Every pair is printed with its steps; the
+verdict and the CPU breakdowns are the median pair's.
 """
 
 from __future__ import annotations
@@ -231,7 +231,8 @@ def lab_figures(boot_one: float, boot_three: float, pairs: int = 3) -> None:
         taken.append((small, _lab_run(1, 4)))
     # The single-run figures (lab up, salt-cloud, no-op, smoke, memory) are the first
     # 1+2's; the orchestrations' the median pair's, as the 1+4 target is 1.3x its 1+2.
-    small, large = _median_pair(taken) or taken[0]
+    median = _median_pair(taken) or taken[0]
+    small, large = median
     sc1, sc3 = one["salt-cloud"]["seconds"], first["salt-cloud"]["seconds"]
     o3 = small["orchestration"]["seconds"]
     noop, job = first["no-op re-run"], first["salt job floor"]
@@ -261,6 +262,11 @@ def lab_figures(boot_one: float, boot_three: float, pairs: int = 3) -> None:
         print(_by_step(what, run))
         if run.get("cpu_by_unit"):
             print(f"{what} CPU by unit, core-s: {_by_unit(run)}")
+    # The other pairs' steps too: an outlier pair shows which step it lost its time in.
+    for i, pair in enumerate(taken, 1):
+        if pair is not median:
+            for size, run in zip(("1+2", "1+4"), pair, strict=True):
+                print(_by_step(f"pair {i} of {len(taken)}, orchestration {size}", run["orchestration"]))
     for when, machines in first["memory"].items():
         for host_name, (usage, working_set, anon) in sorted(machines.items()):
             target = TARGETS["memory"]["controller" if host_name.startswith("controller") else "worker"]
