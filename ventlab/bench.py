@@ -200,7 +200,7 @@ def _median_pair(pairs: list[tuple[dict, dict]]) -> tuple[dict, dict] | None:
     ratio is the median (of an even number, the slower middle one: a verdict that
     leans to missed); None when any of the orchestrations failed, as its time is no
     figure."""
-    if not pairs or any(r["orchestration"].get("exit") for pair in pairs for r in pair):
+    if any(r["orchestration"].get("exit") for pair in pairs for r in pair):
         return None
     return sorted(pairs, key=_ratio)[len(pairs) // 2]
 
@@ -225,10 +225,8 @@ def _pairs_row(pairs: list[tuple[dict, dict]], target: float) -> str:
 def lab_figures(boot_one: float, boot_three: float, pairs: int = 3) -> None:
     one = _lab_run(1, 0, stop_after="refresh")  # salt-cloud's time only: no worker to deploy
     first = _lab_run(1, 2, rerun=True)
-    taken = [(first, _lab_run(1, 4))]
-    for _ in range(pairs - 1):
-        small = _lab_run(1, 2)
-        taken.append((small, _lab_run(1, 4)))
+    # A tuple's items are made in order: each pair's 1+2 runs before its 1+4.
+    taken = [(first, _lab_run(1, 4))] + [(_lab_run(1, 2), _lab_run(1, 4)) for _ in range(pairs - 1)]
     # The single-run figures (lab up, salt-cloud, no-op, smoke, memory) are the first
     # 1+2's; the orchestrations' the median pair's, as the 1+4 target is 1.3x its 1+2.
     median = _median_pair(taken) or taken[0]
