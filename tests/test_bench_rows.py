@@ -120,8 +120,25 @@ def test_scaling_splits_each_added_workers_work_and_the_larger_runs_time():
     assert bench._scaling(small, large, 26.0) == (
         "1+4 over 1+2: 18 core-s more CPU work, 9.0 a worker (the workers' machines 8.0, the"
         f" controllers 1.0, the host 0.0); 30.0 s = {48 / cores:.1f} s of that work on {cores} cores"
-        f" + {30 - 48 / cores:.1f} s with cores idle; target 26.0 s")
+        f" + {30 - 48 / cores:.1f} s with cores idle; target 26.0 s"
+        # 26 s less the 30 - 48/cores s idle, on every core, less 1+2's 30 core-s,
+        # shared by the 2 added workers.
+        + (f", which with that idle time leaves {(18 - 4 * cores) / 2:.1f} core-s a worker"
+           if cores < 4.5 else ", which that idle time alone exceeds"))
     assert bench._scaling({**small, "cpu_busy": None}, large, 26.0) is None
+
+
+def test_scaling_names_the_work_a_worker_may_cost_to_meet_the_target(monkeypatch):
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    small = {"seconds": 17.0, "cpu_busy": 0.7,  # 23.8 core-s
+             "cpu_by_machine": {"controller-0": 9.0, "worker-0": 5.0, "worker-1": 5.0}}
+    large = {"seconds": 25.0, "cpu_busy": 0.76,  # 38 core-s: 19 s of work, 6 s idle
+             "cpu_by_machine": {"controller-0": 10.6, **{f"worker-{i}": 5.2 for i in range(4)}}}
+    # (22.1 s - 6 s idle) * 2 cores - 23.8 core-s = 8.4 core-s for 2 added workers.
+    assert bench._scaling(small, large, 22.1).endswith(
+        "target 22.1 s, which with that idle time leaves 4.2 core-s a worker")
+    assert bench._scaling(small, large, 5.9).endswith(
+        "target 5.9 s, which that idle time alone exceeds")
 
 
 def _pair(small_s, large_s, small_exit=0, large_exit=0):

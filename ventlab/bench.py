@@ -180,13 +180,19 @@ def _scaling(small: dict, large: dict, target: float) -> str | None:
     machines = sum(workers(large).values()) - sum(workers(small).values())
     per = (works[1] - works[0]) / added
     least = works[1] / os.cpu_count()
+    idle = large["seconds"] - least
+    # The CPU work the target leaves each added worker, with the larger run's idle
+    # time as it was: what the per-worker figure above has to come down to.
+    budget = ((target - idle) * os.cpu_count() - works[0]) / added
     n_controllers = len(large["cpu_by_machine"]) - len(workers(large))
     return (f"{n_controllers}+{len(workers(large))} over {n_controllers}+{len(workers(small))}:"
             f" {works[1] - works[0]:.0f} core-s more CPU"
             f" work, {per:.1f} a worker (the workers' machines {machines / added:.1f}, the controllers"
             f" {(c_large - c_small) / added:.1f}, the host {(h_large - h_small) / added:.1f});"
             f" {large['seconds']:.1f} s = {least:.1f} s of that work on {os.cpu_count()} cores"
-            f" + {large['seconds'] - least:.1f} s with cores idle; target {target:.1f} s")
+            f" + {idle:.1f} s with cores idle; target {target:.1f} s"
+            + (f", which with that idle time leaves {budget:.1f} core-s a worker" if budget > 0 else
+               ", which that idle time alone exceeds"))
 
 
 def _ratio(pair: tuple[dict, dict]) -> float:
