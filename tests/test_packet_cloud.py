@@ -433,6 +433,10 @@ def test_api_failure_exits_1_naming_url_and_status(tmp_path, clean_emulator, kin
         DEFAULT_PROJECT_ID,
         {"hostname": "err-kept-0", "plan": "t1.small.x86", "metro": "am", "operating_system": "debian_12"},
     )
+    # Active before the run, as a device the user lists or destroys would be: a failing
+    # run can end within the emulator's 0.3 s of provisioning, and a device still
+    # provisioning cannot be deleted afterwards.
+    assert _eventually(lambda: emu.state.device(kept["id"])["state"] == "active")
     settings, faults, url, expected = _api_failure(kind, emu)
     cloud = Cloud(tmp_path, emu, api_retries=1, **settings)
     map_file = tmp_path / "err.map"
