@@ -177,14 +177,19 @@ def test_lab_figures_take_pairs_in_turn_and_judge_the_median_one(monkeypatch, ca
     # 1.20x and 1.25x. The median pair (the third) gives both orchestration rows; the
     # first 1+2 alone has the no-op re-run, smoke and memory.
     orchestrations = iter([20.0, 30.0, 25.0, 30.0, 24.0, 30.0])
+    # salt-cloud of one device, then of the 1+2's three: pairs of 1.40x, 1.10x and
+    # 1.20x, judged on the third.
+    one_device, three_devices = iter([4.0, 4.0, 5.0]), iter([5.6, 4.4, 6.0])
     calls = []
 
     def lab_run(controllers, workers, rerun=False, stop_after=None):
         calls.append((workers, rerun))
         if workers == 0:
-            return {"salt-cloud": {"seconds": 4.0}}
-        figures = {"salt-cloud": {"seconds": 5.0}, "lab up": {"seconds": 30.0 + len(calls)},
+            return {"salt-cloud": {"seconds": next(one_device)}}
+        figures = {"lab up": {"seconds": 30.0 + len(calls)},
                    "orchestration": {"seconds": next(orchestrations), "exit": 0}}
+        if workers == 2:
+            figures["salt-cloud"] = {"seconds": next(three_devices)}
         if rerun:
             figures.update({"salt job floor": 1.0, "smoke": {"seconds": 20.0},
                             "no-op re-run": {"seconds": 6.0, "changed_steps": 0},
@@ -193,9 +198,14 @@ def test_lab_figures_take_pairs_in_turn_and_judge_the_median_one(monkeypatch, ca
 
     monkeypatch.setattr(bench, "_lab_run", lab_run)
     bench.lab_figures(1.0, 1.2, pairs=3)
-    assert calls == [(0, False), (2, True), (4, False), (2, False), (4, False), (2, False), (4, False)]
+    assert calls == [(0, False), (2, True), (4, False), (0, False), (2, False), (4, False),
+                     (0, False), (2, False), (4, False)]
     out = capsys.readouterr().out.splitlines()
     rows = {line.split("  ")[0].strip(): line for line in out}
+    assert rows["salt-cloud -m -P, 3 devices"].split()[5:11] == ["6.0", "s", "target", "15.0", "s", "met"]
+    assert [line for line in out if line.startswith("salt-cloud -m -P, 3 devices against 1")] == [
+        "salt-cloud -m -P, 3 devices against 1, 3 pairs taken in turn: 4.0 / 5.6 s (1.40x), "
+        "4.0 / 4.4 s (1.10x), 5.0 / 6.0 s (1.20x); median 1.20x, target 1.3x met"]
     assert rows["orchestration, 1+2"].split()[2:4] == ["24.0", "s"]
     assert rows["orchestration, 1+4"].split()[2:9] == ["30.0", "s", "target", "31.2", "s", "met", "(30.0x"]
     assert "1.25x 1+2 (target 1.3x)" in rows["orchestration, 1+4"]
