@@ -203,9 +203,8 @@ PAIRED = {"orchestration": "an orchestration", "salt-cloud": "a salt-cloud run"}
 
 
 def _ratio(pair: tuple[dict, dict], key: str = "orchestration") -> float:
-    """How many times the smaller run's ``key`` (its seconds) the larger's took: the
-    1+4's orchestration over its 1+2's, or the 1+2's salt-cloud (3 devices) over one
-    device's."""
+    """The larger run's ``key`` seconds over the smaller's: the 1+4's orchestration
+    over its 1+2's, or the 1+2's salt-cloud (3 devices) over one device's."""
     small, large = pair
     return large[key]["seconds"] / small[key]["seconds"]
 
