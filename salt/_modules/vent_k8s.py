@@ -21,8 +21,6 @@ import time
 import urllib.error
 import urllib.request
 
-import yaml
-
 try:  # saltext-vent: Salt's loader gives an extension's modules no __utils__ (README)
     from saltext.vent import util as _packaged_util
 except ImportError:  # this checkout's *_dirs, or the modules synced from it
@@ -429,7 +427,7 @@ def load_manifest(manifest):
         with open(manifest, encoding="utf-8") as fh:
             manifest = fh.read()
     if isinstance(manifest, str):
-        docs = list(yaml.safe_load_all(manifest))
+        docs = _util("vent_model.load_yaml_all")(manifest)
     elif isinstance(manifest, dict):
         docs = [manifest]
     else:

@@ -148,9 +148,25 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+# libyaml's parser where PyYAML was built with it (its wheels are): the same documents
+# as yaml.safe_load, about ten times faster. The pure-Python parser took 69 ms of each
+# validation for the tracked pillar and the formulas' schemas, on the run's path.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str):
+    """``yaml.safe_load``'s result for ``text``."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
+
+
+def load_yaml_all(text: str) -> list:
+    """``yaml.safe_load_all``'s documents of ``text``."""
+    return list(yaml.load_all(text, Loader=_SAFE_LOADER))  # noqa: S506 (a safe loader)
+
+
 def read_sls(path: Path) -> dict:
     """A tracked pillar file (plain YAML): its ``vent`` mapping."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = load_yaml(Path(path).read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a mapping")
     return data.get("vent") or {}

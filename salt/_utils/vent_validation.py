@@ -108,7 +108,8 @@ def rules_from_files(read, paths):
     out = {}
     for path in sorted(p for p in paths if p.count("/") == 1 and p.endswith("/schema.yaml")):
         defaults = read(path.replace("/schema.yaml", "/defaults.yaml"))
-        out.update(rules(yaml.safe_load(read(path)), yaml.safe_load(defaults) if defaults else {}, path))
+        load = _model("load_yaml")
+        out.update(rules(load(read(path)), load(defaults) if defaults else {}, path))
     return out
 
 
