@@ -259,6 +259,19 @@ def test_stop_after_unknown_step_is_refused(cluster):
     assert "vent:orchestrate:stop_after: etdc is not a step" in ret.stdout + ret.stderr
 
 
+def test_invalid_pillar_stops_the_run_at_validation_naming_the_key(cluster):
+    log = configure(cluster, "invalid", extra="vent:\n  flannel:\n    backend: udp\n")
+    ret, steps = orchestrate(cluster)
+    assert ret.returncode != 0
+    step = steps["vent-validate"]
+    assert step["result"] is False
+    assert "ERROR vent:flannel:backend: 'udp' is not one of vxlan" in step["comment"].splitlines(), \
+        step["comment"]
+    assert not log.exists() or log.read_text() == "", log.read_text()  # no formula ran
+    pki = steps["vent-pki-ca"]
+    assert pki["result"] is False and "requisite failed" in pki["comment"].lower(), pki["comment"]
+
+
 def test_missing_artifact_stops_the_run_before_anything_changes(cluster, tmp_path):
     mirror = tmp_path / "empty-mirror"
     mirror.mkdir()
