@@ -105,10 +105,9 @@ def rules(schema_doc, defaults_doc, source):
 def rules_from_files(read, paths):
     """Every ``<dir>/schema.yaml`` among ``paths`` (file-server paths), resolved against
     its ``<dir>/defaults.yaml``; ``read(path)`` gives a file's text or None."""
-    out = {}
+    out, load = {}, _model("load_yaml")
     for path in sorted(p for p in paths if p.count("/") == 1 and p.endswith("/schema.yaml")):
         defaults = read(path.replace("/schema.yaml", "/defaults.yaml"))
-        load = _model("load_yaml")
         out.update(rules(load(read(path)), load(defaults) if defaults else {}, path))
     return out
 
