@@ -138,6 +138,8 @@ def test_extension_modules_go_where_a_sync_writes_them(tmp_path, upload, cache_m
 CARRIED_FIXES = {
     "crypt.py": ("CRYPT", "key-load fix", "salt-crypt-private-key-validation.md"),
     "utils/optsdict.py": ("OPTSDICT", "opts-copy fix", "salt-optsdict-parent-len.md"),
+    "modules/systemd_service.py": ("SYSTEMD_SERVICE", "systemctl-status fix",
+                                   "salt-systemd-status-repeated.md"),
 }
 
 
@@ -165,7 +167,7 @@ def _installed(prefix: Path, name: str) -> Path:
 
 
 def _package(files: dict) -> dict:
-    return {"__init__.py": "", "utils/__init__.py": "", **files}
+    return {"__init__.py": "", "utils/__init__.py": "", "modules/__init__.py": "", **files}
 
 
 @pytest.fixture(scope="module")
@@ -295,6 +297,55 @@ def test_a_loaders_opts_copy_does_not_count_its_parents_keys(carried_salt, fixed
     assert module_opts["id"] == "worker-0"
     assert module_opts["grains"]["os"] == "Debian"
     assert module_opts._tracker is root._tracker
+
+
+class FakeSystemctl:
+    """What ``cmd.run_all`` answers for ``systemctl status`` of one unit, as systemd 252
+    does: 4 and "could not be found" for a unit it has not loaded, 0 for a loaded one.
+    A daemon-reload loads the unit file on disk."""
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+        self.calls = []
+
+    def __call__(self, cmd, **kwargs):
+        self.calls.append(" ".join(cmd))
+        if "daemon-reload" in cmd:
+            self.loaded = True
+            return {"retcode": 0, "stdout": "", "stderr": ""}
+        if self.loaded:
+            return {"retcode": 0, "stdout": "* demo.service\n     Loaded: loaded", "stderr": ""}
+        return {"retcode": 4, "stdout": "Unit demo.service could not be found.", "stderr": ""}
+
+    def count(self, action):
+        return sum(action in call.split()[1:] for call in self.calls)
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["with the fix", "Salt as released"])
+@pytest.mark.parametrize("loaded", [True, False], ids=["unit loaded", "unit file new on disk"])
+def test_service_available_asks_systemctl_status_once_unless_it_reloaded(
+        carried_salt, tmp_path, monkeypatch, fixed, loaded):
+    """service.available (which service.running asks first) checks for unit changes and
+    then for the unit. With the fix one `systemctl status` answers all of it; as
+    released it ran three. A unit file systemd has not loaded yet is still found: after
+    the daemon-reload the check asks systemd again rather than trust the answer from
+    before it."""
+    import salt.modules.systemd_service as released
+
+    service = _module_from(_installed(carried_salt[0], "modules/systemd_service.py") if fixed
+                           else Path(released.__file__))
+    systemctl = FakeSystemctl(loaded)
+    unit_dir = tmp_path / "etc" / "systemd" / "system"
+    unit_dir.mkdir(parents=True)
+    (unit_dir / "demo.service").write_text("[Service]\nExecStart=/bin/true\n")
+    monkeypatch.setattr(service, "_root", lambda path, root: str(tmp_path) + path, raising=False)
+    service.__salt__ = {"cmd.run_all": systemctl, "config.get": lambda key, default=None: default}
+    service.__context__ = {"salt.utils.systemd.offline": False, "salt.utils.systemd.version": 252}
+
+    assert service.available("demo") is True
+    assert systemctl.count("daemon-reload") == (0 if loaded else 1)
+    assert systemctl.count("status") == {(True, True): 1, (True, False): 2,
+                                         (False, True): 3, (False, False): 2}[(fixed, loaded)]
 
 
 @pytest.mark.parametrize(

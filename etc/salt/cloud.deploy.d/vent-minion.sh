@@ -100,6 +100,11 @@ install_salt() {
 #   and creating one counted the parent's keys through its whole parent chain (a
 #   truthiness test): 0.05 s of CPU in a worker's state run, 186 copies
 #   (salt-optsdict-parent-len.md). The test now asks for a parent, not for its length.
+# - modules/systemd_service.py: service.running ran `systemctl status` two and three
+#   times in a row for one answer, 14 times for a service it starts and enables; with
+#   the PID 1 work each run causes, some 0.3 core-seconds of a worker's deploy
+#   (salt-systemd-status-repeated.md). A check for unit changes now runs it once and
+#   hands the answer to the question that follows it, unless it reloaded systemd.
 # Only a file of the release a fix was written for (its sha256) is changed; any other is
 # left as it is, with a warning.
 carry_salt_fixes() {
@@ -141,11 +146,39 @@ PARENT_TEST_CARRIED = """        # Vent: `parent and` called len(parent), which 
         if parent is not None and parent._tracker:
 """
 
+SYSTEMD_SERVICE_RELEASED = "1eddc259c23d1b5b3ecec6164fa37279e1742ea2b1d74ba8e2f814b19f436cd6"  # 3008.4
+SYSTEMD_SERVICE_CARRIED = "423a5664a037f4744b411fe32e234494d30c15da55970b5f3c271d5575f7ad6e"
+VENT_STATUS = """    # Vent: one `systemctl status` answers both checks (each ran its own), and it is
+    # handed to the caller's next question unless a daemon-reload made it stale.
+"""
+SYSTEMD_SERVICE_FIXES = [
+    ("def _check_available(name):\n", "def _check_available(name, status=None):\n"),
+    ("    _status = _systemctl_status(name)\n    sd_version",
+     "    _status = _systemctl_status(name) if status is None else status\n    sd_version"),
+    ("    if _untracked_custom_unit_found(name) or _unit_file_changed(name):\n"
+     "        systemctl_reload()\n",
+     VENT_STATUS + "    status = _systemctl_status(name)\n"
+     "    if _untracked_custom_unit_found(name, status=status) or _unit_file_changed(\n"
+     "        name, status=status\n    ):\n        systemctl_reload()\n        return None\n"
+     "    return status\n"),
+    ("def _untracked_custom_unit_found(name, root=None):\n",
+     "def _untracked_custom_unit_found(name, root=None, status=None):\n"),
+    ("    return os.access(unit_path, os.R_OK) and not _check_available(name)\n",
+     "    return os.access(unit_path, os.R_OK) and not _check_available(name, status=status)\n"),
+    ("def _unit_file_changed(name):\n", "def _unit_file_changed(name, status=None):\n"),
+    ("    status = _systemctl_status(name)[\"stdout\"].lower()\n",
+     "    status = (_systemctl_status(name) if status is None else status)[\"stdout\"].lower()\n"),
+    ("    _check_for_unit_changes(name)\n    return _check_available(name)\n",
+     "    return _check_available(name, status=_check_for_unit_changes(name))\n"),
+]
+
 FIXES = [  # what, file in salt/, released sha256, carried sha256, replacements
     ("key-load fix", "crypt.py", CRYPT_RELEASED, CRYPT_CARRIED,
      [(LOAD, CACHED_LOAD), (BEFORE, CACHE + BEFORE)]),
     ("opts-copy fix", "utils/optsdict.py", OPTSDICT_RELEASED, OPTSDICT_CARRIED,
      [(PARENT_TEST, PARENT_TEST_CARRIED)]),
+    ("systemctl-status fix", "modules/systemd_service.py", SYSTEMD_SERVICE_RELEASED,
+     SYSTEMD_SERVICE_CARRIED, SYSTEMD_SERVICE_FIXES),
 ]
 
 
