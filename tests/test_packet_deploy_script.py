@@ -309,7 +309,7 @@ class FakeSystemctl:
         self.calls = []
 
     def __call__(self, cmd, **kwargs):
-        self.calls.append(" ".join(cmd))
+        self.calls.append(cmd)  # [path of systemctl or None where it is not installed, ...]
         if "daemon-reload" in cmd:
             self.loaded = True
             return {"retcode": 0, "stdout": "", "stderr": ""}
@@ -318,7 +318,7 @@ class FakeSystemctl:
         return {"retcode": 4, "stdout": "Unit demo.service could not be found.", "stderr": ""}
 
     def count(self, action):
-        return sum(action in call.split()[1:] for call in self.calls)
+        return sum(action in call[1:] for call in self.calls)
 
 
 @pytest.mark.parametrize("fixed", [True, False], ids=["with the fix", "Salt as released"])
@@ -338,7 +338,7 @@ def test_service_available_asks_systemctl_status_once_unless_it_reloaded(
     unit_dir = tmp_path / "etc" / "systemd" / "system"
     unit_dir.mkdir(parents=True)
     (unit_dir / "demo.service").write_text("[Service]\nExecStart=/bin/true\n")
-    monkeypatch.setattr(service, "_root", lambda path, root: str(tmp_path) + path, raising=False)
+    monkeypatch.setattr(service, "_root", lambda path, root: str(tmp_path) + path)
     service.__salt__ = {"cmd.run_all": systemctl, "config.get": lambda key, default=None: default}
     service.__context__ = {"salt.utils.systemd.offline": False, "salt.utils.systemd.version": 252}
 
