@@ -113,6 +113,18 @@ def changed(steps):
     return sorted(k for k, s in steps.items() if s.get("changes"))
 
 
+def stopped_by_a_requisite(step):
+    """The step did not run because one it requires failed."""
+    return step["result"] is False and "requisite failed" in step["comment"].lower()
+
+
+def assert_no_formula_ran(log, steps):
+    """A gate step failed before anything changed: no formula logged a run, and the
+    first formula step was stopped by it."""
+    assert not log.exists() or log.read_text() == "", log.read_text()
+    assert stopped_by_a_requisite(steps["vent-pki-ca"]), steps["vent-pki-ca"]["comment"]
+
+
 def test_deploy_runs_in_order_then_converged_run_changes_nothing(cluster):
     log = configure(cluster, "full")
     ret, steps = orchestrate(cluster, "--log-level=warning")
@@ -154,8 +166,7 @@ def test_failed_step_stops_dependents_and_is_named(cluster):
     assert failed["result"] is False
     assert "controller-0" in failed["comment"]
     for later in ("vent-workers", "vent-addons", "vent-status"):
-        assert steps[later]["result"] is False
-        assert "requisite failed" in steps[later]["comment"].lower(), steps[later]["comment"]
+        assert stopped_by_a_requisite(steps[later]), steps[later]["comment"]
     recorded = {s for s, _ in read_log(log)}
     assert "etcd" in recorded and "controlplane" not in recorded and "addons" not in recorded
     assert "vent-controlplane" in ret.stdout or "vent-controlplane" in json.dumps(ret.data)
@@ -267,9 +278,7 @@ def test_invalid_pillar_stops_the_run_at_validation_naming_the_key(cluster):
     assert step["result"] is False
     assert "ERROR vent:flannel:backend: 'udp' is not one of vxlan" in step["comment"].splitlines(), \
         step["comment"]
-    assert not log.exists() or log.read_text() == "", log.read_text()  # no formula ran
-    pki = steps["vent-pki-ca"]
-    assert pki["result"] is False and "requisite failed" in pki["comment"].lower(), pki["comment"]
+    assert_no_formula_ran(log, steps)
 
 
 def test_missing_artifact_stops_the_run_before_anything_changes(cluster, tmp_path):
@@ -295,9 +304,7 @@ def test_missing_artifact_stops_the_run_before_anything_changes(cluster, tmp_pat
     assert by_key["vent:artifacts:releases:containerd:files:containerd"] == "worker-0, worker-1"
     assert "vent:artifacts:releases:kubernetes:files:kubelet" not in by_key
     assert all(str(mirror) in what for what in findings)
-    assert not log.exists() or log.read_text() == "", log.read_text()  # no formula ran
-    pki = steps["vent-pki-ca"]
-    assert pki["result"] is False and "requisite failed" in pki["comment"].lower(), pki["comment"]
+    assert_no_formula_ran(log, steps)
 
 
 def test_steps_beside_each_other_take_turns_on_a_controller_that_runs_pods(cluster):
