@@ -40,6 +40,14 @@ def pytest_unconfigure(config):
 
 
 @pytest.fixture(scope="session")
+def salt_factories_config():
+    """Daemons stop with SIGKILL, their children with them. A minion given SIGTERM
+    sleeps a fixed 5 s before it exits, for job returns to reach the master; a test that
+    stops one has no returns in flight, and that wait came to minutes of the suite."""
+    return {"slow_stop": False}
+
+
+@pytest.fixture(scope="session")
 def event_listener():
     """salt-factories' event listener, bound to loopback instead of 0.0.0.0."""
     from saltfactories.plugins.event_listener import EventListener
