@@ -1,15 +1,19 @@
-"""The x509_v2 fix Vent carries (salt/_states/x509_v2.py): it is active on the pinned
-Salt, the states are Salt's own, and file.managed runs in the running state system
-with ``test`` set where file.managed and file.check_perms read it, and reset after.
-The states' behaviour on real files is tested on real minions in test_pki.py."""
+"""The x509_v2 fixes Vent carries (salt/_states/x509_v2.py): they are active on the
+pinned Salt, the states are Salt's own, file.managed runs in the running state system
+with ``test`` set where file.managed and file.check_perms read it, and reset after, and
+a private key file is loaded once for each content it has. The states' behaviour on
+real files is tested on real minions in test_pki.py."""
 
 from __future__ import annotations
 
 import types
 
+import pki_for_tests
 import pytest
 import salt.states.x509_v2 as upstream
+import salt.utils.x509 as x509util
 from conftest import load_salt_module
+from cryptography.hazmat.primitives import serialization
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 fix = load_salt_module("salt/_states/x509_v2.py", "x509_v2_fix_under_test")
@@ -113,3 +117,78 @@ def test_without_loaders_to_reach_it_falls_back_to_upstreams_state_single():
                     {"file_|-x": {"name": name, "result": True}}}
     assert fix._file_managed("/x", test=True, mode="0600") == {"name": "/x", "result": True}
     assert calls == [("file.managed", "/x", {"test": True, "concurrent": True, "mode": "0600"})]
+
+
+def test_the_key_memory_is_active_on_the_pinned_salt():
+    # Fails when Salt's load_privkey, check_cert_changes or build_crt change: then check
+    # that a loaded key still passes through them, or whether upstream loads it once.
+    digest = fix.__utils__["vent_upstream.source_digest"](
+        x509util.load_privkey, x509util.check_cert_changes, x509util._build_cert_with_policy,
+        x509util.build_crt)
+    assert digest == fix.KEYS_UPSTREAM_SOURCE, "salt.utils.x509 is not the one the key memory was written for"
+    assert isinstance(fix.x509util, fix._KeysLoadedOnce)
+    assert fix.x509util.split_file_kwargs is x509util.split_file_kwargs  # the rest is Salt's
+
+
+@pytest.fixture
+def node_pki(tmp_path, monkeypatch):
+    """A CA, a node key and its certificate on disk, and the PEM bytes of every private
+    key cryptography loaded since."""
+    ca_cert, ca_key = pki_for_tests.write_ca(tmp_path / "ca.crt")
+    pki_for_tests.write_key(tmp_path / "ca.key", ca_key)
+    crt, key = pki_for_tests.cert("node-0", ca_cert, ca_key)
+    pki_for_tests.write_key(tmp_path / "node.key", key)
+    pki_for_tests.write_cert(tmp_path / "node.crt", crt)
+    loads = []
+    real = serialization.load_pem_private_key
+
+    def counted(data, *args, **kwargs):
+        loads.append(bytes(data))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", counted)
+    return tmp_path, loads
+
+
+def _check(util, pki):
+    """``check_cert_changes`` as x509.certificate_managed calls it, signing locally."""
+    return util.check_cert_changes(
+        str(pki / "node.crt"), days_remaining=0, days_valid=1, not_before=None, not_after=None,
+        ca_server=None, signing_policy_contents={}, encoding="pem", append_certs=[],
+        digest="sha256", signing_private_key=str(pki / "ca.key"), signing_cert=str(pki / "ca.crt"),
+        private_key=str(pki / "node.key"), subject="CN=node-0", basicConstraints="critical, CA:FALSE")
+
+
+def test_a_key_file_is_loaded_once_for_both_states_that_read_it(node_pki):
+    pki, loads = node_pki
+    memory = fix._KeysLoadedOnce()
+    node_pem = (pki / "node.key").read_bytes()
+    # x509.private_key_managed reads the key, then x509.certificate_managed compares it.
+    key, encoding, _ = memory.load_privkey(str(pki / "node.key"), get_encoding=True)
+    assert encoding == "pem"
+    ours = _check(memory, pki)
+    assert loads.count(node_pem) == 1
+    assert ours[3] is key  # the key check_cert_changes used is the one loaded first
+    # The answer is upstream's, which loads the key again.
+    theirs = _check(x509util, pki)
+    assert loads.count(node_pem) == 2
+    assert (ours[1], ours[2]) == (theirs[1], theirs[2])
+    assert ours[3].public_key() == theirs[3].public_key()
+
+
+def test_a_key_that_changes_is_loaded_again_and_a_failed_load_is_not_kept(node_pki):
+    pki, loads = node_pki
+    memory = fix._KeysLoadedOnce()
+    path = pki / "node.key"
+    first = memory.load_privkey(str(path))
+    _, other = pki_for_tests.cert("node-0", None, None)
+    pki_for_tests.write_key(path, other)
+    assert memory.load_privkey(str(path)).public_key() == other.public_key() != first.public_key()
+    path.write_text("-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    for _ in range(2):
+        with pytest.raises(x509util.PrivDeserializationError):
+            memory.load_privkey(str(path))
+    assert len(loads) == 4  # each broken read tried again
+    # A key check_cert_changes cannot load first is left to upstream, which raises as ever.
+    with pytest.raises(x509util.PrivDeserializationError):
+        _check(memory, pki)
