@@ -1,4 +1,4 @@
-"""Salt's own x509_v2 execution module (``x509.*``), carried with two changes.
+"""Salt's own x509_v2 execution module (``x509.*``), carried with three changes.
 
 The first is carried until Salt's master answers a peer runner call at what the
 runner costs (docs/upstream/salt-master-peer-runner-cost.md).
@@ -20,6 +20,12 @@ before the certificate states (``vent_pki.queue_signing``); a request to sign
 (``_query_remote``) that was queued takes its answer from ``vent_pki.queued_certificate``,
 the first of them asking for all. One job of the CA minion and one peer publish per node,
 not one per certificate. A request not queued, or not answered, is Salt's own.
+
+The third is the states' too (salt/_states/x509_v2.py): ``x509util`` loads each private
+key once for each content it has during the job (``vent_upstream.keys_loaded_once``).
+The CA minion signs a node's certificates in one job, and loaded its CA key again for
+each: 0.33 s of CPU per certificate for an RSA-4096 CA
+(docs/upstream/x509_v2-private-key-loaded-twice.md).
 
 Everything else is the installed Salt's module, unchanged: its functions are bound to
 this module's globals (``vent_upstream.carry``), so they see this module's dunders,
@@ -56,6 +62,7 @@ _salt_own = {}  # Salt's functions bound to this module, which vent_upstream.car
 def __virtual__():
     if "vent_upstream.carry" not in __utils__:
         return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
+    globals()["x509util"] = __utils__["vent_upstream.keys_loaded_once"]()
     return __utils__["vent_upstream.carry"](
         _upstream, globals(), {"_match_minions": (_match_minions_kept, KEPT_UPSTREAM_SOURCE),
                                "_query_remote": (_query_remote_queued, QUERY_UPSTREAM_SOURCE)})

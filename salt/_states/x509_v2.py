@@ -14,7 +14,8 @@ it, then ``certificate_managed`` to compare its public key with the certificate'
 cryptography checks an RSA key's consistency at every load, 0.05 s for 2048 bits and
 0.33 s for 4096 (Vent's default) on a loaded 2-core host. Here a key file is loaded
 once for each content it has during the module's life, a job: the states call
-``x509util``, which is ``salt.utils.x509`` with that memory (``_KeysLoadedOnce``).
+``x509util``, which is ``salt.utils.x509`` with that memory
+(``vent_upstream.keys_loaded_once``).
 
 Everything else is the installed Salt's module, unchanged: its functions are bound to
 this module's globals, so they see this module's dunders and its ``_file_managed``.
@@ -24,12 +25,9 @@ was written for (Salt fixed or changed it), nothing is replaced and the module i
 upstream's as it stands.
 """
 
-import hashlib
 import logging
-import os
 
 import salt.states.x509_v2 as _upstream
-import salt.utils.x509 as _x509util
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 log = logging.getLogger(__name__)
@@ -40,57 +38,15 @@ __virtualname__ = "x509"
 # function this module replaces.
 FIXED_UPSTREAM_SOURCE = "468d57dee64e195afa7535536cc5036c76a76012ab5803e48b39f0d2297c1085"
 
-# sha256 of the sources of salt/utils/x509.py:load_privkey, check_cert_changes,
-# _build_cert_with_policy and build_crt in Salt 3008.4: a loaded key passes through
-# load_privkey, and the others load the certificate's key only through it.
-KEYS_UPSTREAM_SOURCE = "6b633d6174c201b0c374436d9788e51c7594fbf8d005e2835e7335c512a66a83"
-
 _salt_own = {}  # Salt's functions bound to this module, which vent_upstream.carry fills
 
 
 def __virtual__():
     if "vent_upstream.carry" not in __utils__:
         return False, "Vent's salt/_utils are not on this minion: run saltutil.sync_utils"
-    digest = __utils__["vent_upstream.source_digest"](
-        _x509util.load_privkey, _x509util.check_cert_changes, _x509util._build_cert_with_policy,
-        _x509util.build_crt)
-    if digest == KEYS_UPSTREAM_SOURCE:
-        globals()["x509util"] = _KeysLoadedOnce()
-    else:
-        log.warning("salt.utils.x509 is not the one Vent's _KeysLoadedOnce was written for: running Salt's")
+    globals()["x509util"] = __utils__["vent_upstream.keys_loaded_once"]()
     return __utils__["vent_upstream.carry"](
         _upstream, globals(), {"_file_managed": (_file_managed_in_state_system, FIXED_UPSTREAM_SOURCE)})
-
-
-class _KeysLoadedOnce:
-    """``salt.utils.x509`` for upstream's states, which load a private key file once for
-    each content it has: a key that changes is loaded again. A failed load is not kept."""
-
-    def __init__(self):
-        self._loaded = {}  # (sha256 of the file, passphrase) -> (key, encoding, None)
-
-    def __getattr__(self, name):
-        return getattr(_x509util, name)
-
-    def load_privkey(self, pk, passphrase=None, get_encoding=False):
-        if not (isinstance(pk, str) and os.path.isfile(pk)):
-            return _x509util.load_privkey(pk, passphrase=passphrase, get_encoding=get_encoding)
-        with open(pk, "rb") as fh:
-            data = fh.read()
-        memo = (hashlib.sha256(data).hexdigest(), passphrase)
-        if memo not in self._loaded:
-            self._loaded[memo] = _x509util.load_privkey(data, passphrase=passphrase, get_encoding=True)
-        loaded = self._loaded[memo]
-        return loaded if get_encoding else loaded[0]
-
-    def check_cert_changes(self, *args, private_key=None, private_key_passphrase=None, **kwargs):
-        if private_key is not None:
-            try:
-                private_key = self.load_privkey(private_key, passphrase=private_key_passphrase)
-            except Exception as exc:  # noqa: BLE001 - upstream loads it where it did, and raises what it raised
-                log.debug("x509_v2: %s is left for upstream to load: %s", private_key, exc)
-        return _x509util.check_cert_changes(
-            *args, private_key=private_key, private_key_passphrase=private_key_passphrase, **kwargs)
 
 
 def _opts_reading_test():
