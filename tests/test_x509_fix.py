@@ -20,7 +20,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 from ventlab.model import util
 
 fix = load_salt_module("salt/_states/x509_v2.py", "x509_v2_fix_under_test")
-upstream_utils = util("vent_upstream")  # the one the module's __utils__ reaches
+vent_upstream = util("vent_upstream")  # the one the module's __utils__ reaches
 fix.__opts__ = {"features": {}}
 VIRTUAL = fix.__virtual__()  # as Salt's loader calls it, with the dunders packed
 
@@ -126,16 +126,16 @@ def test_without_loaders_to_reach_it_falls_back_to_upstreams_state_single():
 def test_the_key_memory_is_active_on_the_pinned_salt():
     # Fails when Salt's load_privkey, check_cert_changes or build_crt change: then check
     # that a loaded key still passes through them, or whether upstream loads it once.
-    digest = fix.__utils__["vent_upstream.source_digest"](
+    digest = vent_upstream.source_digest(
         x509util.load_privkey, x509util.check_cert_changes, x509util._build_cert_with_policy,
         x509util.build_crt)
-    assert digest == upstream_utils.KEYS_UPSTREAM_SOURCE, "salt.utils.x509 is not the one it was written for"
-    assert isinstance(fix.x509util, upstream_utils._KeysLoadedOnce)
+    assert digest == vent_upstream.KEYS_UPSTREAM_SOURCE, "salt.utils.x509 is not the one it was written for"
+    assert isinstance(fix.x509util, vent_upstream._KeysLoadedOnce)
     assert fix.x509util.split_file_kwargs is x509util.split_file_kwargs  # the rest is Salt's
     carried = load_salt_module("salt/_modules/x509_v2.py", "x509_v2_module_memory_under_test")
     carried.__opts__ = {}
     carried.__virtual__()
-    assert isinstance(carried.x509util, upstream_utils._KeysLoadedOnce)
+    assert isinstance(carried.x509util, vent_upstream._KeysLoadedOnce)
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ def _check(util, pki):
 
 def test_a_key_file_is_loaded_once_for_both_states_that_read_it(node_pki):
     pki, loads = node_pki
-    memory = upstream_utils.keys_loaded_once()
+    memory = vent_upstream.keys_loaded_once()
     node_pem = (pki / "node.key").read_bytes()
     # x509.private_key_managed reads the key, then x509.certificate_managed compares it.
     key, encoding, _ = memory.load_privkey(str(pki / "node.key"), get_encoding=True)
@@ -186,7 +186,7 @@ def test_a_key_file_is_loaded_once_for_both_states_that_read_it(node_pki):
 
 def test_a_key_that_changes_is_loaded_again_and_a_failed_load_is_not_kept(node_pki):
     pki, loads = node_pki
-    memory = upstream_utils.keys_loaded_once()
+    memory = vent_upstream.keys_loaded_once()
     path = pki / "node.key"
     first = memory.load_privkey(str(path))
     _, other = pki_for_tests.cert("node-0", None, None)
@@ -206,7 +206,7 @@ def test_the_ca_key_of_a_signing_policy_is_loaded_once_for_the_certificates_of_a
     """The CA minion signs a node's certificates in one job (vent_pki.sign_remote_certificates):
     x509_v2's create_certificate builds each with the policy's CA key, PEM from pillar."""
     pki, loads = node_pki
-    memory = upstream_utils.keys_loaded_once()
+    memory = vent_upstream.keys_loaded_once()
     ca_pem = (pki / "ca.key").read_text()
     ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
     for cn in ("node-0", "node-1", "node-2"):
