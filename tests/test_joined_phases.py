@@ -32,7 +32,8 @@ def joined(found: dict, stop_after: str | None = None) -> dict:
 PKI_IN_EACH_ROLE = ["runtime", "etcd", "controlplane"]
 
 
-WORKERS_AFTER_RUNTIME = ["vent.node.runtime_ready", "apiproxy", "kubelet", "kube_proxy"]
+WORKERS_AFTER_RUNTIME = ["vent.node.runtime_ready", "apiproxy", "kube_proxy.package.install",
+                         "kube_proxy.config.file", "kubelet", "kube_proxy"]
 
 
 def test_by_default_four_steps_fewer_each_applying_what_joined_it():

@@ -56,7 +56,8 @@ class LocalMinion:
             f"worker-{uuid.uuid4().hex[:6]}", overrides=overrides
         )
         ret = minion.salt_call_cli(timeout=240).run("--local", *args)
-        assert isinstance(ret.data, dict), f"{' '.join(args)} did not run:\n{ret.stdout}\n{ret.stderr}"
+        assert isinstance(ret.data, (dict, list)), \
+            f"{' '.join(args)} did not run:\n{ret.stdout}\n{ret.stderr}"
         return ret.data
 
     def apply(self, sls: str, vent: dict | None = None, check=True):
@@ -111,3 +112,20 @@ def test_every_worker_sls_and_its_clean_twin_renders(salt_factories, tmp_path):
         assert "kubelet-config-file-file-serialize" in ids
         assert "containerd-service-running-service-running" in ids
         assert "kube-proxy-service-clean-service-dead" in ids
+
+
+@pytest.mark.salt
+def test_kube_proxy_is_in_place_before_the_kubelet_waits_for_its_api(salt_factories, tmp_path):
+    """In the kubelet nodes' own step (vent_model.WORKERS_SLS), kube-proxy's binary and
+    config are installed before the kubelet's start waits for the API, and kube-proxy
+    starts after it: the API-free work of a node is done while it waits."""
+    from ventlab.model import model
+
+    minion = LocalMinion(salt_factories, tmp_path)
+    chunks = minion.call("state.show_low_sls", ",".join(model.WORKERS_SLS))
+    order = [c["__id__"] for c in sorted(chunks, key=lambda c: c["order"])]
+    wait = order.index("kubelet-service-running-vent_k8s-api_healthy")
+    assert order.index("kube-proxy-package-install-kube-proxy-vent_artifact-installed") < wait
+    assert order.index("kube-proxy-config-file-file-serialize") < wait
+    assert wait < order.index("kubelet-service-running-service-running")
+    assert wait < order.index("kube-proxy-service-running-service-running")
