@@ -321,10 +321,8 @@ JOINED_SLS = {"pki": "pki", "etcd": "etcd", "flannel": "flannel.cluster.applied"
 FOLLOWS = {"workers": "runtime"}
 # The workers phase's formulas, in its own step or at the end of the runtime's.
 # kube-proxy's binary and config come before the kubelet's formula, whose start waits
-# for the API (kubelet.service.running): they need no API, and put after that wait
-# they were copied and hashed while every node started its kubelet at once, on the
-# cores the new API server and the pods then being scheduled needed (1 + 4 in the
-# lab: 2 s a node, the whole run 3 s longer).
+# for the API (kubelet.service.running): they need no API, so a node downloads and
+# checks that release file while its API server starts instead of after it.
 WORKERS_SLS = ("apiproxy", "kube_proxy.package.install", "kube_proxy.config.file", "kubelet", "kube_proxy")
 FOLLOWS_SLS = {"workers": ["vent.node.runtime_ready", *WORKERS_SLS]}
 BESIDE_RUNTIME = ("etcd_ids", "controller_ids")
