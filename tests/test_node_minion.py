@@ -16,6 +16,7 @@ import yaml
 from conftest import REPO, minion_overrides, pillar_dir
 
 from ventlab import saltconfig
+from ventlab.model import model
 
 PRIVATE_IP = "100.72.0.3"
 
@@ -118,9 +119,7 @@ def test_every_worker_sls_and_its_clean_twin_renders(salt_factories, tmp_path):
 def test_kube_proxy_is_in_place_before_the_kubelet_waits_for_its_api(salt_factories, tmp_path):
     """In the kubelet nodes' own step (vent_model.WORKERS_SLS), kube-proxy's binary and
     config are installed before the kubelet's start waits for the API, and kube-proxy
-    starts after it: the API-free work of a node is done while it waits."""
-    from ventlab.model import model
-
+    starts after it: what a node needs no API for is done before it waits, not after."""
     minion = LocalMinion(salt_factories, tmp_path)
     chunks = minion.call("state.show_low_sls", ",".join(model.WORKERS_SLS))
     order = [c["__id__"] for c in sorted(chunks, key=lambda c: c["order"])]
