@@ -57,8 +57,11 @@ class LocalMinion:
             f"worker-{uuid.uuid4().hex[:6]}", overrides=overrides
         )
         ret = minion.salt_call_cli(timeout=240).run("--local", *args)
-        assert isinstance(ret.data, (dict, list)), \
-            f"{' '.join(args)} did not run:\n{ret.stdout}\n{ret.stderr}"
+        # A dict of states, or a list of low chunks; render errors come back as a list
+        # of strings.
+        ran = isinstance(ret.data, dict) or (
+            isinstance(ret.data, list) and all(isinstance(c, dict) for c in ret.data))
+        assert ran, f"{' '.join(args)} did not run:\n{ret.stdout}\n{ret.stderr}"
         return ret.data
 
     def apply(self, sls: str, vent: dict | None = None, check=True):
