@@ -33,14 +33,30 @@ def test_by_step_says_how_busy_the_host_was_and_the_least_time_of_that_work():
         f" no less than 8.0 s on {cores} cores")
 
 
-def test_cpu_busy_reads_the_host_between_two_readings():
+def test_cpu_use_reads_the_host_between_two_readings():
     since = host.cpu_jiffies()
     deadline = time.monotonic() + 0.3
     while time.monotonic() < deadline:  # keep one core busy, bounded
         pass
-    busy = host.cpu_busy(since)
+    busy, stolen = host.cpu_use(since)
     # This process alone kept one of the cores busy.
     assert 1 / (os.cpu_count() * 2) <= busy <= 1, busy
+    assert 0 <= stolen <= 1 - busy, stolen
+
+
+def test_stolen_time_is_neither_busy_nor_idle():
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    busy, stolen, total = host.parse_cpu_line("cpu  600 10 200 900 50 30 10 200 40 0")
+    assert (busy, stolen, total) == (850, 200, 2000)  # guest is inside user already
+    # A kernel without the steal column (before 2.6.11) has none.
+    assert host.parse_cpu_line("cpu  600 10 200 900 50 30 10") == (850, 0, 1800)
+
+
+def test_by_step_says_how_much_of_the_cores_time_the_hypervisor_took():
+    run = {"seconds": 10.0, "steps": {"vent-refresh": 1.0}, "cpu_busy": 0.8, "cpu_steal": 0.06}
+    assert bench._by_step("orchestration 1+4", run).endswith(
+        f" on {os.cpu_count()} cores, 6% of the cores' time taken by the hypervisor")
+    assert "hypervisor" not in bench._by_step("orchestration 1+4", {**run, "cpu_steal": 0.0})
 
 
 def test_by_step_splits_the_work_between_the_machines_and_the_host():
@@ -139,6 +155,28 @@ def test_scaling_names_the_work_a_worker_may_cost_to_meet_the_target(monkeypatch
         "target 22.1 s, which with that idle time leaves 4.2 core-s a worker")
     assert bench._scaling(small, large, 5.9).endswith(
         "target 5.9 s, which that idle time alone exceeds")
+
+
+def test_scaling_counts_stolen_time_as_neither_work_nor_idle(monkeypatch):
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    small = {"seconds": 17.0, "cpu_busy": 0.7,  # 23.8 core-s
+             "cpu_by_machine": {"controller-0": 9.0, "worker-0": 5.0, "worker-1": 5.0}}
+    large = {"seconds": 25.0, "cpu_busy": 0.76, "cpu_steal": 0.08,  # 38 core-s: 19 s of work
+             "cpu_by_machine": {"controller-0": 10.6, **{f"worker-{i}": 5.2 for i in range(4)}}}
+    # 25 s = 19 s of work + 2 s (8% of 25 s) stolen + 4 s idle; (22.1 - 4 - 2) * 2 - 23.8
+    # = 8.4 core-s for 2 added workers, as when those 6 s were all idle.
+    assert bench._scaling(small, large, 22.1).endswith(
+        "25.0 s = 19.0 s of that work on 2 cores + 2.0 s taken by the hypervisor + 4.0 s with"
+        " cores idle; target 22.1 s, which with that idle and stolen time leaves 4.2 core-s a worker")
+
+
+def test_pairs_show_the_stolen_shares_where_the_hypervisor_took_any():
+    quiet = ({"orchestration": {"seconds": 20.0}}, {"orchestration": {"seconds": 26.0}})
+    busy = ({"orchestration": {"seconds": 20.0, "cpu_steal": 0.01}},
+            {"orchestration": {"seconds": 29.0, "cpu_steal": 0.09}})
+    assert bench._pairs_row([quiet, busy, quiet], 1.3) == (
+        "1+4 against 1+2, 3 pairs taken in turn: 20.0 / 26.0 s (1.30x), "
+        "20.0 / 29.0 s (1.45x, stolen 1% / 9%), 20.0 / 26.0 s (1.30x); median 1.30x, target 1.3x met")
 
 
 def _pair(small_s, large_s, small_exit=0, large_exit=0):

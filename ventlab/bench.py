@@ -10,7 +10,8 @@ operator's.
 With --lab, the whole flow in the real lab (it must not be running): `lab up` with 1
 device, then 1+2 and 1+4 nodes, timing `salt-cloud -m -P`, the orchestration and the
 no-op re-run (each also step by step, with how busy the host's cores were, the
-least time that much CPU work takes on them and how much of it each machine did),
+least time that much CPU work takes on them, how much of it each machine did and how
+much of the cores' time the hypervisor took for other guests),
 vent.smoke, and memory per machine with
 the cluster running, read after the no-op re-run and again after vent.smoke (whose
 images stay in the page cache); `lab down` after each. Each figure is printed beside
@@ -118,10 +119,16 @@ def _row(what: str, run: dict, target: float, floor: tuple[str, float] | None = 
 
 def _cpu_work(run: dict) -> float | None:
     """The core-seconds the host's CPUs were busy during ``run`` (the whole cluster,
-    Salt and the lab's own processes alike)."""
+    Salt and the lab's own processes alike; not the time the hypervisor took)."""
     if run.get("cpu_busy") is None:
         return None
     return run["cpu_busy"] * run["seconds"] * os.cpu_count()
+
+
+def _stolen(run: dict) -> float:
+    """The seconds of ``run`` the hypervisor took all the host's cores for, in sum:
+    time the run could not use, which a quieter hypervisor gives back."""
+    return run.get("cpu_steal", 0.0) * run["seconds"]
 
 
 def _by_step(what: str, run: dict) -> str:
@@ -136,6 +143,8 @@ def _by_step(what: str, run: dict) -> str:
         cores = os.cpu_count()
         line += (f"; host CPU busy {run['cpu_busy']:.0%} of {cores} cores, {work:.0f} core-s of work,"
                  f" no less than {work / cores:.1f} s on {cores} cores")
+        if run.get("cpu_steal"):
+            line += f", {run['cpu_steal']:.0%} of the cores' time taken by the hypervisor"
         if by_machine := run.get("cpu_by_machine"):
             # Which machine's processes did that work; the rest ran on the host itself
             # (the Salt master and salt-run among them).
@@ -182,19 +191,22 @@ def _scaling(small: dict, large: dict, target: float) -> str | None:
     machines = sum(workers(large).values()) - sum(workers(small).values())
     per = (works[1] - works[0]) / added
     least = works[1] / os.cpu_count()
-    idle = large["seconds"] - least
+    stolen = _stolen(large)
+    idle = large["seconds"] - least - stolen
     # The CPU work the target leaves each added worker, with the larger run's idle
-    # time as it was: what the per-worker figure above has to come down to.
-    budget = ((target - idle) * os.cpu_count() - works[0]) / added
+    # and stolen time as they were: what the per-worker figure above has to come down to.
+    budget = ((target - idle - stolen) * os.cpu_count() - works[0]) / added
+    waits = "idle and stolen time" if stolen else "idle time"
     n_controllers = len(large["cpu_by_machine"]) - len(workers(large))
     return (f"{n_controllers}+{len(workers(large))} over {n_controllers}+{len(workers(small))}:"
             f" {works[1] - works[0]:.0f} core-s more CPU"
             f" work, {per:.1f} a worker (the workers' machines {machines / added:.1f}, the controllers"
             f" {(c_large - c_small) / added:.1f}, the host {(h_large - h_small) / added:.1f});"
             f" {large['seconds']:.1f} s = {least:.1f} s of that work on {os.cpu_count()} cores"
-            f" + {idle:.1f} s with cores idle; target {target:.1f} s"
-            + (f", which with that idle time leaves {budget:.1f} core-s a worker" if budget > 0 else
-               ", which that idle time alone exceeds"))
+            + (f" + {stolen:.1f} s taken by the hypervisor" if stolen else "")
+            + f" + {idle:.1f} s with cores idle; target {target:.1f} s"
+            + (f", which with that {waits} leaves {budget:.1f} core-s a worker" if budget > 0 else
+               f", which that {waits} alone exceeds"))
 
 
 # What each kind of pair compares: the runs' timings.json entry, and what a failed one
@@ -226,7 +238,9 @@ def _pairs_row(pairs: list[tuple[dict, dict]], target: float, what: str = "1+4 a
         s, big = small[key], large[key]
         if s.get("exit") or big.get("exit"):
             return f"FAILED (exits {s.get('exit', 0)}, {big.get('exit', 0)})"
-        return f"{s['seconds']:.1f} / {big['seconds']:.1f} s ({_ratio((small, large), key):.2f}x)"
+        steal = (f", stolen {s.get('cpu_steal', 0):.0%} / {big.get('cpu_steal', 0):.0%}"
+                 if s.get("cpu_steal") or big.get("cpu_steal") else "")
+        return f"{s['seconds']:.1f} / {big['seconds']:.1f} s ({_ratio((small, large), key):.2f}x{steal})"
     line = f"{what}, {len(pairs)} pairs taken in turn: " + ", ".join(one(*pair) for pair in pairs)
     median = _median_pair(pairs, key)
     if median is None:

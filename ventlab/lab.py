@@ -382,6 +382,13 @@ def record_timing(name: str, seconds: float, **extra) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
+def cpu_shares(since: tuple[int, int, int]) -> dict:
+    """A run's ``cpu_busy`` and ``cpu_steal`` for ``record_timing``: the shares of the
+    host's CPU time since ``since`` (``host.cpu_jiffies``) that were busy and stolen."""
+    busy, stolen = host.cpu_use(since)
+    return {"cpu_busy": round(busy, 3), "cpu_steal": round(stolen, 3)}
+
+
 def orchestrate(stop_after: str | None = None) -> int:
     """``salt-run state.orchestrate vent`` (up to the phase ``stop_after``); prints what
     ran, what did not and why."""
@@ -399,7 +406,7 @@ def orchestrate(stop_after: str | None = None) -> int:
     steps = _step_results(proc.stdout)
     record_timing("orchestration", time.monotonic() - t, exit=code,
                   changed_steps=sum(1 for _, r in steps if r.get("changes")),
-                  cpu_busy=round(host.cpu_busy(cpu), 3),
+                  **cpu_shares(cpu),
                   cpu_by_machine=machine.cpu_since(machines_cpu),
                   cpu_by_unit=machine.unit_cpu_since(units_cpu),
                   steps={sid: round(r.get("duration", 0) / 1000, 1) for sid, r in steps})
@@ -516,7 +523,7 @@ def up(args) -> int:
     t, cpu = time.monotonic(), host.cpu_jiffies()
     _salt("salt-cloud", "-m", str(lab_map), "-P", "-y")
     record_timing("salt-cloud", time.monotonic() - t, devices=args.controllers + args.workers,
-                  cpu_busy=round(host.cpu_busy(cpu), 3))
+                  **cpu_shares(cpu))
     log(f"devices up in {time.monotonic() - t:.1f}s")
     code = orchestrate(args.stop_after)
     log(f"vent.status {status_verdict()} (`salt-run vent.status` shows the table)")

@@ -339,14 +339,22 @@ def cpu_seconds(dirs: list[str]) -> float | None:
     return None
 
 
-def cpu_jiffies() -> tuple[int, int]:
-    """(busy, total) clock ticks of all the host's CPUs since boot, from /proc/stat:
-    two readings give how busy the host was in between (``cpu_busy``)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+def cpu_jiffies() -> tuple[int, int, int]:
+    """(busy, stolen, total) clock ticks of all the host's CPUs since boot, from
+    /proc/stat: two readings give the shares of the time between them (``cpu_use``)."""
+    return parse_cpu_line(Path("/proc/stat").read_text().split("\n", 1)[0])
+
+
+def parse_cpu_line(line: str) -> tuple[int, int, int]:
+    """``cpu_jiffies`` of /proc/stat's first line. Stolen time (the hypervisor ran
+    another guest on this one's CPUs) is neither this host's work nor idle time: counted
+    as busy, it read as CPU work the deploy did."""
+    fields = [int(v) for v in line.split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    stolen = fields[7] if len(fields) > 7 else 0
     # guest time is already counted in user and nice.
     total = sum(fields[:8])
-    return total - idle, total
+    return total - idle - stolen, stolen, total
 
 
 def session_cpu_seconds(sid: int) -> float:
@@ -363,7 +371,9 @@ def session_cpu_seconds(sid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_busy(since: tuple[int, int]) -> float:
-    """The share of the host's CPU time (all cores) that was busy since ``since``."""
-    busy, total = cpu_jiffies()
-    return (busy - since[0]) / max(1, total - since[1])
+def cpu_use(since: tuple[int, int, int]) -> tuple[float, float]:
+    """The shares of the host's CPU time (all cores) since ``since`` (``cpu_jiffies``)
+    that were busy and that the hypervisor took (stolen)."""
+    busy, stolen, total = cpu_jiffies()
+    span = max(1, total - since[2])
+    return (busy - since[0]) / span, (stolen - since[1]) / span
