@@ -125,10 +125,22 @@ def _cpu_work(run: dict) -> float | None:
     return run["cpu_busy"] * run["seconds"] * os.cpu_count()
 
 
+# The least share of the cores' time taken by the hypervisor that a figure names: a
+# share that rounds to 0% says nothing.
+STEAL_SHOWN = 0.005
+
+
+def _steal(run: dict) -> float:
+    """The share of the cores' time during ``run`` that the hypervisor took (0 below
+    ``STEAL_SHOWN``)."""
+    share = run.get("cpu_steal") or 0.0
+    return share if share >= STEAL_SHOWN else 0.0
+
+
 def _stolen(run: dict) -> float:
     """The seconds of ``run`` the hypervisor took all the host's cores for, in sum:
     time the run could not use, which a quieter hypervisor gives back."""
-    return run.get("cpu_steal", 0.0) * run["seconds"]
+    return _steal(run) * run["seconds"]
 
 
 def _by_step(what: str, run: dict) -> str:
@@ -143,8 +155,8 @@ def _by_step(what: str, run: dict) -> str:
         cores = os.cpu_count()
         line += (f"; host CPU busy {run['cpu_busy']:.0%} of {cores} cores, {work:.0f} core-s of work,"
                  f" no less than {work / cores:.1f} s on {cores} cores")
-        if run.get("cpu_steal"):
-            line += f", {run['cpu_steal']:.0%} of the cores' time taken by the hypervisor"
+        if _steal(run):
+            line += f", {_steal(run):.0%} of the cores' time taken by the hypervisor"
         if by_machine := run.get("cpu_by_machine"):
             # Which machine's processes did that work; the rest ran on the host itself
             # (the Salt master and salt-run among them).
@@ -238,8 +250,7 @@ def _pairs_row(pairs: list[tuple[dict, dict]], target: float, what: str = "1+4 a
         s, big = small[key], large[key]
         if s.get("exit") or big.get("exit"):
             return f"FAILED (exits {s.get('exit', 0)}, {big.get('exit', 0)})"
-        steal = (f", stolen {s.get('cpu_steal', 0):.0%} / {big.get('cpu_steal', 0):.0%}"
-                 if s.get("cpu_steal") or big.get("cpu_steal") else "")
+        steal = (f", stolen {_steal(s):.0%} / {_steal(big):.0%}" if _steal(s) or _steal(big) else "")
         return f"{s['seconds']:.1f} / {big['seconds']:.1f} s ({_ratio((small, large), key):.2f}x{steal})"
     line = f"{what}, {len(pairs)} pairs taken in turn: " + ", ".join(one(*pair) for pair in pairs)
     median = _median_pair(pairs, key)
