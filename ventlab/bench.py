@@ -125,9 +125,9 @@ def _cpu_work(run: dict) -> float | None:
     return run["cpu_busy"] * run["seconds"] * os.cpu_count()
 
 
-# The least share of the cores' time taken by the hypervisor that a figure names: a
-# share that rounds to 0% says nothing.
-STEAL_SHOWN = 0.005
+# The least share of the cores' time taken by the hypervisor that a figure names:
+# under 1% it says nothing (and half a percent printed as "0%").
+STEAL_SHOWN = 0.01
 
 
 def _steal(run: dict) -> float:
