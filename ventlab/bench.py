@@ -137,12 +137,6 @@ def _steal(run: dict) -> float:
     return share if share >= STEAL_SHOWN else 0.0
 
 
-def _stolen(run: dict) -> float:
-    """The seconds of ``run`` the hypervisor took all the host's cores for, in sum:
-    time the run could not use, which a quieter hypervisor gives back."""
-    return _steal(run) * run["seconds"]
-
-
 def _by_step(what: str, run: dict) -> str:
     """Seconds per orchestration step (steps beside others overlap, so they do not add
     up), how busy the host's cores were meanwhile, and the least time that much CPU
@@ -186,8 +180,9 @@ def _scaling(small: dict, large: dict, target: float) -> str | None:
     """What the larger cluster's orchestration (``large``) spent beyond the smaller's
     (``small``): the CPU work each added worker brought, split between the workers'
     machines, the controllers and the host (the master among them), and how much of the larger
-    run the cores were busy (its least time on them) or idle (waiting on the run's
-    order), against ``target``. None without CPU figures for both."""
+    run the cores were busy (its least time on them), taken by the hypervisor (time
+    the run could not use) or idle (waiting on the run's order), against ``target``.
+    None without CPU figures for both."""
     works = [_cpu_work(run) for run in (small, large)]
     if None in works or not all(run.get("cpu_by_machine") for run in (small, large)):
         return None
@@ -203,7 +198,7 @@ def _scaling(small: dict, large: dict, target: float) -> str | None:
     machines = sum(workers(large).values()) - sum(workers(small).values())
     per = (works[1] - works[0]) / added
     least = works[1] / os.cpu_count()
-    stolen = _stolen(large)
+    stolen = _steal(large) * large["seconds"]  # as seconds of all the cores
     idle = large["seconds"] - least - stolen
     # The CPU work the target leaves each added worker, with the larger run's idle
     # and stolen time as they were: what the per-worker figure above has to come down to.
