@@ -1,4 +1,5 @@
 include:
+  - containerd.images.clean
   - containerd.service.clean
   - containerd.config.clean
   - containerd.crictl.clean

@@ -7,3 +7,4 @@ include:
   - containerd.crictl.install
   - containerd.config.file
   - containerd.service.running
+  - containerd.images.pulled
