@@ -522,20 +522,6 @@ def _flannel_pods(k, worker: str) -> list[dict]:
                   "--field-selector", f"spec.nodeName={worker}")["items"]
 
 
-def test_flannel_pods_start_from_the_image_the_runtime_step_pulled(k):
-    """containerd.images.pulled: each worker had flannel's image before its kubelet
-    registered, so the DaemonSet's pod there started without a pull."""
-    events = k.json("-n", FLANNEL_NS, "get", "events")["items"]
-    for worker in WORKERS:
-        (pod,) = _flannel_pods(k, worker)
-        pulls = [(e["reason"], e["message"]) for e in events
-                 if e["involvedObject"]["name"] == pod["metadata"]["name"]
-                 and e["reason"] in ("Pulling", "Pulled")]
-        assert pulls, f"no image event for {pod['metadata']['name']} on {worker}"
-        assert all(reason == "Pulled" and "already present on machine" in message
-                   for reason, message in pulls), f"{worker}: {pulls}"
-
-
 def test_flannel_starts_on_a_node_whose_service_ip_is_unreachable(k):
     """flanneld starts as soon as the kubelet registers its node, often before kube-proxy
     has written the service rules there. A connection to the API's service IP opened

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, minion_overrides, pillar_dir, settings
+from conftest import REPO, minion_overrides, pillar_dir
 
 from ventlab import saltconfig
 from ventlab.model import model
@@ -131,33 +131,3 @@ def test_kube_proxy_is_in_place_before_the_kubelet_waits_for_its_api(salt_factor
     assert order.index("kube-proxy-config-file-file-serialize") < wait
     assert wait < order.index("kubelet-service-running-service-running")
     assert wait < order.index("kube-proxy-service-running-service-running")
-
-
-@pytest.mark.salt
-def test_a_nodes_first_images_are_pulled_once_containerd_answers_before_the_api_wait(
-        salt_factories, tmp_path):
-    """containerd.images.pulled pulls the pod sandbox image containerd's config names
-    and the image flannel's DaemonSet runs, after containerd answers and before the
-    kubelet waits for the API; its clean twin removes them once the pods are gone and
-    before containerd stops."""
-    minion = LocalMinion(salt_factories, tmp_path)
-    chunks = minion.call("state.show_low_sls", "containerd,kubelet,flannel.cluster.manifest")
-    by_id = {c["__id__"]: c for c in chunks}
-    docs = yaml.safe_load_all(by_id["flannel-cluster-manifest-file-managed"]["contents"])
-    (daemonset,) = [d for d in docs if d and d["kind"] == "DaemonSet"]
-    (flanneld,) = daemonset["spec"]["template"]["spec"]["containers"]
-    refs = {"pause": model.image(settings(), "pause", "amd64"), "flannel": flanneld["image"]}
-    order = [c["__id__"] for c in sorted(chunks, key=lambda c: c["order"])]
-    for component, ref in refs.items():
-        pull = by_id[f"containerd-images-pulled-{component}-cmd-run"]
-        assert " pull " in pull["name"] and pull["name"].endswith(f" {ref}"), pull["name"]
-        assert pull["unless"].endswith(f" inspecti --quiet {ref}"), pull["unless"]
-        at = order.index(pull["__id__"])
-        assert order.index("containerd-service-running-cmd-run") < at
-        assert at < order.index("kubelet-service-running-vent_k8s-api_healthy")
-    clean = {c["__id__"]: c for c in minion.call("state.show_low_sls", "containerd.clean")}
-    for component, ref in refs.items():
-        rmi = clean[f"containerd-images-clean-{component}-cmd-run"]
-        assert rmi["name"].endswith(f" rmi {ref}"), rmi["name"]
-        assert rmi["require"] == [{"cmd": "containerd-service-clean-pods-cmd-run"}]
-        assert rmi["require_in"] == [{"service": "containerd-service-clean-service-dead"}]

@@ -324,10 +324,6 @@ def image(component):
     return _model("image", settings(), component, __grains__.get("osarch"))
 
 
-def node_images():
-    return _model("node_images", settings(), __grains__.get("osarch"))
-
-
 def step_artifacts(step):
     return _model("step_artifacts", settings(), step)
 

@@ -656,17 +656,6 @@ def artifact(vent: dict, component: str, name: str, osarch: str | None = None) -
     }
 
 
-# The images a kubelet node runs as soon as it registers, before any workload: the pod
-# sandbox and the pod network's DaemonSet. The runtime step pulls them while the node
-# waits for the API server, so its first pods start without a pull.
-NODE_IMAGES = ("pause", "flannel")
-
-
-def node_images(vent: dict, osarch: str | None = None) -> list[list[str]]:
-    """``[component, image]`` for each of NODE_IMAGES, as ``image`` pins it."""
-    return [[component, image(vent, component, osarch)] for component in NODE_IMAGES]
-
-
 def image(vent: dict, component: str, osarch: str | None = None) -> str:
     """The pinned container image of a release: ``registry/name:tag@sha256:...``.
 

@@ -1,5 +1,4 @@
 include:
-  - containerd.images.clean
   - containerd.service.clean
   - containerd.config.clean
   - containerd.crictl.clean

@@ -7,4 +7,3 @@ include:
   - containerd.crictl.install
   - containerd.config.file
   - containerd.service.running
-  - containerd.images.pulled
